@@ -1,0 +1,51 @@
+// Package deviation describes how a message sent in the flow is deliberately
+// broken, so that a test can prove a rule fails when its field is wrong.
+//
+// A Deviation is data. The reference core applies the deviations of the SUT's
+// steps (5, 10/14, 11) and its behaviours (bad MAC, stale SQN, no answer, 403,
+// a malformed datagram); the UE emulator and the mock VCC Application apply
+// those of their own steps (2, 7, 13), so that even the stimulus rules can be
+// shown to fail.
+package deviation
+
+// Action is what a deviation does.
+type Action string
+
+const (
+	// Header edits, applied to the message of Step just before it is sent.
+	DropHeader Action = "drop-header" // remove every Header line
+	SetHeader  Action = "set-header"  // replace the value of every Header line with Value (add it if absent)
+	AddHeader  Action = "add-header"  // append one more Header line with Value
+	DropParam  Action = "drop-param"  // remove parameter Param from every Header value (Digest params too)
+	SetParam   Action = "set-param"   // set parameter Param of every Header value to Value (add it if absent)
+	// StartLine replaces the start line (request line or status line) with Value.
+	StartLine Action = "start-line"
+
+	// Behaviours of the reference core.
+	BadMAC    Action = "bad-mac"    // step 5: AUTN carries a wrong MAC-A
+	StaleSQN  Action = "stale-sqn"  // step 5: the HSS's SQN is behind the UE's (UE answers with AUTS)
+	NoAnswer  Action = "no-answer"  // Step: the message of that step is never sent
+	Reject403 Action = "reject-403" // step 10: answer the authenticated REGISTER with 403 Forbidden
+	Malformed Action = "malformed"  // Step: send Value (or garbage) as a datagram that does not parse, instead of the message
+	WrongRES  Action = "wrong-res"  // step 7 (UE): send a wrong digest response
+)
+
+// Deviation breaks one field of the message of one step.
+type Deviation struct {
+	Step   string `yaml:"step" json:"step"`                         // "2", "5", "7", "10", "11", "13"
+	Action Action `yaml:"action" json:"action"`                     // what to do
+	Header string `yaml:"header,omitempty" json:"header,omitempty"` // header name, for header edits
+	Param  string `yaml:"param,omitempty" json:"param,omitempty"`   // parameter name, for param edits
+	Value  string `yaml:"value,omitempty" json:"value,omitempty"`   // new value
+}
+
+// For returns the deviations of ds that apply to step.
+func For(ds []Deviation, step string) []Deviation {
+	var out []Deviation
+	for _, d := range ds {
+		if d.Step == step {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -1,0 +1,12 @@
+// Package harness is the engine of imsconform: it plays the VCC UE and the mock
+// VCC Application of TS 24.206 annex A.3.2.2 against an IMS core, captures every
+// message, and checks the captured messages against the scenario's rules.
+//
+// Each role or idea has its own package below this one: aka (Milenage and the
+// digest schemes), lab (the lab profile), trace (captured messages and pcap),
+// sipmsg (read access to captured SIP messages), scenario (loading the tables
+// as rules), check (rules x captured messages -> verdicts), ue (the UE
+// emulator), vccapp (the mock VCC Application), refcore (the embedded reference
+// IMS core) and flow (one run of the registration flow). Commands live under
+// harness/cmd.
+package harness
