@@ -3,12 +3,21 @@
 // Application, timeouts and the scenario profile. It loads the lab profile YAML
 // file, applies flag and environment overrides, and validates it.
 //
-// Secrets (K, OP, OPc) are held as Secret, which never prints.
+// Secrets (K, OP, OPc) are held as Secret, which never prints, and no error of
+// this package holds a secret's value.
 //
 // No lab file means the embedded reference core: Default returns that profile.
+//
+// The package opens no connection and starts nothing; the roles that use a
+// profile do.
 package lab
 
-import "time"
+import (
+	"net"
+	"slices"
+	"sync"
+	"time"
+)
 
 // Profile is one lab, as read from its YAML file.
 type Profile struct {
@@ -25,6 +34,11 @@ type Profile struct {
 	VCCApp     VCCApp     `yaml:"vcc_app"`
 	Core       Core       `yaml:"core"`
 	Timeouts   Timeouts   `yaml:"timeouts"`
+
+	// src maps a field's YAML path ("sut.pcscf", "subscriber.impus[1]") to
+	// where its value came from: "lab.yaml:12", "default", "environment
+	// IMSCONFORM_SUT_PCSCF", "flag -set sut.pcscf". Errors name it.
+	src map[string]string
 }
 
 // SUT is the system under test's entry point: the P-CSCF. An empty PCSCF means
@@ -87,3 +101,135 @@ type Core struct {
 type Timeouts struct {
 	Step time.Duration `yaml:"step"` // how long to wait for each expected message
 }
+
+// Test set 1 of TS 35.208 (section 4.3): the reference core's subscriber.
+const (
+	defaultK   = "465b5ce8b199b49faa5f0a2ee238a6bc"
+	defaultOP  = "cdc202d5123e20f62b6d676ac72cb318"
+	defaultAMF = "b9b9"
+	defaultSQN = "000000000020"
+)
+
+// Default returns the lab used when none is given: the embedded reference
+// core on loopback, with the seed's names and identities (TS 24.206 A.3.2.2)
+// and the subscriber of TS 35.208 test set 1. The UE is at ::1; on a machine
+// without IPv6 loopback use DefaultFor(Loopback()).
+//
+//	profile: a322
+//	sut: {pcscf: "" (start the reference core), transport: udp, ipsec: false}
+//	home_domain: home1.net, realm: registrar.home1.net,
+//	registrar: sip:registrar.home1.net
+//	subscriber: impi user1_private@home1.net; impus sip:user1_public1@home1.net,
+//	  sip:user1_public2@home1.net, sip:user1_public3@home1.net, tel:+1-212-555-1111;
+//	  k/op: TS 35.208 test set 1; amf b9b9; sqn 000000000020
+//	ue: address ::1, ports 0 (ephemeral), spi_c 23456789, spi_s 12345678,
+//	  sigcomp false, access_network_info "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
+//	  expires 600000, preference ""
+//	vcc_app: listen [::1]:0, uri sip:vccapp.home1.net, accept_from [::1, 127.0.0.1]
+//	core: pcscf1.visited1.net, icscf1_p.home1.net, scscf1.home1.net,
+//	  visited_network_id visited1.net, max_expires 600000
+//	timeouts: step 5s
+//
+// A lab file, the environment and flags override these field by field, with
+// one exception: K, OP and OPc are one group. When any of them is given, the
+// defaults of the others are dropped, so a lab's K is never paired with test
+// set 1's OP.
+func Default() *Profile { return DefaultFor("::1") }
+
+// DefaultFor returns Default with the UE and the VCC Application on ip
+// (e.g. "127.0.0.1"); ip is also added to vcc_app.accept_from.
+func DefaultFor(ip string) *Profile {
+	p := &Profile{
+		Profile:    "a322",
+		SUT:        SUT{PCSCF: "", Transport: "udp"},
+		HomeDomain: "home1.net",
+		Realm:      "registrar.home1.net",
+		Registrar:  "sip:registrar.home1.net",
+		Subscriber: Subscriber{
+			IMPI: "user1_private@home1.net",
+			IMPUs: []string{
+				"sip:user1_public1@home1.net",
+				"sip:user1_public2@home1.net",
+				"sip:user1_public3@home1.net",
+				"tel:+1-212-555-1111",
+			},
+			K:   NewSecret(defaultK),
+			OP:  NewSecret(defaultOP),
+			AMF: defaultAMF,
+			SQN: defaultSQN,
+		},
+		UE: UE{
+			Address:           ip,
+			SPIC:              23456789,
+			SPIS:              12345678,
+			AccessNetworkInfo: "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
+			Expires:           600000,
+		},
+		VCCApp: VCCApp{
+			Listen:     net.JoinHostPort(ip, "0"),
+			URI:        "sip:vccapp.home1.net",
+			AcceptFrom: []string{"::1", "127.0.0.1"},
+		},
+		Core: Core{
+			PCSCFName:        "pcscf1.visited1.net",
+			ICSCFName:        "icscf1_p.home1.net",
+			SCSCFName:        "scscf1.home1.net",
+			VisitedNetworkID: "visited1.net",
+			MaxExpires:       600000,
+		},
+		Timeouts: Timeouts{Step: 5 * time.Second},
+	}
+	if !slices.Contains(p.VCCApp.AcceptFrom, ip) {
+		p.VCCApp.AcceptFrom = append(p.VCCApp.AcceptFrom, ip)
+	}
+	p.src = map[string]string{}
+	for _, l := range p.leaves() {
+		p.src[l.path] = originDefault
+	}
+	return p
+}
+
+// Loopback returns "::1" when this machine can bind a UDP socket on [::1],
+// else "127.0.0.1". It probes once per process.
+func Loopback() string { return loopback() }
+
+var loopback = sync.OnceValue(func() string {
+	c, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		return "127.0.0.1"
+	}
+	_ = c.Close()
+	return "::1"
+})
+
+// Redacted returns a deep copy of p whose K, OP and OPc hold "[redacted]"
+// instead of the key (zero secrets stay zero, so a report still shows which
+// of OP and OPc was given). Use it for anything that leaves the process.
+func (p *Profile) Redacted() Profile {
+	c := p.clone()
+	for _, s := range []*Secret{&c.Subscriber.K, &c.Subscriber.OP, &c.Subscriber.OPc} {
+		if !s.IsZero() {
+			*s = NewSecret(redacted)
+		}
+	}
+	return *c
+}
+
+// clone returns a deep copy of p.
+func (p *Profile) clone() *Profile {
+	c := *p
+	c.Subscriber.IMPUs = slices.Clone(p.Subscriber.IMPUs)
+	c.VCCApp.AcceptFrom = slices.Clone(p.VCCApp.AcceptFrom)
+	if p.src != nil {
+		c.src = make(map[string]string, len(p.src))
+		for k, v := range p.src {
+			c.src[k] = v
+		}
+	}
+	return &c
+}
+
+// Origin says where the value at path (e.g. "sut.pcscf") came from: a
+// "file:line", "default", "environment IMSCONFORM_…" or "flag -set …"; ""
+// when unknown (a Profile built in code).
+func (p *Profile) Origin(path string) string { return p.src[path] }

@@ -1,8 +1,10 @@
 // Package trace records every message the harness sends or receives: direction,
 // endpoints, time, raw bytes, and which harness role saw it. It keeps datagrams
-// that do not parse as SIP, is safe for concurrent use, and exports a pcap.
+// that do not parse as SIP, is safe for concurrent use, and exports a pcap
+// (WritePcap). SIPReadFilter records what a sipgo transport reads.
 //
-// It does not parse or judge messages; the check engine does that.
+// It does not judge messages; the check engine does that. It parses only to
+// note, on a captured datagram, that it does not parse.
 package trace
 
 import (

@@ -1,0 +1,210 @@
+package trace
+
+import (
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+const (
+	pcapSnapLen = 262144
+	// maxTCPSegment bounds the payload of one written TCP segment; a longer
+	// message becomes several segments of the same stream.
+	maxTCPSegment = 65000
+	// maxUDPPayload is the most a UDP datagram carries over IPv4 (65535 less
+	// the IPv4 and UDP headers).
+	maxUDPPayload = 65507
+	sipPort       = 5060
+	diameterPort  = 3868
+)
+
+// WritePcap writes every message, in capture order, as a packet of a pcap
+// file (link type Ethernet, nanosecond timestamps from Message.Time), so that
+// Wireshark and tshark show the run.
+//
+// Each packet has a real IPv4 or IPv6 header (IPv4-mapped addresses are
+// written as IPv4; when the two ends are of different families both are
+// written as IPv6) and UDP or TCP with valid checksums, carrying Raw.
+// Transport "UDP" is written as UDP; any other transport (TCP, TLS, WS, an
+// empty one) and every Diameter message as TCP. Each source/destination pair
+// is one TCP stream with PSH|ACK segments whose sequence numbers count the
+// bytes sent and whose acknowledgements count the bytes of the reverse
+// stream; there is no handshake. A message longer than 65000 bytes becomes
+// several segments.
+//
+// Where an address or port is missing (the zero netip.AddrPort) it is written
+// as the unspecified address and the protocol's port (5060 for SIP, 3868 for
+// Diameter). A UDP payload over 65507 bytes, which no UDP datagram can carry,
+// is cut to 65507 bytes. The Ethernet addresses are made up, one per IP
+// address.
+func (t *Trace) WritePcap(w io.Writer) error {
+	pw := pcapgo.NewWriterNanos(w)
+	if err := pw.WriteFileHeader(pcapSnapLen, layers.LinkTypeEthernet); err != nil {
+		return fmt.Errorf("trace: writing the pcap file header: %w", err)
+	}
+	streams := map[flow]uint32{} // next sequence number per TCP stream
+	for _, m := range t.Messages() {
+		pkts, err := packets(m, streams)
+		if err != nil {
+			return fmt.Errorf("trace: message %d (%s %s→%s): %w", m.Seq, m.Proto, m.Src, m.Dst, err)
+		}
+		for _, p := range pkts {
+			ci := gopacket.CaptureInfo{Timestamp: m.Time, CaptureLength: len(p), Length: len(p)}
+			if err := pw.WritePacket(ci, p); err != nil {
+				return fmt.Errorf("trace: writing message %d to the pcap: %w", m.Seq, err)
+			}
+		}
+	}
+	return nil
+}
+
+// flow is one direction of a TCP stream.
+type flow struct{ src, dst netip.AddrPort }
+
+// isn is a stream's initial sequence number: fixed per stream, so a trace
+// always writes the same bytes.
+func (f flow) isn() uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(f.src.String() + ">" + f.dst.String()))
+	return h.Sum32()
+}
+
+func (f flow) reverse() flow { return flow{f.dst, f.src} }
+
+// packets serialises one message as one packet (UDP) or as many segments as
+// its length needs (TCP), advancing the TCP stream state.
+func packets(m Message, streams map[flow]uint32) ([][]byte, error) {
+	src, dst := endpoints(m)
+	tcp := m.Proto == Diameter || !strings.EqualFold(m.Transport, "UDP")
+	raw := m.Raw
+	if !tcp && len(raw) > maxUDPPayload {
+		raw = raw[:maxUDPPayload]
+	}
+	var out [][]byte
+	f := flow{src, dst}
+	for first := true; first || len(raw) > 0; first = false {
+		chunk := raw
+		if tcp && len(chunk) > maxTCPSegment {
+			chunk = chunk[:maxTCPSegment]
+		}
+		raw = raw[len(chunk):]
+		var l4 gopacket.SerializableLayer
+		if tcp {
+			seq, ok := streams[f]
+			if !ok {
+				seq = f.isn()
+			}
+			ack, ok := streams[f.reverse()]
+			if !ok {
+				ack = f.reverse().isn()
+			}
+			streams[f] = seq + uint32(len(chunk))
+			l4 = &layers.TCP{
+				SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
+				Seq: seq, Ack: ack, PSH: true, ACK: true, Window: 65535,
+			}
+		} else {
+			l4 = &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
+		}
+		b, err := serialize(src.Addr(), dst.Addr(), tcp, l4, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func serialize(src, dst netip.Addr, tcp bool, l4 gopacket.SerializableLayer, payload []byte) ([]byte, error) {
+	proto := layers.IPProtocolUDP
+	if tcp {
+		proto = layers.IPProtocolTCP
+	}
+	eth := &layers.Ethernet{SrcMAC: mac(src), DstMAC: mac(dst)}
+	var ip gopacket.NetworkLayer
+	var ipLayer gopacket.SerializableLayer
+	if src.Is4() {
+		eth.EthernetType = layers.EthernetTypeIPv4
+		s, d := src.As4(), dst.As4()
+		v4 := &layers.IPv4{
+			Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment,
+			Protocol: proto, SrcIP: net.IP(s[:]), DstIP: net.IP(d[:]),
+		}
+		ip, ipLayer = v4, v4
+	} else {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		s, d := src.As16(), dst.As16()
+		v6 := &layers.IPv6{
+			Version: 6, HopLimit: 64, NextHeader: proto,
+			SrcIP: net.IP(s[:]), DstIP: net.IP(d[:]),
+		}
+		ip, ipLayer = v6, v6
+	}
+	switch l := l4.(type) {
+	case *layers.TCP:
+		if err := l.SetNetworkLayerForChecksum(ip); err != nil {
+			return nil, err
+		}
+	case *layers.UDP:
+		if err := l.SetNetworkLayerForChecksum(ip); err != nil {
+			return nil, err
+		}
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ipLayer, l4, gopacket.Payload(payload)); err != nil {
+		return nil, fmt.Errorf("serialising the packet: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// endpoints gives a message's ends as one IP family, with the protocol's port
+// where a port is missing and the unspecified address where an address is.
+func endpoints(m Message) (netip.AddrPort, netip.AddrPort) {
+	port := uint16(sipPort)
+	if m.Proto == Diameter {
+		port = diameterPort
+	}
+	sa, da := m.Src.Addr().Unmap().WithZone(""), m.Dst.Addr().Unmap().WithZone("")
+	switch {
+	case !sa.IsValid() && !da.IsValid():
+		sa, da = netip.IPv4Unspecified(), netip.IPv4Unspecified()
+	case !sa.IsValid():
+		sa = unspecified(da)
+	case !da.IsValid():
+		da = unspecified(sa)
+	case sa.Is4() != da.Is4():
+		sa, da = netip.AddrFrom16(sa.As16()), netip.AddrFrom16(da.As16())
+	}
+	sp, dp := m.Src.Port(), m.Dst.Port()
+	if sp == 0 {
+		sp = port
+	}
+	if dp == 0 {
+		dp = port
+	}
+	return netip.AddrPortFrom(sa, sp), netip.AddrPortFrom(da, dp)
+}
+
+func unspecified(like netip.Addr) netip.Addr {
+	if like.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
+// mac makes up a locally administered Ethernet address for an IP address.
+func mac(a netip.Addr) net.HardwareAddr {
+	h := fnv.New64a()
+	b, _ := a.MarshalBinary()
+	_, _ = h.Write(b)
+	s := h.Sum64()
+	return net.HardwareAddr{0x02, byte(s >> 32), byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}
+}
