@@ -1,0 +1,700 @@
+// Package check judges captured messages against a scenario's rules: rules ×
+// captured messages → one verdict per rule (pass, fail, inconc, none, error),
+// each with what was expected, what was observed and why.
+//
+// Evaluation is pure: it reads the rules, the captured messages, the facts
+// the harness recorded and the lab's variables, and nothing else — no
+// sockets, no clock, no globals. It does not capture messages (package trace)
+// or run the flow; it does not decide which profile applies (the caller
+// passes that profile's rules).
+package check
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"imsconform/harness/scenario"
+	"imsconform/harness/sipmsg"
+	"imsconform/harness/trace"
+)
+
+// Input is what one run captured and knows.
+type Input struct {
+	Messages map[string]trace.Message // captured message per step id ("10" and "14" are the same message)
+	Missing  map[string]string        // step id -> why it is absent, e.g. "not received within 5s"
+	Facts    map[string]string        // observations by the harness, e.g. "12.impu"
+	Vars     map[string]string        // lab values for templating
+}
+
+type parsed struct {
+	tm    trace.Message
+	msg   *sipmsg.Message
+	err   error
+	found bool
+}
+
+type evaluator struct {
+	in    Input
+	cache map[string]*parsed
+	res   map[string]*regexp.Regexp
+}
+
+// Evaluate judges every rule against the input; one Result per rule, in the
+// order of rules.
+func Evaluate(rules []scenario.Rule, in Input) []Result {
+	e := &evaluator{in: in, cache: map[string]*parsed{}}
+	out := make([]Result, len(rules))
+	for i, r := range rules {
+		out[i] = e.rule(r)
+	}
+	return out
+}
+
+// message returns the parsed message of a step, trying the step that is the
+// same message on the wire when the step itself was not filed.
+func (e *evaluator) message(step, same string) *parsed {
+	if p, ok := e.cache[step]; ok {
+		return p
+	}
+	p := &parsed{}
+	tm, ok := e.in.Messages[step]
+	if !ok && same != "" {
+		tm, ok = e.in.Messages[same]
+	}
+	if ok {
+		p.found, p.tm = true, tm
+		p.msg, p.err = sipmsg.Parse(tm.Raw)
+	}
+	e.cache[step] = p
+	return p
+}
+
+func (e *evaluator) missing(step string) string {
+	if why, ok := e.in.Missing[step]; ok && why != "" {
+		return why
+	}
+	return "no message was captured for step " + step
+}
+
+type outcome struct {
+	v                  Verdict
+	expected, observed string
+	reason             string
+}
+
+func pass(exp, obs string) outcome { return outcome{Pass, exp, obs, ""} }
+func fail(exp, obs, why string) outcome {
+	return outcome{Fail, exp, obs, why}
+}
+func judge(ok bool, exp, obs, why string) outcome {
+	if ok {
+		return pass(exp, obs)
+	}
+	return fail(exp, obs, why)
+}
+
+func (e *evaluator) rule(r scenario.Rule) Result {
+	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement}
+	set := func(o outcome) Result {
+		res.Verdict, res.Expected, res.Observed, res.Reason = o.v, o.expected, o.observed, o.reason
+		return res
+	}
+	for _, c := range r.When {
+		got, ok := e.in.Vars[c.Var]
+		if !ok {
+			return set(outcome{Error, c.Var + "=" + c.Value, "", "lab value " + c.Var + " was not provided"})
+		}
+		if got != c.Value {
+			why := fmt.Sprintf("%s is %q in this lab; the rule applies when it is %q", c.Var, got, c.Value)
+			if c.Value == "true" && got == "false" {
+				why = c.Var + " is off in this lab"
+			} else if c.Value == "false" && got == "true" {
+				why = c.Var + " is on in this lab"
+			}
+			return set(outcome{None, c.Var + "=" + c.Value, c.Var + "=" + got, why})
+		}
+	}
+	if r.Kind == scenario.KindFact {
+		return set(e.fact(r))
+	}
+	p := e.message(r.Step, r.SameMessage)
+	if !p.found {
+		return set(outcome{Fail, "a message for step " + r.Step, "none", e.missing(r.Step)})
+	}
+	res.MsgSeq = p.tm.Seq
+	if p.err != nil {
+		return set(outcome{Fail, "a SIP message that parses", "unparseable message", p.err.Error()})
+	}
+	return set(e.kind(r, p))
+}
+
+func (e *evaluator) fact(r scenario.Rule) outcome {
+	got, ok := e.in.Facts[r.Fact]
+	if !ok {
+		step, _, _ := strings.Cut(r.Fact, ".")
+		if why, miss := e.in.Missing[step]; miss {
+			return fail("fact "+r.Fact, "none", why)
+		}
+		return outcome{Inconc, "fact " + r.Fact, "none", "the harness recorded no fact " + r.Fact}
+	}
+	return e.valueMatch(r, got, "fact "+r.Fact)
+}
+
+// valueMatch applies value (equals) or pattern to s.
+func (e *evaluator) valueMatch(r scenario.Rule, s, what string) outcome {
+	if r.Pattern != "" {
+		re, err := e.regexp(r)
+		if err != nil {
+			return outcome{Error, r.Pattern, s, err.Error()}
+		}
+		return judge(re.MatchString(s), "matches "+re.String(), s, what+" does not match")
+	}
+	want, err := scenario.Expand(r.Value, e.in.Vars, nil)
+	if err != nil {
+		return outcome{Error, r.Value, s, err.Error()}
+	}
+	return judge(equal(s, want, r.IgnoreCase), want, s, what+" differs")
+}
+
+func equal(a, b string, fold bool) bool {
+	if fold {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
+}
+
+func (e *evaluator) regexp(r scenario.Rule) (*regexp.Regexp, error) {
+	if r.Regexp != nil {
+		return r.Regexp, nil
+	}
+	src, err := scenario.Expand(r.Pattern, e.in.Vars, regexp.QuoteMeta)
+	if err != nil {
+		return nil, err
+	}
+	if e.res == nil {
+		e.res = map[string]*regexp.Regexp{}
+	}
+	if re, ok := e.res[src]; ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("expected a valid regular expression after templating, saw %q: %v", src, err)
+	}
+	e.res[src] = re
+	return re, nil
+}
+
+// field is one selected header value and its part.
+type field struct {
+	text string // the part
+	ok   bool   // the part is there
+	line int
+}
+
+// selectFields picks the header values of the rule's index and takes the
+// part from each. err is set when a value cannot be taken apart.
+func selectFields(m *sipmsg.Message, header, index, p string) ([]field, error) {
+	vals := m.Values(header)
+	switch {
+	case len(vals) == 0:
+		return nil, nil
+	case index == "":
+		vals = vals[:1]
+	case index == "last":
+		vals = vals[len(vals)-1:]
+	case index == "all":
+	default:
+		n, _ := strconv.Atoi(index)
+		if n >= len(vals) {
+			return nil, nil
+		}
+		vals = vals[n : n+1]
+	}
+	out := make([]field, 0, len(vals))
+	for _, v := range vals {
+		t, ok, err := Part(header, v.Text, p)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %s: %v", v.Line, header, err)
+		}
+		out = append(out, field{t, ok, v.Line})
+	}
+	return out, nil
+}
+
+// Part takes the named part of one header value (see scenario.ValidPart).
+// ok is false when the part is not there (e.g. a missing parameter).
+func Part(header, v, p string) (string, bool, error) {
+	switch {
+	case p == "" || p == "value":
+		return v, true, nil
+	case p == "token":
+		h, _ := sipmsg.SplitParams(v)
+		return h, h != "", nil
+	case strings.HasPrefix(p, "param:"):
+		head, ps := sipmsg.SplitParams(v)
+		if strings.Contains(head, "=") && !strings.Contains(head, "<") {
+			// a value made of parameters only, e.g. P-Charging-Vector
+			_, ps = sipmsg.SplitParams(";" + v)
+		}
+		val, ok := ps.Get(p[len("param:"):])
+		return val, ok, nil
+	case strings.HasPrefix(p, "digest"):
+		d, err := sipmsg.ParseDigest(v)
+		if err != nil {
+			return "", false, err
+		}
+		if p == "digest.scheme" {
+			return d.Scheme, true, nil
+		}
+		val, ok := d.Params.Get(p[len("digest:"):])
+		return val, ok, nil
+	case strings.HasPrefix(p, "via."):
+		via, err := sipmsg.ParseVia(v)
+		if err != nil {
+			return "", false, err
+		}
+		switch p {
+		case "via.protocol":
+			return via.Protocol, true, nil
+		case "via.transport":
+			return via.Transport, true, nil
+		case "via.host":
+			return via.Host, true, nil
+		case "via.port":
+			return via.Port, via.Port != "", nil
+		}
+		return via.SentBy(), true, nil
+	case strings.HasPrefix(p, "cseq."):
+		f := strings.Fields(v)
+		if len(f) != 2 {
+			return "", false, fmt.Errorf("expected \"number METHOD\", saw %q", v)
+		}
+		if p == "cseq.seq" {
+			return f[0], true, nil
+		}
+		return f[1], true, nil
+	}
+	na, err := sipmsg.ParseNameAddr(v)
+	if err != nil {
+		return "", false, err
+	}
+	u := na.URI
+	switch p {
+	case "display":
+		return na.Display, na.Display != "", nil
+	case "uri":
+		return u.Raw, true, nil
+	case "uri.scheme":
+		return u.Scheme, true, nil
+	case "uri.user":
+		return u.User, u.User != "", nil
+	case "uri.host":
+		return u.Host, u.Host != "", nil
+	case "uri.port":
+		return u.Port, u.Port != "", nil
+	case "uri.hostport":
+		return u.HostPort(), u.Host != "", nil
+	}
+	if strings.HasPrefix(p, "uri.param:") {
+		val, ok := u.Params.Get(p[len("uri.param:"):])
+		return val, ok, nil
+	}
+	return "", false, fmt.Errorf("expected a known part, saw %q", p)
+}
+
+func describe(header, part, index string) string {
+	s := header
+	if index != "" {
+		s += "[" + index + "]"
+	}
+	if part != "" && part != "value" {
+		s += " " + part
+	}
+	return s
+}
+
+func texts(fs []field) string {
+	var b []string
+	for _, f := range fs {
+		if f.ok {
+			b = append(b, f.text)
+		} else {
+			b = append(b, "(absent)")
+		}
+	}
+	return strings.Join(b, " | ")
+}
+
+func (e *evaluator) kind(r scenario.Rule, p *parsed) outcome {
+	m := p.msg
+	what := describe(r.Header, r.Part, r.Index)
+	switch r.Kind {
+	case scenario.KindStartLine:
+		return e.startLine(r, m)
+	case scenario.KindViaEcho:
+		return e.viaEcho(r, m)
+	case scenario.KindEnvelope:
+		return e.envelope(r, p.tm)
+	case scenario.KindCount:
+		n := len(m.Values(r.Header))
+		exp := fmt.Sprintf("%s values: at least %d, at most %d", r.Header, r.Min, r.Max)
+		if r.Max < 0 {
+			exp = fmt.Sprintf("%s values: at least %d", r.Header, r.Min)
+		} else if r.Min < 0 {
+			exp = fmt.Sprintf("%s values: at most %d", r.Header, r.Max)
+		} else if r.Min == r.Max {
+			exp = fmt.Sprintf("%s values: exactly %d", r.Header, r.Min)
+		}
+		ok := (r.Min < 0 || n >= r.Min) && (r.Max < 0 || n <= r.Max)
+		return judge(ok, exp, strconv.Itoa(n), "wrong number of "+r.Header+" values")
+	}
+	fs, err := selectFields(m, r.Header, r.Index, r.Part)
+	if err != nil {
+		if r.Kind == scenario.KindAbsent && r.Part != "" {
+			return fail(what+" absent", "unreadable", err.Error())
+		}
+		return fail(r.Statement, "unreadable "+r.Header, err.Error())
+	}
+	present := len(fs) > 0
+	for _, f := range fs {
+		present = present && f.ok
+	}
+	switch r.Kind {
+	case scenario.KindPresent:
+		return judge(present, what+" present", presence(fs), what+" is missing")
+	case scenario.KindAbsent:
+		anyOK := false
+		for _, f := range fs {
+			anyOK = anyOK || f.ok
+		}
+		return judge(!anyOK, what+" absent", presence(fs), what+" is there")
+	}
+	if !present {
+		return fail(r.Statement, presence(fs), what+" is missing")
+	}
+	switch r.Kind {
+	case scenario.KindEquals, scenario.KindMatches:
+		for _, f := range fs {
+			if o := e.valueMatch(r, f.text, what); o.v != Pass {
+				o.observed = texts(fs)
+				return o
+			}
+		}
+		o := e.valueMatch(r, fs[0].text, what)
+		o.observed = texts(fs)
+		return o
+	case scenario.KindOneOf:
+		var want []string
+		for _, v := range r.Values {
+			x, err := scenario.Expand(v, e.in.Vars, nil)
+			if err != nil {
+				return outcome{Error, v, texts(fs), err.Error()}
+			}
+			want = append(want, x)
+		}
+		for _, f := range fs {
+			ok := false
+			for _, w := range want {
+				ok = ok || equal(f.text, w, r.IgnoreCase)
+			}
+			if !ok {
+				return fail("one of "+strings.Join(want, ", "), texts(fs), what+" is none of the allowed values")
+			}
+		}
+		return pass("one of "+strings.Join(want, ", "), texts(fs))
+	case scenario.KindMembers:
+		return e.members(r, m)
+	case scenario.KindSameAs:
+		return e.sameAs(r, fs)
+	case scenario.KindCompare:
+		return e.compare(r, fs)
+	case scenario.KindDate:
+		for _, f := range fs {
+			if err := rfc1123(f.text); err != nil {
+				return fail("an RFC 1123 date in GMT, e.g. Wed, 11 Jul 2001 08:49:37 GMT", f.text, err.Error())
+			}
+		}
+		return pass("an RFC 1123 date in GMT", texts(fs))
+	case scenario.KindNonce:
+		for _, f := range fs {
+			b, err := base64.StdEncoding.DecodeString(f.text)
+			if err != nil {
+				return fail(fmt.Sprintf("base64 of at least %d bytes", r.MinBytes), f.text, "not base64: "+err.Error())
+			}
+			if len(b) < r.MinBytes {
+				return fail(fmt.Sprintf("base64 of at least %d bytes", r.MinBytes), fmt.Sprintf("%d bytes", len(b)), "too short to hold RAND and AUTN")
+			}
+		}
+		return pass(fmt.Sprintf("base64 of at least %d bytes", r.MinBytes), texts(fs))
+	}
+	return outcome{Error, "", "", "rule kind " + string(r.Kind) + " is not implemented"}
+}
+
+func presence(fs []field) string {
+	if len(fs) == 0 {
+		return "header absent"
+	}
+	return texts(fs)
+}
+
+func (e *evaluator) startLine(r scenario.Rule, m *sipmsg.Message) outcome {
+	var exp, obs []string
+	ok := true
+	check := func(name, tmpl, got string) error {
+		if tmpl == "" {
+			return nil
+		}
+		want, err := scenario.Expand(tmpl, e.in.Vars, nil)
+		if err != nil {
+			return err
+		}
+		exp = append(exp, name+" "+want)
+		obs = append(obs, name+" "+got)
+		ok = ok && want == got
+		return nil
+	}
+	if (r.Start.Method != "" || r.Start.RequestURI != "") && !m.Request {
+		return fail("a request", m.StartLine, "the message is a response")
+	}
+	if (r.Start.Status != "" || r.Start.Reason != "") && m.Request {
+		return fail("a response", m.StartLine, "the message is a request")
+	}
+	status := ""
+	if !m.Request {
+		status = strconv.Itoa(m.StatusCode)
+	}
+	for _, c := range [][3]string{{"method", r.Start.Method, m.Method}, {"Request-URI", r.Start.RequestURI, m.RequestURI},
+		{"version", r.Start.Version, m.Version}, {"status", r.Start.Status, status}, {"reason", r.Start.Reason, m.Reason}} {
+		if err := check(c[0], c[1], c[2]); err != nil {
+			return outcome{Error, c[1], m.StartLine, err.Error()}
+		}
+	}
+	return judge(ok, strings.Join(exp, ", "), strings.Join(obs, ", "), "the start line differs")
+}
+
+func (e *evaluator) ref(r scenario.Rule) (*parsed, *outcome) {
+	p := e.message(r.Ref.Step, "")
+	if !p.found {
+		return nil, &outcome{Inconc, "step " + r.Ref.Step + " for comparison", "none", "cannot compare: step " + r.Ref.Step + " is missing: " + e.missing(r.Ref.Step)}
+	}
+	if p.err != nil {
+		return nil, &outcome{Inconc, "step " + r.Ref.Step + " for comparison", "unparseable", "cannot compare: step " + r.Ref.Step + " does not parse: " + p.err.Error()}
+	}
+	return p, nil
+}
+
+func (e *evaluator) sameAs(r scenario.Rule, fs []field) outcome {
+	rp, o := e.ref(r)
+	if o != nil {
+		return *o
+	}
+	rfs, err := selectFields(rp.msg, r.Ref.Header, r.Ref.Index, r.Ref.Part)
+	what := "step " + r.Ref.Step + " " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index)
+	if err != nil {
+		return outcome{Inconc, what, "unreadable", "cannot compare: " + err.Error()}
+	}
+	if len(rfs) == 0 || !allOK(rfs) {
+		return outcome{Inconc, what, presence(rfs), "cannot compare: " + what + " is missing"}
+	}
+	same := len(fs) == len(rfs)
+	for i := 0; same && i < len(fs); i++ {
+		same = equal(fs[i].text, rfs[i].text, r.IgnoreCase)
+	}
+	return judge(same, texts(rfs), texts(fs), "differs from "+what)
+}
+
+func allOK(fs []field) bool {
+	for _, f := range fs {
+		if !f.ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *evaluator) viaEcho(r scenario.Rule, m *sipmsg.Message) outcome {
+	rp, o := e.ref(scenario.Rule{Ref: &scenario.Ref{Step: r.Request}})
+	if o != nil {
+		return *o
+	}
+	var got, want []string
+	for _, v := range m.Values("Via") {
+		got = append(got, v.Text)
+	}
+	for _, v := range rp.msg.Values("Via") {
+		want = append(want, v.Text)
+	}
+	same := len(got) == len(want)
+	for i := 0; same && i < len(got); i++ {
+		same = got[i] == want[i]
+	}
+	return judge(same, strings.Join(want, " | "), strings.Join(got, " | "), "the Via values differ from the request's (step "+r.Request+")")
+}
+
+func (e *evaluator) compare(r scenario.Rule, fs []field) outcome {
+	var ref int64
+	var refText string
+	if r.Ref != nil {
+		rp, o := e.ref(r)
+		if o != nil {
+			return *o
+		}
+		rfs, err := selectFields(rp.msg, r.Ref.Header, r.Ref.Index, r.Ref.Part)
+		if err != nil || len(rfs) == 0 || !rfs[0].ok {
+			return outcome{Inconc, "step " + r.Ref.Step + " " + r.Ref.Header, presence(rfs), "cannot compare: step " + r.Ref.Step + " has no usable " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index)}
+		}
+		n, err := scenario.Atoi(rfs[0].text)
+		if err != nil {
+			return outcome{Inconc, "a number in step " + r.Ref.Step, rfs[0].text, "cannot compare: not a number"}
+		}
+		ref, refText = n+int64(r.Offset), fmt.Sprintf("step %s %s", r.Ref.Step, describe(r.Ref.Header, r.Ref.Part, r.Ref.Index))
+		if r.Offset != 0 {
+			refText += fmt.Sprintf(" %+d", r.Offset)
+		}
+	} else {
+		v, err := scenario.Expand(r.Value, e.in.Vars, nil)
+		if err != nil {
+			return outcome{Error, r.Value, texts(fs), err.Error()}
+		}
+		n, err := scenario.Atoi(v)
+		if err != nil {
+			return outcome{Error, "a number", v, "the lab value is not a number"}
+		}
+		ref, refText = n+int64(r.Offset), v
+	}
+	exp := fmt.Sprintf("%s %d (%s)", opText[r.Op], ref, refText)
+	for _, f := range fs {
+		n, err := scenario.Atoi(f.text)
+		if err != nil {
+			return fail(exp, f.text, "not a number")
+		}
+		if !cmp(n, r.Op, ref) {
+			return fail(exp, f.text, "the relation does not hold")
+		}
+	}
+	return pass(exp, texts(fs))
+}
+
+var opText = map[string]string{"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
+
+func cmp(a int64, op string, b int64) bool {
+	switch op {
+	case "eq":
+		return a == b
+	case "ne":
+		return a != b
+	case "lt":
+		return a < b
+	case "le":
+		return a <= b
+	case "gt":
+		return a > b
+	case "ge":
+		return a >= b
+	}
+	return false
+}
+
+func rfc1123(s string) error {
+	t, err := time.Parse(time.RFC1123, s)
+	if err != nil {
+		return fmt.Errorf("not RFC 1123 form: %v", err)
+	}
+	if !strings.HasSuffix(s, " GMT") {
+		return fmt.Errorf("expected the zone GMT, saw %q", s[strings.LastIndexByte(s, ' ')+1:])
+	}
+	if t.Weekday().String()[:3] != s[:3] {
+		return fmt.Errorf("the weekday %s does not match the date (a %s)", s[:3], t.Weekday())
+	}
+	return nil
+}
+
+func (e *evaluator) members(r scenario.Rule, m *sipmsg.Message) outcome {
+	var want []string
+	for _, v := range r.Values {
+		x, err := scenario.Expand(v, e.in.Vars, nil)
+		if err != nil {
+			return outcome{Error, v, "", err.Error()}
+		}
+		want = append(want, strings.Fields(x)...)
+	}
+	part := r.Part
+	if part == "" {
+		part = "uri"
+	}
+	fs, err := selectFields(m, r.Header, "all", part)
+	if err != nil {
+		return fail(strings.Join(want, " "), "unreadable "+r.Header, err.Error())
+	}
+	var missing []string
+	for _, w := range want {
+		found := false
+		for _, f := range fs {
+			found = found || sameURI(f.text, w)
+		}
+		if !found {
+			missing = append(missing, w)
+		}
+	}
+	return judge(len(missing) == 0, "includes "+strings.Join(want, " "), texts(fs), "missing "+strings.Join(missing, " "))
+}
+
+// sameURI compares two URIs as RFC 3261 19.1.4 does in the main: scheme and
+// host case-insensitively, user and port exactly, parameters as a set.
+func sameURI(a, b string) bool {
+	ua, err1 := sipmsg.ParseURI(a)
+	ub, err2 := sipmsg.ParseURI(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if ua.Scheme != ub.Scheme || ua.User != ub.User || !strings.EqualFold(ua.Host, ub.Host) || ua.Port != ub.Port || ua.Opaque != ub.Opaque {
+		return false
+	}
+	return paramSet(ua.Params) == paramSet(ub.Params)
+}
+
+func paramSet(ps sipmsg.Params) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = strings.ToLower(p.Name) + "=" + p.Value
+	}
+	sort.Strings(s)
+	return strings.Join(s, ";")
+}
+
+func (e *evaluator) envelope(r scenario.Rule, tm trace.Message) outcome {
+	want, err := scenario.Expand(r.Value, e.in.Vars, nil)
+	if err != nil {
+		return outcome{Error, r.Value, "", err.Error()}
+	}
+	var got string
+	ok := false
+	switch r.Part {
+	case "transport":
+		got = tm.Transport
+		ok = strings.EqualFold(got, want)
+	case "src.ip", "dst.ip":
+		ap := tm.Src
+		if r.Part == "dst.ip" {
+			ap = tm.Dst
+		}
+		got = ap.Addr().String()
+		w, err := netip.ParseAddr(strings.Trim(want, "[]"))
+		ok = err == nil && ap.IsValid() && w.Unmap() == ap.Addr().Unmap()
+	case "src.port", "dst.port":
+		ap := tm.Src
+		if r.Part == "dst.port" {
+			ap = tm.Dst
+		}
+		got = strconv.Itoa(int(ap.Port()))
+		ok = ap.IsValid() && got == want
+	}
+	return judge(ok, r.Part+" "+want, r.Part+" "+got, "the captured message's "+r.Part+" differs")
+}

@@ -1,0 +1,52 @@
+package check
+
+import (
+	"testing"
+
+	"imsconform/harness/trace"
+)
+
+// FuzzEvaluate feeds arbitrary bytes as the 200 OK of steps 10/14 and the
+// REGISTER of step 7: every rule must still yield one verdict, never panic.
+func FuzzEvaluate(f *testing.F) {
+	in := seedInput("a322")
+	f.Add(in.Messages["10"].Raw)
+	f.Add(in.Messages["7"].Raw)
+	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP [::1\r\nContact: <sip:@:>;expires=x\r\n\r\n"))
+	s := loadTS24206(f)
+	rules, _ := s.Rules("a322")
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		in := seedInput("a322")
+		m := trace.Message{Seq: 9, Transport: "UDP", Raw: raw}
+		in.Messages["10"], in.Messages["14"], in.Messages["7"] = m, m, m
+		res := Evaluate(rules, in)
+		if len(res) != len(rules) {
+			t.Fatalf("%d results for %d rules", len(res), len(rules))
+		}
+		for _, r := range res {
+			if r.Verdict.Severity() == 0 && r.Verdict != None {
+				t.Fatalf("%s: no verdict", r.RuleID)
+			}
+		}
+	})
+}
+
+// BenchmarkTable evaluates all rules of one table against its message.
+func BenchmarkTable(b *testing.B) {
+	s := loadTS24206(b)
+	rules, _ := s.Rules("a322")
+	for _, table := range []string{"A.3.2.2-7", "A.3.2.2-10", "A.3.2.2-11"} {
+		var rs = rules[:0:0]
+		for _, r := range rules {
+			if r.Table == table {
+				rs = append(rs, r)
+			}
+		}
+		in := seedInput("a322")
+		b.Run(table, func(b *testing.B) {
+			for b.Loop() {
+				_ = Evaluate(rs, in)
+			}
+		})
+	}
+}

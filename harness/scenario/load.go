@@ -1,0 +1,546 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+type flowDoc struct {
+	Scenario string       `yaml:"scenario"`
+	Title    string       `yaml:"title"`
+	Profiles []profileDoc `yaml:"profiles"`
+	Steps    []stepDoc    `yaml:"steps"`
+}
+
+type profileDoc struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Default     bool   `yaml:"default"`
+}
+
+type stepDoc struct {
+	ID          string `yaml:"id"`
+	Title       string `yaml:"title"`
+	From        string `yaml:"from"`
+	To          string `yaml:"to"`
+	Table       string `yaml:"table"`
+	Observable  bool   `yaml:"observable"`
+	Why         string `yaml:"why"`
+	Answers     string `yaml:"answers"`
+	SameMessage string `yaml:"same_message"`
+}
+
+type tableDoc struct {
+	Table     string    `yaml:"table"`
+	Title     string    `yaml:"title"`
+	Step      string    `yaml:"step"`
+	Note      string    `yaml:"note"`
+	Example   string    `yaml:"example"`
+	RulesLike string    `yaml:"rules_like"`
+	Rules     []ruleDoc `yaml:"rules"`
+}
+
+type ruleDoc struct {
+	ID         string            `yaml:"id"`
+	Header     string            `yaml:"header"`
+	Citation   string            `yaml:"citation"`
+	Statement  string            `yaml:"statement"`
+	Note       string            `yaml:"note"`
+	Profiles   []string          `yaml:"profiles"`
+	When       map[string]string `yaml:"when"`
+	Kind       string            `yaml:"kind"`
+	Part       string            `yaml:"part"`
+	Index      string            `yaml:"index"`
+	Value      *string           `yaml:"value"`
+	Values     []string          `yaml:"values"`
+	Pattern    string            `yaml:"pattern"`
+	IgnoreCase bool              `yaml:"ignore_case"`
+	Op         string            `yaml:"op"`
+	Offset     int               `yaml:"offset"`
+	Min        *int              `yaml:"min"`
+	Max        *int              `yaml:"max"`
+	MinBytes   int               `yaml:"min_bytes"`
+	Ref        *refDoc           `yaml:"ref"`
+	Method     string            `yaml:"method"`
+	RequestURI string            `yaml:"request_uri"`
+	Version    string            `yaml:"version"`
+	Status     string            `yaml:"status"`
+	Reason     string            `yaml:"reason"`
+	Fact       string            `yaml:"fact"`
+}
+
+type refDoc struct {
+	Step   string `yaml:"step"`
+	Header string `yaml:"header"`
+	Part   string `yaml:"part"`
+	Index  string `yaml:"index"`
+}
+
+// Load reads dir/flow.yaml and dir/tables/*.yaml from fsys and checks them.
+func Load(fsys fs.FS, dir string) (*Scenario, error) {
+	flowFile := path.Join(dir, "flow.yaml")
+	var fd flowDoc
+	fnode, err := decodeFile(fsys, flowFile, &fd)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scenario{Name: fd.Scenario, Title: fd.Title}
+	if s.Name == "" {
+		return nil, fmt.Errorf("%s:%d: expected a scenario name (scenario:), saw none", flowFile, fnode.Line)
+	}
+	defaults := 0
+	seenP := map[string]bool{}
+	pnodes := seqItems(fnode, "profiles")
+	for i, p := range fd.Profiles {
+		ln := lineOf(pnodes, i, fnode)
+		if p.Name == "" || seenP[p.Name] {
+			return nil, fmt.Errorf("%s:%d: expected a unique profile name, saw %q", flowFile, ln, p.Name)
+		}
+		seenP[p.Name] = true
+		if p.Default {
+			defaults++
+		}
+		s.profiles = append(s.profiles, Profile(p))
+	}
+	if defaults != 1 {
+		return nil, fmt.Errorf("%s:%d: expected exactly one default profile, saw %d", flowFile, fnode.Line, defaults)
+	}
+	snodes := seqItems(fnode, "steps")
+	stepLine := map[string]int{}
+	for i, st := range fd.Steps {
+		ln := lineOf(snodes, i, fnode)
+		if st.ID == "" || stepLine[st.ID] != 0 {
+			return nil, fmt.Errorf("%s:%d: expected a unique step id, saw %q", flowFile, ln, st.ID)
+		}
+		if st.Title == "" || st.Why == "" {
+			return nil, fmt.Errorf("%s:%d: expected step %s to have a title and a why, saw title %q why %q", flowFile, ln, st.ID, st.Title, st.Why)
+		}
+		stepLine[st.ID] = ln
+		s.Steps = append(s.Steps, Step(st))
+	}
+	for _, st := range s.Steps {
+		ln := stepLine[st.ID]
+		for _, ref := range []string{st.Answers, st.SameMessage} {
+			if ref != "" && stepLine[ref] == 0 {
+				return nil, fmt.Errorf("%s:%d: expected an existing step id in step %s, saw %q", flowFile, ln, st.ID, ref)
+			}
+		}
+	}
+
+	files, err := fs.Glob(fsys, path.Join(dir, "tables", "*.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	sort.Strings(files)
+	type pending struct {
+		like string
+		idx  int
+		file string
+		line int
+	}
+	var likes []pending
+	tableRules := map[string][]Rule{}
+	seenID := map[string]string{}
+	for _, file := range files {
+		var td tableDoc
+		tnode, err := decodeFile(fsys, file, &td)
+		if err != nil {
+			return nil, err
+		}
+		if td.Table == "" || td.Title == "" || td.Example == "" {
+			return nil, fmt.Errorf("%s:%d: expected table, title and example, saw table %q title %q", file, tnode.Line, td.Table, td.Title)
+		}
+		for _, t := range s.Tables {
+			if t.ID == td.Table {
+				return nil, fmt.Errorf("%s:%d: expected a unique table id, saw %q again (first in %s)", file, tnode.Line, td.Table, t.File)
+			}
+		}
+		st, ok := s.Step(td.Step)
+		if !ok || st.Table != td.Table {
+			return nil, fmt.Errorf("%s:%d: expected step to name a step whose table is %s, saw step %q", file, tnode.Line, td.Table, td.Step)
+		}
+		t := Table{ID: td.Table, Title: td.Title, Step: td.Step, Example: td.Example, Note: td.Note, File: file}
+		s.Tables = append(s.Tables, t)
+		if td.RulesLike != "" {
+			likes = append(likes, pending{td.RulesLike, len(s.Tables) - 1, file, tnode.Line})
+		}
+		rnodes := seqItems(tnode, "rules")
+		for i, rd := range td.Rules {
+			ln := lineOf(rnodes, i, tnode)
+			r, err := s.buildRule(rd, t, st, file, ln)
+			if err != nil {
+				return nil, err
+			}
+			if prev, dup := seenID[r.ID]; dup {
+				return nil, fmt.Errorf("%s:%d: expected a unique rule id, saw %q again (first at %s)", file, ln, r.ID, prev)
+			}
+			seenID[r.ID] = fmt.Sprintf("%s:%d", file, ln)
+			tableRules[t.ID] = append(tableRules[t.ID], r)
+		}
+	}
+	for _, l := range likes {
+		src, ok := tableRules[l.like]
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: expected rules_like to name a loaded table, saw %q", l.file, l.line, l.like)
+		}
+		t := s.Tables[l.idx]
+		st, _ := s.Step(t.Step)
+		for _, r := range src {
+			c := r
+			c.ID = t.ID + strings.TrimPrefix(r.ID, l.like)
+			c.Table, c.TableTitle, c.Step = t.ID, t.Title, t.Step
+			c.Request, c.SameMessage = st.Answers, st.SameMessage
+			c.Profiles = append([]string(nil), r.Profiles...)
+			if prev, dup := seenID[c.ID]; dup {
+				return nil, fmt.Errorf("%s:%d: expected a unique rule id, saw %q again (first at %s)", l.file, l.line, c.ID, prev)
+			}
+			seenID[c.ID] = fmt.Sprintf("%s:%d", l.file, l.line)
+			tableRules[t.ID] = append(tableRules[t.ID], c)
+		}
+	}
+	for _, st := range s.Steps {
+		if st.Table == "" {
+			continue
+		}
+		found := false
+		for _, t := range s.Tables {
+			found = found || t.ID == st.Table
+		}
+		if !found {
+			return nil, fmt.Errorf("%s:%d: expected a table file for %s of step %s under %s, saw none", flowFile, stepLine[st.ID], st.Table, st.ID, path.Join(dir, "tables"))
+		}
+	}
+	for _, t := range s.Tables {
+		s.rules = append(s.rules, tableRules[t.ID]...)
+	}
+	return s, nil
+}
+
+func decodeFile(fsys fs.FS, file string, v any) (*yaml.Node, error) {
+	data, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: expected a readable scenario file, saw %v", file, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return nil, yamlError(file, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:1: expected a mapping, saw an empty or non-mapping document", file)
+	}
+	return doc.Content[0], nil
+}
+
+var (
+	reUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	reLine         = regexp.MustCompile(`line (\d+): (.*)`)
+)
+
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: expected a known field, saw unknown field %q", file, m[1], m[2])
+	}
+	if m := reLine.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: expected valid scenario YAML, saw %s", file, m[1], m[2])
+	}
+	if err.Error() == "EOF" {
+		return fmt.Errorf("%s:1: expected a YAML document, saw an empty file", file)
+	}
+	return fmt.Errorf("%s: expected valid scenario YAML, saw %s", file, strings.TrimPrefix(msg, "yaml: "))
+}
+
+// seqItems returns the item nodes of the sequence under key of mapping m.
+func seqItems(m *yaml.Node, key string) []*yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
+			return m.Content[i+1].Content
+		}
+	}
+	return nil
+}
+
+func lineOf(items []*yaml.Node, i int, parent *yaml.Node) int {
+	if i < len(items) {
+		return items[i].Line
+	}
+	return parent.Line
+}
+
+var reVar = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
+
+// TemplateVars returns the variable names used in a template.
+func TemplateVars(t string) []string {
+	var out []string
+	for _, m := range reVar.FindAllStringSubmatch(t, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// Expand fills {{name}} in t from vars; quote, when set, transforms each
+// value (e.g. regexp.QuoteMeta). It fails on a variable vars does not hold.
+func Expand(t string, vars map[string]string, quote func(string) string) (string, error) {
+	if !strings.Contains(t, "{{") {
+		return t, nil
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(t, "{{")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(t[i:], "}}")
+		if j < 0 {
+			break
+		}
+		name := strings.TrimSpace(t[i+2 : i+j])
+		v, ok := vars[name]
+		if !ok {
+			return "", fmt.Errorf("expected lab value {{%s}}, saw none in this run's variables", name)
+		}
+		if quote != nil {
+			v = quote(v)
+		}
+		b.WriteString(t[:i])
+		b.WriteString(v)
+		t = t[i+j+2:]
+	}
+	b.WriteString(t)
+	return b.String(), nil
+}
+
+func isVar(name string) bool {
+	for _, v := range Vars {
+		if v == name {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	reIndex = regexp.MustCompile(`^(|all|last|[0-9]+)$`)
+	parts   = map[string]bool{"": true, "value": true, "uri": true, "uri.scheme": true, "uri.user": true,
+		"uri.host": true, "uri.port": true, "uri.hostport": true, "display": true, "token": true,
+		"digest.scheme": true, "via.protocol": true, "via.transport": true, "via.host": true,
+		"via.port": true, "via.sent-by": true, "cseq.seq": true, "cseq.method": true}
+	envParts = map[string]bool{"transport": true, "src.ip": true, "src.port": true, "dst.ip": true, "dst.port": true}
+)
+
+// ValidPart reports whether p names a part of a header value: value, uri,
+// uri.scheme|user|host|port|hostport, uri.param:NAME, param:NAME, display,
+// token (before the first ';'), digest.scheme, digest:NAME,
+// via.protocol|transport|host|port|sent-by, cseq.seq, cseq.method.
+func ValidPart(p string) bool {
+	if parts[p] {
+		return true
+	}
+	for _, pre := range []string{"uri.param:", "param:", "digest:"} {
+		if strings.HasPrefix(p, pre) && len(p) > len(pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) (Rule, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%s:%d: rule %q: "+format, append([]any{file, ln, rd.ID}, a...)...)
+	}
+	if rd.ID == "" {
+		return Rule{}, fmt.Errorf("%s:%d: expected a rule id, saw none", file, ln)
+	}
+	if !strings.HasPrefix(rd.ID, t.ID+"/") {
+		return Rule{}, bad("expected an id starting with %q, saw %q", t.ID+"/", rd.ID)
+	}
+	if strings.TrimSpace(rd.Statement) == "" {
+		return Rule{}, bad("expected a statement of what must hold, saw an empty one")
+	}
+	if strings.ContainsAny(rd.Statement, "\n") {
+		return Rule{}, bad("expected a one-line statement, saw %d lines", strings.Count(rd.Statement, "\n")+1)
+	}
+	if rd.Header == "" || rd.Citation == "" {
+		return Rule{}, bad("expected header and citation, saw header %q citation %q", rd.Header, rd.Citation)
+	}
+	r := Rule{ID: rd.ID, Table: t.ID, TableTitle: t.Title, Step: t.Step, Header: rd.Header,
+		Citation: rd.Citation, Statement: strings.TrimSpace(rd.Statement), Note: strings.TrimSpace(rd.Note),
+		Kind: Kind(rd.Kind), Part: rd.Part, Index: rd.Index, Values: rd.Values, Pattern: rd.Pattern,
+		IgnoreCase: rd.IgnoreCase, Op: rd.Op, Offset: rd.Offset, Min: -1, Max: -1, MinBytes: rd.MinBytes,
+		Start: StartLine{rd.Method, rd.RequestURI, rd.Version, rd.Status, rd.Reason}, Fact: rd.Fact,
+		Request: st.Answers, SameMessage: st.SameMessage, File: file, Line: ln}
+	if rd.Value != nil {
+		r.Value = *rd.Value
+	}
+	if rd.Min != nil {
+		r.Min = *rd.Min
+	}
+	if rd.Max != nil {
+		r.Max = *rd.Max
+	}
+	if len(rd.Profiles) == 0 {
+		r.Profiles = s.Profiles()
+	} else {
+		for _, p := range rd.Profiles {
+			if !s.hasProfile(p) {
+				return Rule{}, bad("expected profiles among %s, saw %q", strings.Join(s.Profiles(), ", "), p)
+			}
+		}
+		r.Profiles = rd.Profiles
+	}
+	keys := make([]string, 0, len(rd.When))
+	for k := range rd.When {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !isVar(k) {
+			return Rule{}, bad("expected a lab variable in when, saw %q", k)
+		}
+		r.When = append(r.When, Condition{k, rd.When[k]})
+	}
+	for _, tmpl := range append([]string{r.Value, r.Pattern, r.Start.Method, r.Start.RequestURI, r.Start.Version, r.Start.Status, r.Start.Reason}, r.Values...) {
+		for _, v := range TemplateVars(tmpl) {
+			if !isVar(v) {
+				return Rule{}, bad("expected a template variable among %s, saw {{%s}}", strings.Join(Vars, ", "), v)
+			}
+		}
+	}
+	if !reIndex.MatchString(r.Index) {
+		return Rule{}, bad("expected index \"\", all, last or a number, saw %q", r.Index)
+	}
+	if r.Kind != KindEnvelope && !ValidPart(r.Part) {
+		return Rule{}, bad("expected a part (value, uri, uri.host, param:NAME, digest:NAME, via.port, ...), saw %q", r.Part)
+	}
+	if r.Pattern != "" {
+		probe, _ := Expand(r.Pattern, placeholder, regexp.QuoteMeta)
+		if _, err := regexp.Compile(probe); err != nil {
+			return Rule{}, bad("expected a valid regular expression, saw %q: %v", r.Pattern, err)
+		}
+	}
+	if rd.Ref != nil {
+		ref := Ref(*rd.Ref)
+		if ref.Step == "request" {
+			if st.Answers == "" {
+				return Rule{}, bad("expected ref step request only on a response, saw it on step %s (a request)", st.ID)
+			}
+			ref.Step = st.Answers
+		}
+		rs, ok := s.Step(ref.Step)
+		if !ok || rs.Table == "" {
+			return Rule{}, bad("expected ref step to be a step with a message (or \"request\"), saw %q", rd.Ref.Step)
+		}
+		if ref.Header == "" {
+			ref.Header = r.Header
+		}
+		if !ValidPart(ref.Part) {
+			return Rule{}, bad("expected a ref part (value, uri, param:NAME, ...), saw %q", ref.Part)
+		}
+		if !reIndex.MatchString(ref.Index) {
+			return Rule{}, bad("expected ref index \"\", all, last or a number, saw %q", ref.Index)
+		}
+		r.Ref = &ref
+	}
+	need := func(ok bool, what string) error {
+		if ok {
+			return nil
+		}
+		return bad("expected %s for kind %s, saw none", what, r.Kind)
+	}
+	var err error
+	switch r.Kind {
+	case KindStartLine:
+		err = need(r.Start != StartLine{}, "one of method, request_uri, version, status, reason")
+	case KindPresent, KindAbsent, KindDate, KindViaEcho:
+		if r.Kind == KindViaEcho {
+			err = need(st.Answers != "", "a response step (answers:)")
+		}
+	case KindCount:
+		err = need(r.Min >= 0 || r.Max >= 0, "min or max")
+	case KindEquals:
+		err = need(rd.Value != nil, "value")
+	case KindMatches:
+		err = need(r.Pattern != "", "pattern")
+	case KindOneOf, KindMembers:
+		err = need(len(r.Values) > 0, "values")
+	case KindSameAs:
+		err = need(r.Ref != nil, "ref")
+	case KindCompare:
+		if err = need(rd.Value != nil || r.Ref != nil, "value or ref"); err == nil {
+			switch r.Op {
+			case "eq", "ne", "lt", "le", "gt", "ge":
+			default:
+				err = bad("expected op eq, ne, lt, le, gt or ge, saw %q", r.Op)
+			}
+		}
+	case KindNonce:
+		err = need(r.MinBytes > 0, "min_bytes")
+	case KindEnvelope:
+		if !envParts[r.Part] {
+			err = bad("expected an envelope part (transport, src.ip, src.port, dst.ip, dst.port), saw %q", r.Part)
+		} else {
+			err = need(rd.Value != nil, "value")
+		}
+	case KindFact:
+		known := false
+		for _, f := range Facts {
+			known = known || f == r.Fact
+		}
+		if !known {
+			err = bad("expected a fact among %s, saw %q", strings.Join(Facts, ", "), r.Fact)
+		} else {
+			err = need(rd.Value != nil || r.Pattern != "", "value or pattern")
+		}
+	default:
+		names := make([]string, len(Kinds))
+		for i, k := range Kinds {
+			names[i] = string(k)
+		}
+		err = bad("expected a rule kind among %s, saw %q", strings.Join(names, ", "), rd.Kind)
+	}
+	if err != nil {
+		return Rule{}, err
+	}
+	if r.Pattern != "" && len(TemplateVars(r.Pattern)) == 0 {
+		r.Regexp = regexp.MustCompile(r.Pattern)
+	}
+	return r, nil
+}
+
+var placeholder = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range Vars {
+		m[v] = "x"
+	}
+	return m
+}()
+
+func (s *Scenario) hasProfile(p string) bool {
+	for _, q := range s.profiles {
+		if q.Name == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Atoi parses a decimal number, as rules read numeric fields.
+func Atoi(s string) (int64, error) { return strconv.ParseInt(strings.TrimSpace(s), 10, 64) }

@@ -1,0 +1,229 @@
+// Package scenario loads a conformance scenario — the steps of a signalling
+// flow and its tables, each table with the rules its messages must obey —
+// from YAML, refuses a broken one with a "file:line: expected …, saw …"
+// error, and hands out the rules of one profile.
+//
+// It is data access only: it does not read captured messages or judge them
+// (package check does), and it knows nothing of sockets or the lab file. The
+// scenarios themselves live under /scenarios.
+package scenario
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Kind is a rule kind: what a rule compares and how.
+type Kind string
+
+// The rule kinds.
+const (
+	KindStartLine Kind = "start-line" // method, Request-URI, version, status code, reason
+	KindPresent   Kind = "present"    // the header (or the part of it) is there
+	KindAbsent    Kind = "absent"     // the header (or the part of it) is not there
+	KindCount     Kind = "count"      // number of header values within min..max
+	KindEquals    Kind = "equals"     // the field equals a (templated) value
+	KindMatches   Kind = "matches"    // the field matches a (templated) regular expression
+	KindOneOf     Kind = "one-of"     // the field is one of the listed values
+	KindMembers   Kind = "members"    // the header's URIs include every listed URI
+	KindSameAs    Kind = "same-as"    // the field equals a field of another captured message
+	KindViaEcho   Kind = "via-echo"   // a response's Via values equal its request's, in order
+	KindCompare   Kind = "compare"    // numeric relation with a value or another message's field
+	KindDate      Kind = "date"       // an RFC 1123 date in GMT
+	KindNonce     Kind = "nonce"      // base64 of at least min_bytes bytes (RAND‖AUTN‖...)
+	KindEnvelope  Kind = "envelope"   // transport, source or destination of the captured message
+	KindFact      Kind = "fact"       // an observation recorded by the harness
+)
+
+// Kinds lists every rule kind.
+var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals, KindMatches,
+	KindOneOf, KindMembers, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
+	KindEnvelope, KindFact}
+
+// Vars lists the template variables a scenario may use ({{name}}) and the
+// lab variables a condition may test.
+var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "home_domain",
+	"transport", "ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "ue_spi_c", "ue_spi_s",
+	"sigcomp", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
+	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile"}
+
+// Facts lists the facts the harness records and a rule may test.
+var Facts = []string{"12.impu", "12.status", "12.contact", "12.expires", "12.preference",
+	"12.accepted", "5.autn"}
+
+// Scenario is a loaded flow with its tables and rules.
+type Scenario struct {
+	Name     string
+	Title    string
+	Steps    []Step
+	Tables   []Table
+	profiles []Profile
+	rules    []Rule
+}
+
+// Profile is a variant of the scenario.
+type Profile struct {
+	Name        string
+	Description string
+	Default     bool
+}
+
+// Step is one step of the flow.
+type Step struct {
+	ID          string
+	Title       string
+	From, To    string
+	Table       string // table id, "" when the step has no table
+	Observable  bool   // whether the harness can capture it on SIP
+	Why         string // how it is observed, or why it is not
+	Answers     string // for a response: the step of the request it answers
+	SameMessage string // another step that is the same message on the wire
+}
+
+// Table is one table of the flow with the seed's example text.
+type Table struct {
+	ID      string
+	Title   string
+	Step    string
+	Example string // verbatim from the specification
+	Note    string
+	File    string
+}
+
+// Condition makes a rule apply only when a lab variable has a value.
+type Condition struct {
+	Var   string
+	Value string
+}
+
+// Ref names a field of another captured message.
+type Ref struct {
+	Step   string // resolved step id
+	Header string
+	Part   string
+	Index  string
+}
+
+// StartLine holds the expected start-line fields; "" means not checked.
+type StartLine struct {
+	Method     string
+	RequestURI string
+	Version    string
+	Status     string
+	Reason     string
+}
+
+// Rule is one check on one field of one message.
+type Rule struct {
+	ID         string
+	Table      string
+	TableTitle string
+	Step       string
+	Header     string
+	Citation   string
+	Statement  string
+	Note       string
+	Profiles   []string
+	When       []Condition
+
+	Kind       Kind
+	Part       string         // which part of the header value, see Parts
+	Index      string         // which value: "" (the first), "all", "last" or a 0-based number
+	Value      string         // templated
+	Values     []string       // templated
+	Pattern    string         // templated regular expression
+	Regexp     *regexp.Regexp // compiled Pattern when it holds no template variable
+	IgnoreCase bool
+	Op         string // compare: eq, ne, lt, le, gt, ge
+	Offset     int    // compare: added to the reference value
+	Min, Max   int    // count: -1 when unset
+	MinBytes   int    // nonce
+	Ref        *Ref
+	Start      StartLine
+	Fact       string
+
+	Request     string // the step of the request this rule's message answers, "" for a request
+	SameMessage string // another step id carrying the same message
+
+	File string // where the rule is written
+	Line int
+}
+
+// SpecName is the rule as a spec name: "A.3.2.2-5 401 Unauthorized ›
+// WWW-Authenticate › algorithm is AKAv1-MD5".
+func (r Rule) SpecName() string {
+	return fmt.Sprintf("%s %s › %s › %s", r.Table, r.TableTitle, r.Header, r.Statement)
+}
+
+// InProfile reports whether the rule belongs to the profile.
+func (r Rule) InProfile(p string) bool {
+	for _, q := range r.Profiles {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Profiles returns the profile names, the default first.
+func (s *Scenario) Profiles() []string {
+	var out []string
+	for _, p := range s.profiles {
+		if p.Default {
+			out = append([]string{p.Name}, out...)
+		} else {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// ProfileInfo returns the profiles with their descriptions, in file order.
+func (s *Scenario) ProfileInfo() []Profile { return append([]Profile(nil), s.profiles...) }
+
+// DefaultProfile is the profile marked default.
+func (s *Scenario) DefaultProfile() string {
+	if p := s.Profiles(); len(p) > 0 {
+		return p[0]
+	}
+	return ""
+}
+
+// Rules returns the rules of a profile in table order ("" = the default).
+func (s *Scenario) Rules(profile string) ([]Rule, error) {
+	if profile == "" {
+		profile = s.DefaultProfile()
+	}
+	known := s.Profiles()
+	found := false
+	for _, p := range known {
+		found = found || p == profile
+	}
+	if !found {
+		sorted := append([]string(nil), known...)
+		sort.Strings(sorted)
+		return nil, fmt.Errorf("scenario %s: expected a profile among %s, saw %q", s.Name, strings.Join(sorted, ", "), profile)
+	}
+	var out []Rule
+	for _, r := range s.rules {
+		if r.InProfile(profile) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// AllRules returns every rule of every profile, in table order.
+func (s *Scenario) AllRules() []Rule { return append([]Rule(nil), s.rules...) }
+
+// Step returns the step with the id.
+func (s *Scenario) Step(id string) (Step, bool) {
+	for _, st := range s.Steps {
+		if st.ID == id {
+			return st, true
+		}
+	}
+	return Step{}, false
+}

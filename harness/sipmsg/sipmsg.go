@@ -1,0 +1,246 @@
+// Package sipmsg gives read access to a captured SIP message from its raw
+// bytes: the start line, the header lines in order with their line numbers,
+// and helpers that take header values apart (parameters, Digest challenges
+// and credentials, name-addr and URIs, Via).
+//
+// It is written for checking, not for sending: it keeps values exactly as
+// they were on the wire (no re-encoding, no normalisation beyond unfolding
+// continuation lines), accepts CRLF or bare LF line ends, and reports a
+// message it cannot read with an error that says where and why. It never
+// panics. It is not a SIP stack: it does not validate grammar beyond what it
+// needs to find the fields, and it does not build messages (sipgo does that).
+package sipmsg
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Message is a parsed SIP message. Values are as sent.
+type Message struct {
+	Request    bool   // true for a request, false for a response
+	StartLine  string // the first line as sent, without its line end
+	Method     string // request only, e.g. "REGISTER"
+	RequestURI string // request only
+	Version    string // "SIP/2.0"
+	StatusCode int    // response only
+	Reason     string // response only, e.g. "Unauthorized"
+	Headers    []Header
+	Body       []byte
+}
+
+// Header is one header line (continuation lines unfolded into it).
+type Header struct {
+	Name  string // as written, e.g. "v" or "VIA"
+	Key   string // canonical full name, e.g. "Via"
+	Value string // trimmed, folded lines joined by one space
+	Line  int    // 1-based line number in the message (the start line is 1)
+}
+
+// Value is one element of a header's value list.
+type Value struct {
+	Text string
+	Line int
+}
+
+var compact = map[string]string{
+	"a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+	"e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact", "k": "Supported",
+	"l": "Content-Length", "m": "Contact", "n": "Identity-Info", "o": "Event", "r": "Refer-To",
+	"s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires", "y": "Identity",
+}
+
+var known = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Contact", "Content-Length",
+		"Content-Type", "Content-Encoding", "Expires", "Authorization", "WWW-Authenticate",
+		"Proxy-Authenticate", "Proxy-Authorization", "Authentication-Info", "Security-Client",
+		"Security-Server", "Security-Verify", "Require", "Proxy-Require", "Supported", "Path",
+		"Service-Route", "Route", "Record-Route", "Date", "P-Associated-URI", "P-Access-Network-Info",
+		"P-Visited-Network-ID", "P-Charging-Vector", "P-Charging-Function-Addresses", "Allow",
+		"User-Agent", "Server", "Subject", "Event", "Accept-Contact", "Reject-Contact",
+		"Request-Disposition", "Identity", "Identity-Info", "Refer-To", "Referred-By",
+		"Session-Expires", "Allow-Events", "Unsupported", "Retry-After", "Timestamp", "Warning",
+		"P-Asserted-Identity", "P-Preferred-Identity", "Organization", "Accept", "Min-Expires",
+	} {
+		m[strings.ToLower(n)] = n
+	}
+	return m
+}()
+
+// notList names headers whose value is one item even when it holds commas.
+var notList = map[string]bool{
+	"WWW-Authenticate": true, "Authorization": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Authentication-Info": true, "Date": true, "Subject": true,
+	"User-Agent": true, "Server": true, "Organization": true, "Call-ID": true, "CSeq": true,
+	"Content-Length": true, "Content-Type": true, "Max-Forwards": true, "Expires": true,
+	"Retry-After": true, "Timestamp": true, "Min-Expires": true,
+}
+
+// CanonicalName returns the full, conventionally spelled name of a header
+// name given in any case or in compact form ("v" -> "Via", "call-id" ->
+// "Call-ID"). Unknown names are returned as given.
+func CanonicalName(name string) string {
+	n := strings.TrimSpace(name)
+	l := strings.ToLower(n)
+	if c, ok := compact[l]; ok {
+		return c
+	}
+	if c, ok := known[l]; ok {
+		return c
+	}
+	return n
+}
+
+// IsList reports whether values of the header are split on commas.
+func IsList(name string) bool { return !notList[CanonicalName(name)] }
+
+// Parse reads one SIP message from raw. It accepts CRLF or LF line ends and
+// a missing blank line at the end of the headers.
+func Parse(raw []byte) (*Message, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("sipmsg: expected a SIP start line, saw an empty message")
+	}
+	head, body := raw, []byte(nil)
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		head, body = raw[:i], raw[i+4:]
+	}
+	if j := bytes.Index(head, []byte("\n\n")); j >= 0 {
+		head, body = raw[:j], raw[j+2:]
+	}
+	lines := strings.Split(string(head), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSuffix(lines[i], "\r")
+	}
+	m := &Message{Body: body, StartLine: lines[0]}
+	if err := m.parseStart(lines[0]); err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(lines); i++ {
+		l := lines[i]
+		if l == "" {
+			continue
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			if len(m.Headers) == 0 {
+				return nil, fmt.Errorf("sipmsg: line %d: expected a header line, saw a continuation line %s", i+1, show(l))
+			}
+			h := &m.Headers[len(m.Headers)-1]
+			h.Value = strings.TrimSpace(h.Value + " " + strings.TrimSpace(l))
+			continue
+		}
+		c := strings.IndexByte(l, ':')
+		if c < 0 {
+			return nil, fmt.Errorf("sipmsg: line %d: expected a header \"Name: value\", saw %s", i+1, show(l))
+		}
+		name := strings.TrimRight(l[:c], " \t")
+		if name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("sipmsg: line %d: expected a header name before ':', saw %s", i+1, show(l))
+		}
+		m.Headers = append(m.Headers, Header{Name: name, Key: CanonicalName(name), Value: strings.TrimSpace(l[c+1:]), Line: i + 1})
+	}
+	return m, nil
+}
+
+func (m *Message) parseStart(l string) error {
+	if strings.HasPrefix(l, "SIP/") {
+		f := strings.SplitN(l, " ", 3)
+		if len(f) < 2 {
+			return fmt.Errorf("sipmsg: line 1: expected a status line \"SIP/2.0 code reason\", saw %s", show(l))
+		}
+		code, err := strconv.Atoi(f[1])
+		if err != nil || len(f[1]) != 3 {
+			return fmt.Errorf("sipmsg: line 1: expected a 3-digit status code, saw %s", show(f[1]))
+		}
+		m.Version, m.StatusCode = f[0], code
+		if len(f) == 3 {
+			m.Reason = f[2]
+		}
+		return nil
+	}
+	f := strings.Split(l, " ")
+	if len(f) != 3 || f[0] == "" || f[1] == "" || !strings.HasPrefix(f[2], "SIP/") {
+		return fmt.Errorf("sipmsg: line 1: expected a request line \"METHOD Request-URI SIP/2.0\" or a status line, saw %s", show(l))
+	}
+	m.Request, m.Method, m.RequestURI, m.Version = true, f[0], f[1], f[2]
+	return nil
+}
+
+func show(s string) string {
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// Lines returns the header lines of the named header (any case, compact or
+// full form), in message order.
+func (m *Message) Lines(name string) []Header {
+	k := CanonicalName(name)
+	var out []Header
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Key, k) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Has reports whether the message has at least one line of the header.
+func (m *Message) Has(name string) bool { return len(m.Lines(name)) > 0 }
+
+// Values returns the header's values in order: for list headers, each line
+// split on commas outside quotes and angle brackets; an empty line gives one
+// empty value.
+func (m *Message) Values(name string) []Value {
+	list := IsList(name)
+	var out []Value
+	for _, h := range m.Lines(name) {
+		if !list {
+			out = append(out, Value{Text: h.Value, Line: h.Line})
+			continue
+		}
+		parts := SplitList(h.Value)
+		if len(parts) == 0 {
+			out = append(out, Value{Text: "", Line: h.Line})
+		}
+		for _, p := range parts {
+			out = append(out, Value{Text: p, Line: h.Line})
+		}
+	}
+	return out
+}
+
+// SplitList splits s on commas outside double quotes and angle brackets and
+// trims each element; empty elements are dropped.
+func SplitList(s string) []string {
+	var out []string
+	start, quoted, angle := 0, false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case c == ',' && !angle:
+			if p := strings.TrimSpace(s[start:i]); p != "" {
+				out = append(out, p)
+			}
+			start = i + 1
+		}
+	}
+	if start <= len(s) {
+		if p := strings.TrimSpace(s[start:]); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
