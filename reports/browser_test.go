@@ -1,0 +1,94 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromium finds a headless-capable Chromium, or skips the test (fails it
+// when IMSCONFORM_REQUIRE_TOOLS=1).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
+		t.Fatal("chromium not installed (apt-get install chromium), and IMSCONFORM_REQUIRE_TOOLS=1")
+	}
+	t.Skip("chromium not installed (apt-get install chromium)")
+	return ""
+}
+
+// consoleLine matches what Chromium logs for a console message or an
+// uncaught exception (a CSP violation is logged as a console error too).
+var consoleLine = regexp.MustCompile(`:CONSOLE|Uncaught|Refused to`)
+
+// loadInChromium loads file in headless Chromium and returns the DOM it
+// dumps and the console lines it logged.
+func loadInChromium(t *testing.T, bin, file string) (dom string, console []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--no-first-run", "--user-data-dir="+t.TempDir(), "--enable-logging=stderr", "--v=0",
+		"--dump-dom", "file://"+file)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium --dump-dom %s: %v\n%s", file, err, stderr.String())
+	}
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if consoleLine.MatchString(l) {
+			console = append(console, l)
+		}
+	}
+	return stdout.String(), console
+}
+
+func TestHTMLInChromium(t *testing.T) {
+	bin := chromium(t)
+	dir := t.TempDir()
+
+	// The detector itself: a page that throws must be caught.
+	ctl := filepath.Join(dir, "control.html")
+	os.WriteFile(ctl, []byte(`<!DOCTYPE html><p>x</p><script>throw new Error("control")</script>`), 0o644)
+	if _, console := loadInChromium(t, bin, ctl); len(console) == 0 {
+		t.Fatal("control page: expected Chromium to log the uncaught error, saw no console line (the check below would be blind)")
+	}
+
+	page := filepath.Join(dir, "report.html")
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, sampleRun()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom, console := loadInChromium(t, bin, page)
+	if len(console) > 0 {
+		t.Errorf("report.html: expected no console messages, got:\n%s", strings.Join(console, "\n"))
+	}
+	if !strings.Contains(dom, `id="overall"`) || !strings.Contains(dom, "<svg") {
+		t.Fatalf("dumped DOM: expected the rendered report (overall verdict and ladder), got %d bytes:\n%.500s", len(dom), dom)
+	}
+	if !strings.Contains(dom, "Security-Server: &lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("dumped DOM: expected the hostile header value as text (&lt;script&gt;), not found")
+	}
+	if !strings.Contains(dom, `"&gt;&lt;img src=x onerror=alert(1)&gt;`) {
+		t.Error("dumped DOM: expected the attribute breakout attempt as text, not found")
+	}
+	if n := strings.Count(strings.ToLower(dom), "<script"); n != 0 {
+		t.Errorf("dumped DOM: expected no script element, found %d", n)
+	}
+	assertNoActiveContent(t, dom)
+}

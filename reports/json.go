@@ -1,0 +1,156 @@
+package reports
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// The JSON report. Field order is the order of these structs; SCHEMA.md
+// documents every field.
+type jsonReport struct {
+	SchemaVersion int          `json:"schema_version"`
+	Tool          string       `json:"tool"`
+	Profile       string       `json:"profile"`
+	Target        string       `json:"target"`
+	Started       string       `json:"started,omitempty"`
+	Finished      string       `json:"finished,omitempty"`
+	DurationMS    int64        `json:"duration_ms"`
+	Verdict       string       `json:"verdict"`
+	Counts        Counts       `json:"counts"`
+	Errors        []string     `json:"errors"`
+	Lab           *LabView     `json:"lab"`
+	Tables        []jsonTable  `json:"tables"`
+	Steps         []jsonStep   `json:"steps"`
+	Results       []jsonResult `json:"results"`
+	Trace         []jsonMsg    `json:"trace"`
+}
+
+type jsonTable struct {
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Step    string `json:"step"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Example string `json:"example"`
+}
+
+type jsonStep struct {
+	Step     string   `json:"step"`
+	Seq      int      `json:"seq"`
+	Received bool     `json:"received"`
+	Tables   []string `json:"tables"`
+}
+
+type jsonResult struct {
+	RuleID    string `json:"rule_id"`
+	Table     string `json:"table"`
+	Step      string `json:"step"`
+	Verdict   string `json:"verdict"`
+	Statement string `json:"statement"`
+	Expected  string `json:"expected"`
+	Observed  string `json:"observed"`
+	Reason    string `json:"reason"`
+	Citation  string `json:"citation"`
+	MsgSeq    int    `json:"msg_seq"`
+}
+
+type jsonMsg struct {
+	Seq       int      `json:"seq"`
+	Time      string   `json:"time,omitempty"`
+	Proto     string   `json:"proto"`
+	Transport string   `json:"transport"`
+	Dir       string   `json:"dir"`
+	Role      string   `json:"role"`
+	Src       string   `json:"src"`
+	Dst       string   `json:"dst"`
+	Note      string   `json:"note"`
+	Label     string   `json:"label"`
+	Parsed    bool     `json:"parsed"`
+	Steps     []string `json:"steps"`
+	Size      int      `json:"size"`
+	Encoding  string   `json:"encoding"`
+	Raw       string   `json:"raw"`
+}
+
+// errNilRun is returned by the writers for a nil *Run.
+var errNilRun = errors.New("reports: expected a *Run, got nil")
+
+// WriteJSON writes the JSON report of r (schema: SCHEMA.md, version
+// SchemaVersion). The output is deterministic for a given r: maps are written
+// in sorted order and nothing depends on the clock. Raw messages are text
+// when they are valid UTF-8, else base64 ("encoding" says which).
+func WriteJSON(w io.Writer, r *Run) error {
+	if r == nil {
+		return errNilRun
+	}
+	if w == nil {
+		return errors.New("reports: WriteJSON: expected an io.Writer, got nil")
+	}
+	rep := buildJSON(r)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return fmt.Errorf("reports: writing JSON report: %w", err)
+	}
+	return nil
+}
+
+func buildJSON(r *Run) jsonReport {
+	rep := jsonReport{
+		SchemaVersion: SchemaVersion,
+		Tool:          r.Tool,
+		Profile:       r.Profile,
+		Target:        r.Target,
+		Started:       stamp(r.Started),
+		Finished:      stamp(r.Finished),
+		DurationMS:    duration(r).Milliseconds(),
+		Verdict:       string(Overall(r)),
+		Counts:        countResults(r.Results),
+		Errors:        nonNil(r.Errors),
+		Lab:           labView(r.Lab),
+		Tables:        []jsonTable{},
+		Steps:         []jsonStep{},
+		Results:       make([]jsonResult, 0, len(r.Results)),
+		Trace:         make([]jsonMsg, 0, len(r.Trace)),
+	}
+	for _, t := range r.Tables {
+		rep.Tables = append(rep.Tables, jsonTable(t))
+	}
+	seqs := seqSet(r.Trace)
+	byStep := tablesByStep(r)
+	for _, s := range stepIDs(r) {
+		seq, ok := received(r, seqs, s)
+		st := jsonStep{Step: s, Seq: seq, Received: ok, Tables: []string{}}
+		for _, t := range byStep[s] {
+			st.Tables = append(st.Tables, t.ID)
+		}
+		rep.Steps = append(rep.Steps, st)
+	}
+	for _, res := range r.Results {
+		rep.Results = append(rep.Results, jsonResult{
+			RuleID: res.RuleID, Table: res.Table, Step: res.Step, Verdict: string(res.Verdict),
+			Statement: res.Statement, Expected: res.Expected, Observed: res.Observed,
+			Reason: res.Reason, Citation: res.Citation, MsgSeq: res.MsgSeq,
+		})
+	}
+	steps := stepsBySeq(r)
+	for _, m := range r.Trace {
+		label, kind := describe(m)
+		jm := jsonMsg{
+			Seq: m.Seq, Time: stamp(m.Time), Proto: string(m.Proto), Transport: m.Transport,
+			Dir: string(m.Dir), Role: m.Role, Src: addr(m.Src), Dst: addr(m.Dst), Note: m.Note,
+			Label: label, Parsed: kind != kindBad, Steps: nonNil(steps[m.Seq]), Size: len(m.Raw),
+		}
+		if utf8.Valid(m.Raw) {
+			jm.Encoding, jm.Raw = "text", string(m.Raw)
+		} else {
+			jm.Encoding, jm.Raw = "base64", base64.StdEncoding.EncodeToString(m.Raw)
+		}
+		rep.Trace = append(rep.Trace, jm)
+	}
+	return rep
+}

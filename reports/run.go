@@ -1,0 +1,51 @@
+package reports
+
+import (
+	"time"
+
+	"imsconform/harness/check"
+	"imsconform/harness/lab"
+	"imsconform/harness/trace"
+)
+
+// Run is everything a report is made of. Any field may be empty; a nil Lab,
+// nil slices and a nil map are fine.
+type Run struct {
+	Tool              string // "imsconform" + version
+	Started, Finished time.Time
+	Profile           string // scenario profile: "a322" or "ts24229"
+	Target            string // e.g. "embedded reference core (P-CSCF [::1]:40123)"
+	// Lab is the lab profile. It is always written redacted: an allow-list of
+	// fields, and K, OP, OPc only as "[redacted]".
+	Lab     *lab.Profile
+	Results []check.Result  // one per rule, in the scenario's rule order
+	Trace   []trace.Message // every captured message, in capture order
+	// Steps maps a step id ("2", "5", "7", "10", "14", "11", "13") to the
+	// trace Seq of its message; 0 or missing means the message never came.
+	Steps  map[string]int
+	Tables []TableInfo // the scenario's tables, in flow order
+	Errors []string    // harness-level errors (could not start, interrupted)
+
+	// Reports says where WriteAll wrote the files; WriteAll sets it and
+	// Summary prints it. It is not part of the JSON report.
+	Reports Paths
+}
+
+// TableInfo describes one table of the scenario.
+type TableInfo struct {
+	ID      string // e.g. "A.3.2.2-5"
+	Title   string // e.g. "401 Unauthorized"
+	Step    string // flow step of its message, e.g. "5"
+	From    string // sending role: "UE", "SUT" (or "x-CSCF", "P-CSCF"...), "VCCApp"
+	To      string // receiving role, as From
+	Example string // the seed's example message, as printed in the spec
+}
+
+// Paths are the files WriteAll wrote. A path is empty when its file could
+// not be written.
+type Paths struct {
+	Dir  string
+	JSON string
+	HTML string
+	Pcap string
+}

@@ -1,0 +1,127 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"imsconform/harness/check"
+)
+
+// Console summary limits: it must fit one screen.
+const (
+	summaryWidth = 120 // characters of one line
+	summaryList  = 15  // failed/error rules listed; the rest are counted
+	summaryIDs   = 20  // inconc ids listed
+)
+
+// Summary writes a one-screen console summary of r to w: the overall verdict
+// and the count per verdict, each failed or error rule with a one-line
+// reason, the inconc rule ids, harness errors, steps whose message never
+// came, and where WriteAll put the reports (r.Reports). Every value is made
+// printable (control characters escaped) and cut to one line. Write errors
+// on w are ignored: a summary is best effort.
+func Summary(w io.Writer, r *Run) {
+	if w == nil {
+		return
+	}
+	var b strings.Builder
+	line := func(format string, a ...any) {
+		b.WriteString(truncate(fmt.Sprintf(format, a...), summaryWidth))
+		b.WriteByte('\n')
+	}
+	if r == nil {
+		line("imsconform: no run to summarise (nil run)")
+		io.WriteString(w, b.String())
+		return
+	}
+	tool := r.Tool
+	if tool == "" {
+		tool = "imsconform"
+	}
+	head := printable(tool)
+	if r.Profile != "" {
+		head += " · profile " + printable(r.Profile)
+	}
+	if r.Target != "" {
+		head += " · " + printable(r.Target)
+	}
+	line("%s", head)
+
+	c := countResults(r.Results)
+	var parts []string
+	for _, v := range verdictOrder {
+		parts = append(parts, fmt.Sprintf("%d %s", c.Of(v), v))
+	}
+	dur := ""
+	if d := duration(r); d > 0 {
+		dur = fmt.Sprintf(" · %.1fs", d.Seconds())
+	}
+	line("verdict %s · %d rules: %s%s", strings.ToUpper(string(Overall(r))), c.Total(), strings.Join(parts, ", "), dur)
+
+	for _, e := range r.Errors {
+		line("  harness error: %s", printable(e))
+	}
+
+	var bad []check.Result
+	var inconc []string
+	for _, res := range r.Results {
+		switch v := effective(res.Verdict); v {
+		case check.Fail, check.Error:
+			bad = append(bad, res)
+		case check.Inconc:
+			inconc = append(inconc, printable(res.RuleID))
+		}
+	}
+	for i, res := range bad {
+		if i == summaryList {
+			line("  … and %d more failed or error rules (see the HTML report)", len(bad)-summaryList)
+			break
+		}
+		why := res.Reason
+		if why == "" {
+			why = fmt.Sprintf("expected %q, observed %q", res.Expected, res.Observed)
+		}
+		tag := string(res.Verdict)
+		if !known(res.Verdict) {
+			tag = fmt.Sprintf("error (unknown verdict %q)", printable(string(res.Verdict)))
+		}
+		line("  %-6s %s: %s", tag, printable(res.RuleID), printable(why))
+	}
+	if len(inconc) > 0 {
+		shown := inconc
+		more := ""
+		if len(shown) > summaryIDs {
+			shown, more = shown[:summaryIDs], fmt.Sprintf(" … and %d more", len(inconc)-summaryIDs)
+		}
+		b.WriteString("  inconc " + strings.Join(shown, ", ") + more + "\n")
+	}
+
+	seqs := seqSet(r.Trace)
+	byStep := tablesByStep(r)
+	var missing []string
+	for _, s := range stepIDs(r) {
+		if _, ok := received(r, seqs, s); !ok {
+			m := "step " + printable(s)
+			if n := tableNames(byStep[s], true); n != "" {
+				m += " (" + printable(n) + ")"
+			}
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		line("  not received: %s", strings.Join(missing, ", "))
+	}
+
+	p := r.Reports
+	var files []string
+	for _, f := range []string{p.HTML, p.JSON, p.Pcap} {
+		if f != "" {
+			files = append(files, printable(f))
+		}
+	}
+	if len(files) > 0 {
+		b.WriteString("reports: " + strings.Join(files, "  ") + "\n")
+	}
+	io.WriteString(w, b.String())
+}
