@@ -1,0 +1,124 @@
+// Command refcore runs the embedded reference IMS core (P-CSCF, I-CSCF,
+// S-CSCF and HSS on loopback) alone, so that a UE or SIPp can register
+// against it:
+//
+//	refcore -lab lab.yaml [-transport udp|tcp] [-listen host:port] [-vcc host:port]
+//
+// It prints where the P-CSCF listens and where the S-CSCF sends the REGISTER
+// of step 11, and stops on SIGINT or SIGTERM. It binds loopback addresses
+// only. It is not the conformance suite.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"imsconform/harness/lab"
+	"imsconform/harness/refcore"
+	"imsconform/harness/sipstack"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "refcore:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("refcore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	labFile := fs.String("lab", "", "lab profile YAML file (default: the built-in reference lab)")
+	transport := fs.String("transport", "", "UE-facing transport: udp or tcp (default: the lab's sut.transport, else udp)")
+	listen := fs.String("listen", "", "P-CSCF address host:port on loopback (default: the lab's sut.pcscf, else port 0 on the lab's loopback)")
+	vcc := fs.String("vcc", "", "VCC Application address host:port for step 11 (default: the lab's vcc_app.listen when its port is not 0)")
+	verbose := fs.Bool("v", false, "log every step of the core to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("expected only flags, got %q", fs.Args())
+	}
+	var p *lab.Profile
+	if *labFile != "" {
+		var err error
+		if p, err = lab.Load(*labFile); err != nil {
+			return err
+		}
+	} else {
+		p = lab.DefaultFor(lab.Loopback())
+	}
+	tr := *transport
+	if tr == "" {
+		tr = p.SUT.Transport
+	}
+	if _, err := sipstack.Network(tr); err != nil {
+		return err
+	}
+	entry := *listen
+	if entry == "" {
+		entry = p.SUT.PCSCF
+	}
+	host := ""
+	if entry != "" {
+		ap, err := sipstack.CheckLoopback(entry)
+		if err != nil {
+			return fmt.Errorf("-listen: %w", err)
+		}
+		host = ap.Addr().String()
+	} else {
+		host = p.UE.Address
+		if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
+			host = lab.Loopback()
+		}
+	}
+	var vccAddr netip.AddrPort
+	v := *vcc
+	if v == "" {
+		if ap, err := netip.ParseAddrPort(p.VCCApp.Listen); err == nil && ap.Port() != 0 {
+			v = p.VCCApp.Listen
+		}
+	}
+	if v != "" {
+		ap, err := sipstack.CheckLoopback(v)
+		if err != nil {
+			return fmt.Errorf("-vcc: %w", err)
+		}
+		vccAddr = ap
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	core, err := refcore.Start(ctx, refcore.Config{Lab: p, Host: host, Transport: tr, EntryAddr: entry, VCCApp: vccAddr, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer core.Close()
+	profile := p.Profile
+	if profile == "" {
+		profile = "a322"
+	}
+	fmt.Fprintf(stdout, "P-CSCF listening on %s/%s (profile %s)\n", core.PCSCF(), tr, profile)
+	if vccAddr.IsValid() {
+		fmt.Fprintf(stdout, "step 11 REGISTER goes to %s/%s from the S-CSCF at %s\n", vccAddr, tr, core.SCSCF())
+	} else {
+		fmt.Fprintln(stdout, "step 11 REGISTER is not sent: no VCC Application address (-vcc or vcc_app.listen with a port)")
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping")
+	if err := core.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

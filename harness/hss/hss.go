@@ -1,0 +1,476 @@
+// Package hss is an HSS emulator speaking Diameter Cx (TS 29.228, TS 29.229;
+// application 16777216, vendor 10415) for one lab subscriber, so that the
+// harness can play the HSS of an IMS core under test and capture its Cx
+// messages. It answers UAR with the configured S-CSCF name, MAR with
+// Digest-AKAv1-MD5 vectors from Milenage (with SQN re-synchronisation from
+// AUTS), SAR with the user profile (IMSSubscription with an
+// InitialFilterCriteria that sends REGISTER to the VCC Application) and LIR
+// with the S-CSCF name. Unknown users get DIAMETER_ERROR_USER_UNKNOWN.
+//
+// It is not a real HSS: one subscriber, state in memory only, no Sh, no
+// RTR/PPR, no S-CSCF selection by capabilities, no charging information,
+// no IMS restoration. Key material (K, OP, OPc, XRES, CK, IK) never appears in
+// its logs or errors; it does appear in MAA messages on the wire and in the
+// captured raw bytes, as Cx carries it.
+package hss
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"imsconform/harness/diameter"
+	"imsconform/harness/lab"
+	"imsconform/harness/trace"
+)
+
+// AKAv1Scheme is the SIP-Authentication-Scheme of IMS AKA (TS 29.229 6.3.9).
+const AKAv1Scheme = "Digest-AKAv1-MD5"
+
+// MaxAuthItems bounds the vectors one MAA carries.
+const MaxAuthItems = 5
+
+// Server-Assignment-Type values (TS 29.229 6.3.15).
+const (
+	SATNoAssignment                = 0
+	SATRegistration                = 1
+	SATReRegistration              = 2
+	SATUnregisteredUser            = 3
+	SATTimeoutDeregistration       = 4
+	SATUserDeregistration          = 5
+	SATTimeoutDeregStoreName       = 6
+	SATUserDeregStoreName          = 7
+	SATAdministrativeDereg         = 8
+	SATAuthenticationFailure       = 9
+	SATAuthenticationTimeout       = 10
+	SATDeregistrationTooMuchData   = 11
+	SATAAAUserDataRequest          = 12
+	UATRegistration                = 0 // User-Authorization-Type REGISTRATION
+	UATDeRegistration              = 1 // User-Authorization-Type DE_REGISTRATION
+	UATRegistrationAndCapabilities = 2 // User-Authorization-Type REGISTRATION_AND_CAPABILITIES
+)
+
+// Subscriber is the one subscription the HSS holds.
+type Subscriber struct {
+	IMPI  string
+	IMPUs []string
+}
+
+// Config configures an HSS.
+type Config struct {
+	OriginHost  string // e.g. hss.home1.net
+	OriginRealm string // e.g. home1.net
+	// ServerName is the S-CSCF SIP URI returned in UAA and LIA, e.g.
+	// sip:scscf1.home1.net:6060. It must be resolvable by the I-CSCF.
+	ServerName string
+	// ASURI is the VCC Application's SIP URI, the ApplicationServer of the
+	// InitialFilterCriteria in the user profile; empty means no iFC.
+	ASURI      string
+	Subscriber Subscriber
+	Vectors    VectorSource
+	// Observer, when set, gets every Diameter message received and sent,
+	// with its raw bytes, endpoints and time (see TraceObserver).
+	Observer func(diameter.Capture)
+	// Logf, when set, gets one line per event; never key material.
+	Logf func(format string, args ...any)
+}
+
+// ConfigFromProfile builds the Config of a lab: the subscriber, Milenage
+// vectors from its K/OP/OPc/AMF/SQN (crypto/rand RANDs), the S-CSCF name
+// "sip:" + core.scscf_name (unless it already is a URI) and the VCC
+// Application URI as the iFC's ApplicationServer.
+func ConfigFromProfile(p *lab.Profile, originHost, originRealm string) (Config, error) {
+	vs, err := VectorsFromProfile(p.Subscriber, nil)
+	if err != nil {
+		return Config{}, err
+	}
+	sn := p.Core.SCSCFName
+	if !strings.HasPrefix(sn, "sip:") && !strings.HasPrefix(sn, "sips:") {
+		sn = "sip:" + sn
+	}
+	return Config{
+		OriginHost:  originHost,
+		OriginRealm: originRealm,
+		ServerName:  sn,
+		ASURI:       p.VCCApp.URI,
+		Subscriber:  Subscriber{IMPI: p.Subscriber.IMPI, IMPUs: append([]string(nil), p.Subscriber.IMPUs...)},
+		Vectors:     vs,
+	}, nil
+}
+
+// TraceObserver returns an Observer that adds every message to t as a
+// Diameter message over TCP seen by the role "HSS".
+func TraceObserver(t *trace.Trace) func(diameter.Capture) {
+	return func(c diameter.Capture) {
+		dir := trace.Sent
+		if c.Received {
+			dir = trace.Received
+		}
+		t.Add(trace.Message{Time: c.Time, Proto: trace.Diameter, Transport: "TCP", Dir: dir, Role: "HSS", Src: c.Src, Dst: c.Dst, Raw: c.Raw})
+	}
+}
+
+// HSS is the emulator. Its methods are safe for concurrent use.
+type HSS struct {
+	cfg Config
+	srv *diameter.Server
+
+	mu         sync.Mutex
+	assigned   string // S-CSCF name stored by SAR; "" = none
+	registered bool
+}
+
+// New checks cfg and returns an HSS ready to Serve.
+func New(cfg Config) (*HSS, error) {
+	var missing []string
+	if cfg.OriginHost == "" {
+		missing = append(missing, "OriginHost")
+	}
+	if cfg.OriginRealm == "" {
+		missing = append(missing, "OriginRealm")
+	}
+	if cfg.ServerName == "" {
+		missing = append(missing, "ServerName")
+	}
+	if cfg.Subscriber.IMPI == "" {
+		missing = append(missing, "Subscriber.IMPI")
+	}
+	if len(cfg.Subscriber.IMPUs) == 0 {
+		missing = append(missing, "Subscriber.IMPUs")
+	}
+	if cfg.Vectors == nil {
+		missing = append(missing, "Vectors")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("hss: expected a config with %s, got none", strings.Join(missing, ", "))
+	}
+	h := &HSS{cfg: cfg}
+	h.srv = &diameter.Server{
+		OriginHost:    cfg.OriginHost,
+		OriginRealm:   cfg.OriginRealm,
+		VendorID:      diameter.Vendor3GPP,
+		ProductName:   "imsconform-hss",
+		OriginStateID: uint32(time.Now().Unix()),
+		Applications:  []diameter.Application{diameter.CxApplication},
+		Handler:       h,
+		Observer:      cfg.Observer,
+		Logf:          cfg.Logf,
+	}
+	return h, nil
+}
+
+// Serve serves Diameter peers on l until Close (see diameter.Server.Serve).
+func (h *HSS) Serve(l net.Listener) error { return h.srv.Serve(l) }
+
+// Close closes the listeners and connections.
+func (h *HSS) Close() error { return h.srv.Close() }
+
+// AssignedServer returns the S-CSCF name the last SAR stored, or "".
+func (h *HSS) AssignedServer() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.assigned
+}
+
+func (h *HSS) logf(format string, args ...any) {
+	if h.cfg.Logf != nil {
+		h.cfg.Logf(format, args...)
+	}
+}
+
+// answer starts a Cx answer in the TS 29.229 order: Session-Id,
+// Vendor-Specific-Application-Id, the result, Auth-Session-State,
+// Origin-Host, Origin-Realm.
+func (h *HSS) answer(req *diameter.Message, result diameter.AVP) *diameter.Message {
+	return req.Answer(
+		diameter.Grouped(diameter.AVPVendorSpecificApplicationID, 0, diameter.AVPFlagMandatory,
+			diameter.Unsigned32(diameter.AVPVendorID, 0, diameter.AVPFlagMandatory, diameter.Vendor3GPP),
+			diameter.Unsigned32(diameter.AVPAuthApplicationID, 0, diameter.AVPFlagMandatory, diameter.AppCx)),
+		result,
+		diameter.Enumerated(diameter.AVPAuthSessionState, 0, diameter.AVPFlagMandatory, diameter.AuthSessionStateNoStateMaintained),
+		diameter.DiameterIdentity(diameter.AVPOriginHost, 0, diameter.AVPFlagMandatory, h.cfg.OriginHost),
+		diameter.DiameterIdentity(diameter.AVPOriginRealm, 0, diameter.AVPFlagMandatory, h.cfg.OriginRealm),
+	)
+}
+
+// ResultCode is a Result-Code AVP.
+func ResultCode(rc uint32) diameter.AVP {
+	return diameter.Unsigned32(diameter.AVPResultCode, 0, diameter.AVPFlagMandatory, rc)
+}
+
+// ExperimentalResult is an Experimental-Result AVP with vendor 10415.
+func ExperimentalResult(code uint32) diameter.AVP {
+	return diameter.Grouped(diameter.AVPExperimentalResult, 0, diameter.AVPFlagMandatory,
+		diameter.Unsigned32(diameter.AVPVendorID, 0, diameter.AVPFlagMandatory, diameter.Vendor3GPP),
+		diameter.Unsigned32(diameter.AVPExperimentalResultCode, 0, diameter.AVPFlagMandatory, code))
+}
+
+func cx(code uint32, v string) diameter.AVP {
+	return diameter.UTF8String(code, diameter.Vendor3GPP, diameter.AVPFlagMandatory, v)
+}
+
+func cxBytes(code uint32, b []byte) diameter.AVP {
+	return diameter.OctetString(code, diameter.Vendor3GPP, diameter.AVPFlagMandatory, b)
+}
+
+func cxU32(code uint32, v uint32) diameter.AVP {
+	return diameter.Unsigned32(code, diameter.Vendor3GPP, diameter.AVPFlagMandatory, v)
+}
+
+func (h *HSS) missing(req *diameter.Message, name string, failed diameter.AVP) *diameter.Message {
+	a := h.answer(req, ResultCode(diameter.ResultMissingAVP))
+	a.Add(diameter.UTF8String(diameter.AVPErrorMessage, 0, 0, fmt.Sprintf("expected %s, got none", name)),
+		diameter.Grouped(diameter.AVPFailedAVP, 0, diameter.AVPFlagMandatory, failed))
+	return a
+}
+
+func str(m *diameter.Message, code, vendor uint32) (string, bool) {
+	a, ok := m.Find(code, vendor)
+	if !ok {
+		return "", false
+	}
+	s, err := a.UTF8()
+	return s, err == nil
+}
+
+// identities reads User-Name and Public-Identity and checks them against the
+// subscriber; a non-nil answer is the error to send.
+func (h *HSS) identities(req *diameter.Message, needIMPI bool) (impi, impu string, errAns *diameter.Message) {
+	impu, ok := str(req, diameter.AVPPublicIdentity, diameter.Vendor3GPP)
+	if !ok {
+		return "", "", h.missing(req, "Public-Identity", cx(diameter.AVPPublicIdentity, ""))
+	}
+	impi, hasIMPI := str(req, diameter.AVPUserName, 0)
+	if needIMPI && !hasIMPI {
+		return "", "", h.missing(req, "User-Name", diameter.UTF8String(diameter.AVPUserName, 0, diameter.AVPFlagMandatory, ""))
+	}
+	knownIMPU := false
+	for _, u := range h.cfg.Subscriber.IMPUs {
+		if u == impu {
+			knownIMPU = true
+		}
+	}
+	if hasIMPI && impi != h.cfg.Subscriber.IMPI || !hasIMPI && !knownIMPU {
+		h.logf("hss: command %d: user unknown: IMPI %q IMPU %q", req.Code, impi, impu)
+		return "", "", h.answer(req, ExperimentalResult(diameter.CxErrorUserUnknown))
+	}
+	if !knownIMPU {
+		h.logf("hss: command %d: IMPU %q does not belong to IMPI %q", req.Code, impu, impi)
+		return "", "", h.answer(req, ExperimentalResult(diameter.CxErrorIdentitiesDontMatch))
+	}
+	return impi, impu, nil
+}
+
+// ServeDiameter implements diameter.Handler for the Cx commands UAR, MAR,
+// SAR and LIR; it returns nil for any other command.
+func (h *HSS) ServeDiameter(req *diameter.Message, _ diameter.Peer) *diameter.Message {
+	if req.ApplicationID != diameter.AppCx {
+		return nil
+	}
+	switch req.Code {
+	case diameter.CmdUserAuthorization:
+		return h.uar(req)
+	case diameter.CmdMultimediaAuth:
+		return h.mar(req)
+	case diameter.CmdServerAssignment:
+		return h.sar(req)
+	case diameter.CmdLocationInfo:
+		return h.lir(req)
+	}
+	return nil
+}
+
+// uar answers a UAR (TS 29.228 6.1.1): FIRST_REGISTRATION when no S-CSCF is
+// stored, SUBSEQUENT_REGISTRATION when one is, with Server-Name either way;
+// DE_REGISTRATION gets DIAMETER_SUCCESS with Server-Name.
+func (h *HSS) uar(req *diameter.Message) *diameter.Message {
+	_, impu, errAns := h.identities(req, true)
+	if errAns != nil {
+		return errAns
+	}
+	uat := int32(UATRegistration)
+	if a, ok := req.Find(diameter.AVPUserAuthorizationType, diameter.Vendor3GPP); ok {
+		if v, err := a.Int32(); err == nil {
+			uat = v
+		}
+	}
+	h.mu.Lock()
+	assigned := h.assigned
+	h.mu.Unlock()
+	var res diameter.AVP
+	switch {
+	case uat == UATDeRegistration:
+		res = ResultCode(diameter.ResultSuccess)
+	case assigned != "":
+		res = ExperimentalResult(diameter.CxSubsequentRegistration)
+	default:
+		res = ExperimentalResult(diameter.CxFirstRegistration)
+	}
+	name := assigned
+	if name == "" {
+		name = h.cfg.ServerName
+	}
+	h.logf("hss: UAR for %q type %d: server %s", impu, uat, name)
+	return h.answer(req, res).Add(cx(diameter.AVPServerName, name))
+}
+
+// mar answers a MAR (TS 29.228 6.3): SIP-Number-Auth-Items vectors (at most
+// MaxAuthItems) of Digest-AKAv1-MD5, each SIP-Authenticate = RAND‖AUTN,
+// SIP-Authorization = XRES, Confidentiality-Key, Integrity-Key. A
+// SIP-Authorization of RAND‖AUTS in the request re-synchronises SQN first.
+func (h *HSS) mar(req *diameter.Message) *diameter.Message {
+	impi, impu, errAns := h.identities(req, true)
+	if errAns != nil {
+		return errAns
+	}
+	scheme := AKAv1Scheme
+	var authorization []byte
+	if item, ok := req.Find(diameter.AVPSIPAuthDataItem, diameter.Vendor3GPP); ok {
+		members, err := item.Group()
+		if err != nil {
+			return h.answer(req, ResultCode(diameter.ResultInvalidAVPValue))
+		}
+		if a, ok := diameter.FindAVP(members, diameter.AVPSIPAuthenticationScheme, diameter.Vendor3GPP); ok {
+			if s, err := a.UTF8(); err == nil && s != "" && s != "Unknown" {
+				scheme = s
+			}
+		}
+		if a, ok := diameter.FindAVP(members, diameter.AVPSIPAuthorization, diameter.Vendor3GPP); ok {
+			authorization = a.Data
+		}
+	}
+	if scheme != AKAv1Scheme {
+		h.logf("hss: MAR for %q: scheme %q not supported", impu, scheme)
+		return h.answer(req, ExperimentalResult(diameter.CxErrorAuthSchemeNotSupported))
+	}
+	if len(authorization) > 0 {
+		const randLen, autsLen = 16, 14
+		if len(authorization) != randLen+autsLen {
+			h.logf("hss: MAR for %q: resync: expected SIP-Authorization of RAND+AUTS (%d bytes), got %d bytes", impu, randLen+autsLen, len(authorization))
+			return h.answer(req, ResultCode(diameter.ResultInvalidAVPValue))
+		}
+		if err := h.cfg.Vectors.Resync(impi, authorization[:randLen], authorization[randLen:]); err != nil {
+			h.logf("hss: MAR for %q: resync rejected: %v", impu, err)
+			return h.answer(req, ResultCode(diameter.ResultAuthenticationRejected))
+		}
+		h.logf("hss: MAR for %q: SQN re-synchronised", impu)
+	}
+	n := uint32(1)
+	if a, ok := req.Find(diameter.AVPSIPNumberAuthItems, diameter.Vendor3GPP); ok {
+		if v, err := a.Uint32(); err == nil && v > 0 {
+			n = v
+		}
+	}
+	n = min(n, MaxAuthItems)
+	var items []diameter.AVP
+	for i := uint32(1); i <= n; i++ {
+		v, err := h.cfg.Vectors.Vector(impi)
+		if err != nil {
+			h.logf("hss: MAR for %q: no vector: %v", impu, err)
+			return h.answer(req, ResultCode(diameter.ResultUnableToComply))
+		}
+		items = append(items, diameter.Grouped(diameter.AVPSIPAuthDataItem, diameter.Vendor3GPP, diameter.AVPFlagMandatory,
+			cxU32(diameter.AVPSIPItemNumber, i),
+			cx(diameter.AVPSIPAuthenticationScheme, AKAv1Scheme),
+			cxBytes(diameter.AVPSIPAuthenticate, append(append([]byte{}, v.RAND...), v.AUTN...)),
+			cxBytes(diameter.AVPSIPAuthorization, v.XRES),
+			cxBytes(diameter.AVPConfidentialityKey, v.CK),
+			cxBytes(diameter.AVPIntegrityKey, v.IK)))
+	}
+	h.logf("hss: MAR for %q: %d vector(s)", impu, n)
+	a := h.answer(req, ResultCode(diameter.ResultSuccess)).Add(
+		diameter.UTF8String(diameter.AVPUserName, 0, diameter.AVPFlagMandatory, impi),
+		cx(diameter.AVPPublicIdentity, impu),
+		cxU32(diameter.AVPSIPNumberAuthItems, n))
+	return a.Add(items...)
+}
+
+// sar answers a SAR (TS 29.228 6.1.2): registration types store the
+// S-CSCF name and return the user profile; deregistration types clear it
+// (6 and 7 keep the name).
+func (h *HSS) sar(req *diameter.Message) *diameter.Message {
+	impi, impu, errAns := h.identities(req, false)
+	if errAns != nil {
+		return errAns
+	}
+	if impi == "" {
+		impi = h.cfg.Subscriber.IMPI
+	}
+	satAVP, ok := req.Find(diameter.AVPServerAssignmentType, diameter.Vendor3GPP)
+	if !ok {
+		return h.missing(req, "Server-Assignment-Type", diameter.Enumerated(diameter.AVPServerAssignmentType, diameter.Vendor3GPP, diameter.AVPFlagMandatory, 0))
+	}
+	sat, err := satAVP.Int32()
+	if err != nil {
+		return h.answer(req, ResultCode(diameter.ResultInvalidAVPValue))
+	}
+	serverName, hasName := str(req, diameter.AVPServerName, diameter.Vendor3GPP)
+	dataAvailable := false
+	if a, ok := req.Find(diameter.AVPUserDataAlreadyAvailable, diameter.Vendor3GPP); ok {
+		if v, err := a.Int32(); err == nil && v == 1 {
+			dataAvailable = true
+		}
+	}
+	sendProfile := false
+	h.mu.Lock()
+	switch sat {
+	case SATRegistration, SATReRegistration, SATUnregisteredUser:
+		if !hasName {
+			h.mu.Unlock()
+			return h.missing(req, "Server-Name", cx(diameter.AVPServerName, ""))
+		}
+		h.assigned = serverName
+		h.registered = sat != SATUnregisteredUser
+		sendProfile = !dataAvailable
+	case SATNoAssignment, SATAAAUserDataRequest:
+		sendProfile = true
+	case SATTimeoutDeregistration, SATUserDeregistration, SATAdministrativeDereg,
+		SATAuthenticationFailure, SATAuthenticationTimeout, SATDeregistrationTooMuchData:
+		h.assigned, h.registered = "", false
+	case SATTimeoutDeregStoreName, SATUserDeregStoreName:
+		h.registered = false
+	default:
+		h.mu.Unlock()
+		h.logf("hss: SAR for %q: unknown Server-Assignment-Type %d", impu, sat)
+		return h.answer(req, ExperimentalResult(diameter.CxErrorInAssignmentType))
+	}
+	h.mu.Unlock()
+	h.logf("hss: SAR for %q type %d server %q", impu, sat, serverName)
+	a := h.answer(req, ResultCode(diameter.ResultSuccess)).Add(
+		diameter.UTF8String(diameter.AVPUserName, 0, diameter.AVPFlagMandatory, impi))
+	if sendProfile {
+		xml, err := UserProfile(impi, h.cfg.Subscriber.IMPUs, h.cfg.ASURI)
+		if err != nil {
+			h.logf("hss: SAR for %q: user profile: %v", impu, err)
+			return h.answer(req, ResultCode(diameter.ResultUnableToComply))
+		}
+		a.Add(cxBytes(diameter.AVPUserData, xml))
+	}
+	return a
+}
+
+// lir answers a LIR (TS 29.228 6.1.4): DIAMETER_SUCCESS with the stored
+// S-CSCF name when registered, DIAMETER_UNREGISTERED_SERVICE with the
+// configured one otherwise.
+func (h *HSS) lir(req *diameter.Message) *diameter.Message {
+	_, impu, errAns := h.identities(req, false)
+	if errAns != nil {
+		return errAns
+	}
+	h.mu.Lock()
+	name, registered := h.assigned, h.registered
+	h.mu.Unlock()
+	if name == "" {
+		name = h.cfg.ServerName
+	}
+	res := ResultCode(diameter.ResultSuccess)
+	if !registered {
+		res = ExperimentalResult(diameter.CxUnregisteredService)
+	}
+	h.logf("hss: LIR for %q: server %s registered %v", impu, name, registered)
+	return h.answer(req, res).Add(cx(diameter.AVPServerName, name))
+}
+
+var _ diameter.Handler = (*HSS)(nil)

@@ -1,0 +1,314 @@
+package refcore
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"imsconform/harness/aka"
+	"imsconform/harness/deviation"
+)
+
+// a322Step11 lists, in the order of table A.3.2.2-11, the headers the
+// S-CSCF copies from the authenticated REGISTER (after Via and
+// Max-Forwards; Content-Length ends the message).
+var a322Step11 = []string{"P-Access-Network-Info", "Path", "Require", "P-Visited-Network-ID", "P-Charging-Vector",
+	"From", "To", "Contact", "Call-ID", "Authorization", "CSeq", "Supported"}
+
+func (c *Core) scscf(raw []byte, from peer) {
+	m, err := parseMessage(raw)
+	if err != nil {
+		return
+	}
+	if !m.req {
+		// The only requests the S-CSCF sends are those of step 11.
+		b := params(m.get("Via"))["branch"]
+		c.mu.Lock()
+		ch := c.vccTx[b]
+		c.mu.Unlock()
+		if ch != nil && m.status >= 200 {
+			select {
+			case ch <- m.status:
+			default:
+			}
+		}
+		return
+	}
+	if err := wellFormed(m); err != nil {
+		c.s.send(from, respond(m, 400, "Bad Request").bytes())
+		return
+	}
+	if m.method != "REGISTER" {
+		c.s.send(from, respond(m, 405, "Method Not Allowed").bytes())
+		return
+	}
+	impu := uriOf(m.get("To"))
+	d, hasAuth := digestParams(m.get("Authorization"))
+	impi := c.hss.impi
+	if hasAuth && d["username"] != "" {
+		impi = d["username"]
+	}
+	if !c.hss.knows(impi, impu) {
+		c.s.send(from, respond(m, 403, "Forbidden").bytes())
+		return
+	}
+	if !hasAuth || d["nonce"] == "" {
+		c.challenge(m, from, false)
+		return
+	}
+	c.mu.Lock()
+	rec := c.nonces[d["nonce"]]
+	c.mu.Unlock()
+	if rec == nil {
+		// Unknown or used nonce: challenge afresh (RFC 3261 22.4).
+		c.challenge(m, from, false)
+		return
+	}
+	if a := d["auts"]; a != "" {
+		b, err := base64.StdEncoding.DecodeString(a)
+		if err != nil {
+			b, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(a, "="))
+		}
+		if err != nil || len(b) != aka.AUTSLen {
+			c.log.Info("S-CSCF: auts undecodable", "expected_bytes", aka.AUTSLen)
+			c.s.send(from, respond(m, 403, "Forbidden").bytes())
+			return
+		}
+		if err := c.hss.resync(rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
+			c.log.Info("S-CSCF: AUTS rejected", "reason", err)
+			c.s.send(from, respond(m, 403, "Forbidden").bytes())
+			return
+		}
+		c.forget(d["nonce"])
+		c.log.Info("S-CSCF: SQN re-synchronised from AUTS; challenging again")
+		c.challenge(m, from, true)
+		return
+	}
+	if !c.verify(m, d, rec) {
+		c.forget(d["nonce"])
+		c.log.Info("S-CSCF: wrong digest response", "impi", impi)
+		c.s.send(from, respond(m, 403, "Forbidden").bytes())
+		return
+	}
+	c.forget(d["nonce"])
+	if deviation.Has(c.devs("10"), deviation.Reject403) {
+		c.log.Info("deviation reject-403: authenticated REGISTER forbidden")
+		c.s.send(from, respond(m, 403, "Forbidden").bytes())
+		return
+	}
+	c.register(m, from, impu)
+}
+
+func (c *Core) forget(nonce string) {
+	c.mu.Lock()
+	delete(c.nonces, nonce)
+	c.mu.Unlock()
+}
+
+// challenge answers with 401 and a fresh vector (TS 24.229 5.4.1.2.1).
+func (c *Core) challenge(m *message, from peer, afterResync bool) {
+	ds := c.devs("5")
+	stale := deviation.Has(ds, deviation.StaleSQN) && !afterResync
+	v := c.hss.vector(stale, deviation.Has(ds, deviation.BadMAC))
+	nonce := aka.Nonce{RAND: v.RAND, AUTN: v.AUTN}.Encode()
+	c.mu.Lock()
+	now := time.Now()
+	for k, r := range c.nonces {
+		if now.Sub(r.added) > 10*time.Minute {
+			delete(c.nonces, k)
+		}
+	}
+	c.nonces[nonce] = &nonceRec{v: v, added: now}
+	c.mu.Unlock()
+	r := respond(m, 401, "Unauthorized")
+	w := `Digest realm="` + c.lab.Realm + `", nonce="` + nonce + `", algorithm=AKAv1-MD5`
+	// TS 24.229 5.4.1.2.1: CK and IK travel to the P-CSCF, which removes them.
+	w += `, ck="` + hex.EncodeToString(v.CK[:]) + `", ik="` + hex.EncodeToString(v.IK[:]) + `"`
+	r.insertBefore("CSeq", "WWW-Authenticate", w)
+	c.s.send(from, r.bytes())
+}
+
+// verify checks an AKAv1-MD5 response: password = RES (XRES here) as raw
+// bytes, any qop, the uri as the UE sent it.
+func (c *Core) verify(m *message, d map[string]string, rec *nonceRec) bool {
+	if alg := d["algorithm"]; alg != "" && !strings.EqualFold(alg, "AKAv1-MD5") {
+		return false
+	}
+	if d["realm"] != c.lab.Realm {
+		return false
+	}
+	qop := strings.ToLower(d["qop"])
+	want, err := aka.DigestResponse(aka.Params{
+		Username: d["username"], Realm: d["realm"], Password: aka.AKAv1Password(rec.v.XRES[:]),
+		Method: m.method, URI: d["uri"], Nonce: d["nonce"], CNonce: d["cnonce"], NC: d["nc"], QOP: qop, Body: m.body,
+	})
+	if err != nil {
+		return false
+	}
+	got := strings.ToLower(d["response"])
+	return subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// grantedExpires is the expiry the S-CSCF grants: the Contact's expires, else
+// Expires, else 3600; never above the lab's max_expires.
+func (c *Core) grantedExpires(m *message) int {
+	req := 3600
+	if v, err := strconv.Atoi(params(m.get("Contact"))["expires"]); err == nil {
+		req = v
+	} else if v, err := strconv.Atoi(m.get("Expires")); err == nil {
+		req = v
+	}
+	if req < 0 {
+		req = 0
+	}
+	if max := c.lab.Core.MaxExpires; max > 0 && req > max {
+		req = max
+	}
+	return req
+}
+
+// register completes a successful registration: 200 OK (steps 10/14) and the
+// REGISTER to the VCC Application (step 11).
+func (c *Core) register(m *message, from peer, impu string) {
+	exp := c.grantedExpires(m)
+	r := &message{start: "SIP/2.0 200 OK", status: 200}
+	for _, v := range m.all("Via") {
+		r.hdrs = append(r.hdrs, hdr{"Via", v})
+	}
+	for _, p := range m.all("Path") {
+		r.hdrs = append(r.hdrs, hdr{"Path", p})
+	}
+	r.hdrs = append(r.hdrs, hdr{"Service-Route", "<sip:orig@" + c.lab.Core.SCSCFName + ";lr>"})
+	r.hdrs = append(r.hdrs, hdr{"From", m.get("From")})
+	to := m.get("To")
+	if _, ok := params(to)["tag"]; !ok {
+		to += ";tag=" + randHex(4)
+	}
+	r.hdrs = append(r.hdrs, hdr{"To", to}, hdr{"Call-ID", m.get("Call-ID")})
+	if ct := m.get("Contact"); ct != "" && strings.TrimSpace(ct) != "*" {
+		addr := ct
+		if j := strings.LastIndexByte(ct, '>'); j >= 0 {
+			addr = ct[:j+1]
+		} else if i := strings.IndexByte(ct, ';'); i >= 0 {
+			addr = ct[:i]
+		}
+		r.hdrs = append(r.hdrs, hdr{"Contact", addr + ";expires=" + strconv.Itoa(exp)})
+	}
+	r.hdrs = append(r.hdrs, hdr{"CSeq", m.get("CSeq")}, hdr{"Date", time.Now().UTC().Format(http.TimeFormat)})
+	var pau []string
+	for _, u := range c.hss.impus {
+		pau = append(pau, "<"+u+">")
+	}
+	r.hdrs = append(r.hdrs, hdr{"P-Associated-URI", strings.Join(pau, ", ")}, hdr{"Content-Length", "0"})
+	c.mu.Lock()
+	if exp == 0 {
+		delete(c.regs, impu)
+	} else {
+		c.regs[impu] = exp
+	}
+	c.mu.Unlock()
+	c.s.send(from, r.bytes())
+	if c.cfg.VCCApp.IsValid() {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.thirdParty(m, impu, exp)
+		}()
+	}
+}
+
+// thirdParty sends the REGISTER of step 11 from the S-CSCF's socket and
+// retransmits it over UDP until a final response (step 13) or timeout.
+func (c *Core) thirdParty(m *message, impu string, exp int) {
+	names := c.lab.Core
+	var r *message
+	if c.profile == "ts24229" {
+		// TS 24.229 5.4.1.7: the S-CSCF originates a new REGISTER.
+		c.mu.Lock()
+		c.vccCSeq++
+		seq := c.vccCSeq
+		c.mu.Unlock()
+		uri := c.lab.VCCApp.URI
+		if uri == "" {
+			uri = "sip:" + c.cfg.VCCApp.String()
+		}
+		r = &message{start: "REGISTER " + uri + " SIP/2.0", req: true, method: "REGISTER"}
+		r.hdrs = []hdr{
+			{"Via", "SIP/2.0/" + c.transportToken() + " " + names.SCSCFName + ";branch=" + newBranch()},
+			{"Max-Forwards", "70"},
+		}
+		if pcv := m.get("P-Charging-Vector"); pcv != "" {
+			r.hdrs = append(r.hdrs, hdr{"P-Charging-Vector", pcv})
+		}
+		r.hdrs = append(r.hdrs,
+			hdr{"From", "<sip:" + names.SCSCFName + ">;tag=" + randHex(4)},
+			hdr{"To", "<" + impu + ">"},
+			hdr{"Contact", "<sip:" + names.SCSCFName + ">"},
+			hdr{"Call-ID", randHex(12) + "@" + names.SCSCFName},
+			hdr{"CSeq", strconv.Itoa(seq) + " REGISTER"},
+			hdr{"Expires", strconv.Itoa(exp)},
+			hdr{"Content-Length", "0"},
+		)
+	} else {
+		// Table A.3.2.2-11 as written: the received REGISTER passed on with
+		// its Via chain (no S-CSCF Via) and Request-URI sip:<scscf_name>.
+		r = &message{start: "REGISTER sip:" + names.SCSCFName + " SIP/2.0", req: true, method: "REGISTER"}
+		r.hdrs = []hdr{{"Via", strings.Join(m.all("Via"), ", ")}}
+		if mf := m.get("Max-Forwards"); mf != "" {
+			r.hdrs = append(r.hdrs, hdr{"Max-Forwards", mf})
+		}
+		for _, name := range a322Step11 {
+			for _, v := range m.all(name) {
+				r.hdrs = append(r.hdrs, hdr{name, v})
+			}
+		}
+		r.hdrs = append(r.hdrs, hdr{"Content-Length", "0"})
+	}
+	branch := params(splitComma(r.get("Via"))[0])["branch"]
+	ch := make(chan int, 1)
+	c.mu.Lock()
+	c.vccTx[branch] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.vccTx, branch)
+		c.mu.Unlock()
+	}()
+	to := peer{addr: netip.AddrPortFrom(c.cfg.VCCApp.Addr().Unmap(), c.cfg.VCCApp.Port())}
+	raw := c.emit(c.s, to, "11", r.bytes())
+	if raw == nil {
+		return
+	}
+	// Timer E/F of RFC 3261 17.1.2.2 (T1 500 ms, T2 4 s, F = 64*T1).
+	interval, deadline := 500*time.Millisecond, time.NewTimer(32*time.Second)
+	defer deadline.Stop()
+	for {
+		tick := time.NewTimer(interval)
+		select {
+		case st := <-ch:
+			tick.Stop()
+			c.log.Info("S-CSCF: VCC Application answered the third-party REGISTER", "status", st)
+			return
+		case <-c.ctx.Done():
+			tick.Stop()
+			return
+		case <-deadline.C:
+			tick.Stop()
+			c.log.Info("S-CSCF: no final response to the third-party REGISTER")
+			return
+		case <-tick.C:
+			if c.s.network != "udp" {
+				continue
+			}
+			c.s.send(to, raw)
+			if interval *= 2; interval > 4*time.Second {
+				interval = 4 * time.Second
+			}
+		}
+	}
+}
