@@ -1,0 +1,96 @@
+package flow
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"imsconform/harness/refcore"
+	"imsconform/harness/trace"
+	"imsconform/harness/ue"
+	"imsconform/harness/vccapp"
+)
+
+// BenchmarkRegistration measures complete AKA registrations (steps 2 to 14,
+// step 11/13 included) per second: UE, reference core and VCC Application in
+// this process on loopback over UDP. The core and the VCC Application are
+// reused; each iteration is a new registration (new Call-ID) by the UE.
+func BenchmarkRegistration(b *testing.B) {
+	for _, ues := range []int{1, 4} {
+		b.Run(map[int]string{1: "ues=1", 4: "ues=4"}[ues], func(b *testing.B) { benchRegistration(b, ues) })
+	}
+}
+
+func benchRegistration(b *testing.B, ues int) {
+	l := testLab("::1", "udp")
+	l.Timeouts.Step = 5 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	got := 0
+	app, err := vccapp.Start(ctx, vccapp.Options{Lab: l, Trace: trace.New(), OnRegister: func(vccapp.Exchange) {
+		mu.Lock()
+		got++
+		mu.Unlock()
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	core, err := refcore.Start(ctx, refcore.Config{Lab: l, Host: "::1", Transport: "udp", VCCApp: app.Addr()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer core.Close()
+	var us []*ue.UE
+	for i := 0; i < ues; i++ {
+		u, err := ue.New(ue.Options{Lab: l, PCSCF: core.PCSCF()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer u.Close()
+		us = append(us, u)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := b.N / ues
+	for i, u := range us {
+		n := per
+		if i == 0 {
+			n += b.N - per*ues
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < n; j++ {
+				if reg, err := u.Register(ctx); err != nil {
+					b.Errorf("registration %d: %v (%v)", j, err, reg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "regs/s")
+	// Step 11/13 of the last registrations may still be on the wire.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := got
+		mu.Unlock()
+		if n >= b.N {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got < b.N {
+		b.Errorf("expected %d REGISTERs at the VCC Application, got %d", b.N, got)
+	}
+}

@@ -1,0 +1,73 @@
+package conformance_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+
+	"imsconform/harness/conformance"
+)
+
+// Flags, passed after "--" to go tool ginkgo (or directly to go test).
+var (
+	labFile      = flag.String("lab", "", "lab profile YAML; none = the embedded reference core")
+	profile      = flag.String("profile", "", "scenario profile: a322 (the tables as written) or ts24229; default: the lab's")
+	reportDir    = flag.String("report-dir", "out", "where junit.xml, report.json, report.html and trace.pcap go; relative to the directory the command was started from")
+	failOnInconc = flag.Bool("fail-on-inconc", false, "make an inconc verdict fail its spec (and the run)")
+	sets         setFlag
+)
+
+func init() {
+	flag.Var(&sets, "set", "override a lab field, KEY=VALUE by its YAML path (e.g. sut.pcscf=127.0.0.1:5060); repeatable")
+}
+
+type setFlag map[string]string
+
+func (s *setFlag) String() string { return fmt.Sprint(map[string]string(*s)) }
+func (s *setFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("-set: expected KEY=VALUE, saw %q", v)
+	}
+	if *s == nil {
+		*s = map[string]string{}
+	}
+	(*s)[k] = val
+	return nil
+}
+
+func TestConformance(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "TS 24.206 A.3.2.2 IMS registration conformance")
+}
+
+// outDir is where this run's reports go, resolved once.
+func outDir() string { return conformance.ResolveDir(*reportDir) }
+
+var _ = ReportAfterSuite("reports", func(report Report) {
+	dir := outDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "imsconform: cannot create report dir: %v\n", err)
+		return
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	err := reporters.GenerateJUnitReportWithConfig(report, junit, reporters.JunitReportConfig{
+		OmitTimelinesForSpecState: types.SpecStatePassed,
+		OmitSuiteSetupNodes:       true,
+	})
+	Expect(err).NotTo(HaveOccurred(), "writing %s", junit)
+	if outcome != nil {
+		if err := outcome.WriteReports(dir, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "imsconform: %v\n", err)
+		}
+	}
+	fmt.Fprintf(os.Stdout, "JUnit: %s\n", junit)
+})
