@@ -80,8 +80,13 @@ type pTx struct {
 	ueVia    string // the UE's Via as received
 	secAgree bool   // the REGISTER carried Security-Client
 	authResp bool   // the REGISTER carried credentials (a non-empty response)
-	final    []byte // the final response as sent to the UE (nil when none sent yet)
-	done     bool
+	// protected: the lab says sec-agree runs over real IPsec and the REGISTER
+	// carried Security-Verify, so it came over the security association: its
+	// responses go back the way it came, to the UE's port-c (TS 33.203 7.1),
+	// not to the Via sent-by. The core has no kernel SAs; it routes as if.
+	protected bool
+	final     []byte // the final response as sent to the UE (nil when none sent yet)
+	done      bool
 }
 
 type nonceRec struct {
@@ -302,6 +307,14 @@ func ueDest(ueVia string, src peer) peer {
 	return peer{addr: netip.AddrPortFrom(a, uint16(v.port))}
 }
 
+// toUE is where the P-CSCF sends a response of transaction t.
+func (c *Core) toUE(t *pTx) peer {
+	if t.protected {
+		return t.ue
+	}
+	return ueDest(t.ueVia, t.ue)
+}
+
 // ---- P-CSCF ----
 
 func (c *Core) pcscf(raw []byte, from peer) {
@@ -342,13 +355,14 @@ func (c *Core) pcscf(raw []byte, from peer) {
 		final := t.final
 		c.mu.Unlock()
 		if final != nil {
-			c.p.send(ueDest(ueVia, from), final) // retransmission: the same answer again
+			c.p.send(c.toUE(t), final) // retransmission: the same answer again
 		}
 		return
 	}
 	c.mu.Unlock()
 
-	t := &pTx{ue: from, ueVia: ueVia, secAgree: m.has("Security-Client")}
+	t := &pTx{ue: from, ueVia: ueVia, secAgree: m.has("Security-Client"),
+		protected: c.lab.SUT.IPsec && m.has("Security-Verify")}
 	if ds, ok := digestParams(m.get("Authorization")); ok && ds["response"] != "" {
 		t.authResp = true
 	}
@@ -434,9 +448,9 @@ func (c *Core) pcscfResponse(m *message) {
 	}
 	raw := m.bytes()
 	if step != "" {
-		raw = c.emit(c.p, ueDest(t.ueVia, t.ue), step, raw)
+		raw = c.emit(c.p, c.toUE(t), step, raw)
 	} else {
-		c.p.send(ueDest(t.ueVia, t.ue), raw)
+		c.p.send(c.toUE(t), raw)
 	}
 	c.mu.Lock()
 	t.final, t.done = raw, true

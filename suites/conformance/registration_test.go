@@ -36,14 +36,14 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 			if !ok {
 				Fail("no verdict for rule " + rule.ID + ": the flow did not run")
 			}
-			AddReportEntry("rule", r.RuleID)
-			AddReportEntry("verdict", string(r.Verdict))
-			AddReportEntry("expected", r.Expected)
-			AddReportEntry("observed", r.Observed)
+			AddReportEntry("rule", r.RuleID, ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("verdict", string(r.Verdict), ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("expected", r.Expected, ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("observed", r.Observed, ReportEntryVisibilityFailureOrVerbose)
 			if r.Reason != "" {
-				AddReportEntry("reason", r.Reason)
+				AddReportEntry("reason", r.Reason, ReportEntryVisibilityFailureOrVerbose)
 			}
-			AddReportEntry("citation", r.Citation)
+			AddReportEntry("citation", r.Citation, ReportEntryVisibilityFailureOrVerbose)
 			switch r.Verdict {
 			case check.Pass:
 			case check.None:
@@ -52,7 +52,7 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 				if *failOnInconc {
 					Fail(conformance.Describe(r))
 				}
-				AddReportEntry("inconc", conformance.Describe(r))
+				AddReportEntry("inconc", conformance.Describe(r), ReportEntryVisibilityFailureOrVerbose)
 			default:
 				Fail(conformance.Describe(r))
 			}

@@ -1,0 +1,295 @@
+// Package selfproof proves that every rule of the scenario can fail: for each
+// rule it runs the flow against the embedded reference core with a deviation
+// that breaks the rule's field, and records which deviation made the rule's
+// verdict fail. A rule that no deviation breaks is a defect of the scenario or
+// of the engine: a check that cannot fail proves nothing.
+//
+// It is not a conformance run: it only ever targets the reference core.
+package selfproof
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"imsconform/harness/check"
+	"imsconform/harness/deviation"
+	"imsconform/harness/flow"
+	"imsconform/harness/lab"
+	"imsconform/harness/scenario"
+)
+
+// broken is the value the deviations put where a field should be.
+const broken = "broken-by-selfproof"
+
+// sender maps a step to the step id its sender applies deviations under:
+// 10 and 14 are one message, sent by the core as step 10.
+func sender(step string) string {
+	if step == "14" {
+		return "10"
+	}
+	return step
+}
+
+// Candidates returns deviations, most specific first, each of which should
+// make rule r fail. The first ones edit exactly the rule's field; the last
+// ones (a message never sent, a bad MAC) are kept for rules on the envelope
+// of a message or on what the harness observed, which no header edit reaches.
+func Candidates(r scenario.Rule) []deviation.Deviation {
+	st := sender(r.Step)
+	h := r.Header
+	edit := func(a deviation.Action, header, param, value string) deviation.Deviation {
+		return deviation.Deviation{Step: st, Action: a, Header: header, Param: param, Value: value}
+	}
+	var out []deviation.Deviation
+	part := r.Part
+	switch r.Kind {
+	case scenario.KindStartLine:
+		if st == "5" || st == "10" || st == "13" {
+			out = append(out,
+				edit(deviation.StartLine, "", "", "SIP/2.0 499 Broken"),
+				edit(deviation.StartLine, "", "", "SIP/2.1 401 Unauthorized"))
+		} else {
+			out = append(out,
+				edit(deviation.StartLine, "", "", "BROKEN sip:broken.invalid SIP/2.0"),
+				edit(deviation.StartLine, "", "", "REGISTER sip:broken.invalid SIP/2.1"))
+		}
+	case scenario.KindPresent:
+		if p, ok := strings.CutPrefix(part, "param:"); ok {
+			out = append(out, edit(deviation.DropParam, h, p, ""))
+		}
+		out = append(out, edit(deviation.DropHeader, h, "", ""))
+	case scenario.KindAbsent:
+		if p, ok := strings.CutPrefix(part, "param:"); ok {
+			out = append(out, edit(deviation.SetParam, h, p, "1"))
+		}
+		out = append(out, edit(deviation.AddHeader, h, "", "<sip:"+broken+".invalid>"))
+	case scenario.KindCount:
+		out = append(out, edit(deviation.AddHeader, h, "", "SIP/2.0/UDP "+broken+".invalid;branch=z9hG4bK"+broken), edit(deviation.DropHeader, h, "", ""))
+	case scenario.KindViaEcho:
+		out = append(out, edit(deviation.SetParam, "Via", "branch", "z9hG4bK"+broken), edit(deviation.AddHeader, "Via", "", "SIP/2.0/UDP "+broken+".invalid;branch=z9hG4bK1"))
+	case scenario.KindDate:
+		out = append(out, edit(deviation.SetHeader, h, "", "Wed, 11 July 2001 08:49:37 GMT"))
+	case scenario.KindNonce:
+		out = append(out, edit(deviation.SetParam, h, "nonce", "c2hvcnQ="))
+	case scenario.KindFact:
+		switch {
+		case strings.HasPrefix(r.Fact, "5."):
+			out = append(out, deviation.Deviation{Step: "5", Action: deviation.BadMAC})
+		case strings.HasPrefix(r.Fact, "12."):
+			out = append(out, edit(deviation.SetHeader, "To", "", "<sip:"+broken+"@"+broken+".invalid>"),
+				edit(deviation.SetParam, "Contact", "expires", "0"))
+		}
+		out = append(out, deviation.Deviation{Step: st, Action: deviation.NoAnswer})
+		return out
+	case scenario.KindEnvelope:
+		return append(out, deviation.Deviation{Step: st, Action: deviation.NoAnswer})
+	}
+	// The field edits shared by the value kinds (equals, matches, one-of,
+	// members, same-as, compare) and, as a fallback, by the kinds above.
+	switch {
+	case strings.HasPrefix(part, "param:"):
+		p := strings.TrimPrefix(part, "param:")
+		out = append(out, edit(deviation.SetParam, h, p, broken), edit(deviation.SetParam, h, p, "4294967296"), edit(deviation.DropParam, h, p, ""))
+	case strings.HasPrefix(part, "digest:"):
+		p := strings.TrimPrefix(part, "digest:")
+		out = append(out, edit(deviation.SetParam, h, p, broken), edit(deviation.DropParam, h, p, ""))
+	case part == "digest.scheme":
+		out = append(out, edit(deviation.SetHeader, h, "", `Basic realm="`+broken+`"`))
+	case strings.HasPrefix(part, "cseq."):
+		out = append(out, edit(deviation.SetHeader, h, "", "4711 BROKEN"))
+	case strings.HasPrefix(part, "via."):
+		out = append(out, edit(deviation.SetHeader, h, "", "SIP/2.0/SCTP "+broken+".invalid:9;branch=z9hG4bK"+broken))
+	case strings.HasPrefix(part, "uri"):
+		out = append(out, edit(deviation.SetHeader, h, "", "<sips:"+broken+"@"+broken+".invalid:9;x=y>;tag=1;expires=1"))
+	}
+	out = append(out,
+		edit(deviation.SetHeader, h, "", broken),
+		edit(deviation.SetHeader, h, "", "4294967296"),
+		edit(deviation.DropHeader, h, "", ""))
+	return out
+}
+
+// Proof says how one rule was made to fail, or that it could not be.
+type Proof struct {
+	RuleID    string
+	Profile   string
+	Proven    bool
+	Deviation deviation.Deviation // the deviation that made it fail
+	Observed  string              // what the rule saw then
+	Reason    string
+	Tried     int // how many deviations were tried
+}
+
+// Options bound a self-proof.
+type Options struct {
+	// Lab is the reference core's lab; nil = lab.Default with short timeouts.
+	Lab *lab.Profile
+	// Parallel runs this many flows at once (default 2).
+	Parallel int
+	// Only, when not nil, limits the deviations to the rules with these ids
+	// (the clean run still judges every rule); the others are reported unproven.
+	Only []string
+}
+
+// Prove runs the clean flow and then, for every rule of profile, deviations
+// from Candidates until the rule fails. Each distinct deviation runs once and
+// is judged against every rule, so rules sharing a field share the run.
+// It returns the clean run's results and a proof per rule.
+func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options) ([]check.Result, []Proof, error) {
+	rules, err := sc.Rules(profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := o.Lab
+	if l == nil {
+		l = lab.DefaultFor(lab.Loopback())
+		l.Timeouts.Step = 400 * time.Millisecond
+	}
+	cp := *l
+	cp.Profile = profile
+	l = &cp
+	par := o.Parallel
+	if par <= 0 {
+		par = 2
+	}
+	run := func(ds []deviation.Deviation) ([]check.Result, error) {
+		fr := flow.Run(ctx, flow.Options{Lab: l, Deviations: ds})
+		if fr.Err != nil {
+			return nil, fr.Err
+		}
+		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars}), nil
+	}
+	clean, err := run(nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clean run: %w", err)
+	}
+
+	proofs := make([]Proof, len(rules))
+	cands := make([][]deviation.Deviation, len(rules))
+	only := map[string]bool{}
+	for _, id := range o.Only {
+		only[id] = true
+	}
+	for i, r := range rules {
+		proofs[i] = Proof{RuleID: r.ID, Profile: profile}
+		if o.Only == nil || only[r.ID] {
+			cands[i] = Candidates(r)
+		}
+	}
+	done := map[string][]check.Result{} // deviation key -> results
+	for round := 0; ; round++ {
+		// The next untried candidate of every unproven rule.
+		var todo []deviation.Deviation
+		seen := map[string]bool{}
+		for i := range rules {
+			if proofs[i].Proven || round >= len(cands[i]) {
+				continue
+			}
+			d := cands[i][round]
+			k := key(d)
+			if _, ok := done[k]; ok || seen[k] {
+				continue
+			}
+			seen[k] = true
+			todo = append(todo, d)
+		}
+		if len(todo) == 0 && !anyLeft(proofs, cands, round) {
+			break
+		}
+		var mu sync.Mutex
+		var firstErr error
+		sem := make(chan struct{}, par)
+		var wg sync.WaitGroup
+		for _, d := range todo {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(d deviation.Deviation) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				res, err := run([]deviation.Deviation{d})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("run with %s: %w", key(d), err)
+					}
+					return
+				}
+				done[key(d)] = res
+			}(d)
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return clean, proofs, firstErr
+		}
+		if ctx.Err() != nil {
+			return clean, proofs, ctx.Err()
+		}
+		// Judge every unproven rule against every run made so far, in the
+		// order of its own candidates, so the proof names the most specific.
+		for i := range rules {
+			if proofs[i].Proven {
+				continue
+			}
+			for j := 0; j <= round && j < len(cands[i]); j++ {
+				res, ok := done[key(cands[i][j])]
+				if !ok {
+					continue
+				}
+				proofs[i].Tried = j + 1
+				if res[i].Verdict == check.Fail {
+					proofs[i].Proven = true
+					proofs[i].Deviation = cands[i][j]
+					proofs[i].Observed = res[i].Observed
+					proofs[i].Reason = res[i].Reason
+					break
+				}
+			}
+		}
+	}
+	return clean, proofs, nil
+}
+
+func anyLeft(proofs []Proof, cands [][]deviation.Deviation, round int) bool {
+	for i := range proofs {
+		if !proofs[i].Proven && round < len(cands[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func key(d deviation.Deviation) string {
+	return strings.Join([]string{d.Step, string(d.Action), d.Header, d.Param, d.Value}, "|")
+}
+
+// Describe formats a deviation for people: "step 5: set-param WWW-Authenticate;algorithm=broken".
+func Describe(d deviation.Deviation) string {
+	s := fmt.Sprintf("step %s: %s", d.Step, d.Action)
+	if d.Header != "" {
+		s += " " + d.Header
+	}
+	if d.Param != "" {
+		s += ";" + d.Param
+	}
+	if d.Value != "" {
+		s += fmt.Sprintf(" = %q", d.Value)
+	}
+	return s
+}
+
+// Unproven lists the ids of rules no deviation made fail, sorted.
+func Unproven(proofs []Proof) []string {
+	var ids []string
+	for _, p := range proofs {
+		if !p.Proven {
+			ids = append(ids, p.RuleID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}

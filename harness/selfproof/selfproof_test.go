@@ -1,0 +1,105 @@
+package selfproof
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"imsconform/harness/check"
+	"imsconform/harness/lab"
+	"imsconform/harness/scenario"
+	"imsconform/scenarios"
+)
+
+// variant is a lab under which the rules are proven: some rules apply only
+// when sigcomp is on, others only when it is off, one only over IPsec.
+type variant struct {
+	name string
+	edit func(*lab.Profile)
+}
+
+var variants = []variant{
+	{"sigcomp off", func(*lab.Profile) {}},
+	{"sigcomp on", func(p *lab.Profile) { p.UE.Sigcomp = true }},
+	// The reference core routes as over security associations (no kernel SAs).
+	{"ipsec on", func(p *lab.Profile) { p.SUT.IPsec = true }},
+}
+
+// TestEveryRuleCanFail is the self-proof: the clean run passes every
+// applicable rule, and for every rule some deviation of the reference core,
+// the UE or the VCC App makes it fail. A rule nothing breaks is listed.
+func TestEveryRuleCanFail(t *testing.T) {
+	sc, err := scenario.Load(scenarios.FS, "ts24206")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, profile := range sc.Profiles() {
+		proven := map[string]Proof{}
+		applicable := map[string]bool{}
+		var ids []string
+		for _, v := range variants {
+			l := lab.DefaultFor(lab.Loopback())
+			l.Timeouts.Step = 250 * time.Millisecond
+			v.edit(l)
+			// After the first lab, only the rules still unproven are tried.
+			var only []string
+			if ids != nil {
+				only = []string{}
+			}
+			for _, id := range ids {
+				if _, ok := proven[id]; !ok {
+					only = append(only, id)
+				}
+			}
+			clean, proofs, err := Prove(ctx, sc, profile, Options{Lab: l, Only: only})
+			if err != nil {
+				t.Fatalf("%s, %s: %v", profile, v.name, err)
+			}
+			for _, r := range clean {
+				switch r.Verdict {
+				case check.Pass:
+					applicable[r.RuleID] = true
+				case check.None:
+				default:
+					t.Errorf("%s, %s: clean run: %s is %s: expected %q, observed %q: %s", profile, v.name, r.RuleID, r.Verdict, r.Expected, r.Observed, r.Reason)
+				}
+			}
+			if ids == nil {
+				for _, p := range proofs {
+					ids = append(ids, p.RuleID)
+				}
+			}
+			for _, p := range proofs {
+				if _, ok := proven[p.RuleID]; !ok && p.Proven {
+					proven[p.RuleID] = p
+				}
+			}
+		}
+		var unproven []string
+		for _, id := range ids {
+			if _, ok := proven[id]; !ok {
+				why := "no deviation made it fail"
+				if !applicable[id] {
+					why = "not applicable in any lab variant tried"
+				}
+				unproven = append(unproven, id+" ("+why+")")
+			}
+		}
+		sort.Strings(unproven)
+		if len(unproven) > 0 {
+			t.Errorf("profile %s: %d of %d rules cannot be made to fail:\n  %s", profile, len(unproven), len(ids), strings.Join(unproven, "\n  "))
+		}
+		t.Logf("profile %s: %d of %d rules proven to fail", profile, len(proven), len(ids))
+		if testing.Verbose() {
+			for _, id := range ids {
+				if p, ok := proven[id]; ok {
+					t.Logf("  %-55s %s", id, Describe(p.Deviation))
+				}
+			}
+		}
+	}
+}
