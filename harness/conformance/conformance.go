@@ -38,7 +38,8 @@ type Options struct {
 	Profile   string            // "" = the lab's profile (default a322)
 	Overrides map[string]string // lab field overrides (YAML path -> value), e.g. from -set flags
 	Environ   []string          // environment, read for IMSCONFORM_* overrides; nil = none
-	// Deviations break the flow on purpose (self-proof); empty in a real run.
+	// Deviations break the embedded reference core (or the harness's own
+	// messages) on purpose, to watch rules fail; refused with a lab.
 	Deviations []deviation.Deviation
 	Logger     *slog.Logger
 }
@@ -73,6 +74,9 @@ func Prepare(opts Options) (*Plan, error) {
 	p, err := lab.Resolve(file, opts.Environ, set)
 	if err != nil {
 		return nil, err
+	}
+	if len(opts.Deviations) > 0 && p.SUT.PCSCF != "" {
+		return nil, fmt.Errorf("deviations break the embedded reference core on purpose; the lab names a SUT (sut.pcscf %s), so they cannot apply", p.SUT.PCSCF)
 	}
 	sc, err := scenario.Load(scenarios.FS, ScenarioDir)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"imsconform/harness/conformance"
+	"imsconform/harness/deviation"
 )
 
 // Flags, passed after "--" to go tool ginkgo (or directly to go test).
@@ -23,10 +24,24 @@ var (
 	reportDir    = flag.String("report-dir", "out", "where junit.xml, report.json, report.html and trace.pcap go; relative to the directory the command was started from")
 	failOnInconc = flag.Bool("fail-on-inconc", false, "make an inconc verdict fail its spec (and the run)")
 	sets         setFlag
+	deviations   deviateFlag
 )
 
 func init() {
 	flag.Var(&sets, "set", "override a lab field, KEY=VALUE by its YAML path (e.g. sut.pcscf=127.0.0.1:5060); repeatable")
+	flag.Var(&deviations, "deviate", "break the embedded reference core on purpose, STEP/ACTION[/HEADER[/PARAM]][=VALUE] (e.g. 5/set-param/WWW-Authenticate/algorithm=MD5); repeatable; not with a lab")
+}
+
+type deviateFlag []deviation.Deviation
+
+func (d *deviateFlag) String() string { return fmt.Sprint([]deviation.Deviation(*d)) }
+func (d *deviateFlag) Set(v string) error {
+	dv, err := deviation.Parse(v)
+	if err != nil {
+		return err
+	}
+	*d = append(*d, dv)
+	return nil
 }
 
 type setFlag map[string]string

@@ -17,6 +17,7 @@ var outcome *conformance.Outcome
 var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailure, func() {
 	plan, err := conformance.Prepare(conformance.Options{
 		LabFile: *labFile, Profile: *profile, Overrides: sets, Environ: os.Environ(),
+		Deviations: deviations,
 	})
 	if err != nil {
 		// A broken lab or scenario fails a spec instead of panicking while the

@@ -1,0 +1,76 @@
+package deviation
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Parse reads a deviation written as STEP/ACTION[/HEADER[/PARAM]][=VALUE],
+// e.g. "5/set-param/WWW-Authenticate/algorithm=MD5", "5/bad-mac",
+// "10/drop-header/P-Associated-URI", "11/no-answer".
+func Parse(s string) (Deviation, error) {
+	spec, value, hasValue := strings.Cut(s, "=")
+	parts := strings.Split(spec, "/")
+	if len(parts) < 2 || len(parts) > 4 || parts[0] == "" || parts[1] == "" {
+		return Deviation{}, fmt.Errorf("deviation: expected STEP/ACTION[/HEADER[/PARAM]][=VALUE], saw %q", s)
+	}
+	d := Deviation{Step: parts[0], Action: Action(parts[1])}
+	if len(parts) > 2 {
+		d.Header = parts[2]
+	}
+	if len(parts) > 3 {
+		d.Param = parts[3]
+	}
+	if hasValue {
+		d.Value = value
+	}
+	if !known[d.Action] {
+		return Deviation{}, fmt.Errorf("deviation %q: expected an action among %s, saw %q", s, strings.Join(actionNames(), ", "), d.Action)
+	}
+	switch d.Step {
+	case "2", "5", "7", "10", "11", "13", "14":
+	default:
+		return Deviation{}, fmt.Errorf("deviation %q: expected a step among 2, 5, 7, 10, 11, 13, 14, saw %q", s, d.Step)
+	}
+	if IsHeaderEdit(d.Action) && d.Action != StartLine && d.Header == "" {
+		return Deviation{}, fmt.Errorf("deviation %q: %s needs a header: STEP/%s/HEADER", s, d.Action, d.Action)
+	}
+	if (d.Action == DropParam || d.Action == SetParam) && d.Param == "" {
+		return Deviation{}, fmt.Errorf("deviation %q: %s needs a parameter: STEP/%s/HEADER/PARAM", s, d.Action, d.Action)
+	}
+	return d, nil
+}
+
+var allActions = []Action{DropHeader, SetHeader, AddHeader, DropParam, SetParam, StartLine,
+	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES}
+
+var known = func() map[Action]bool {
+	m := map[Action]bool{}
+	for _, a := range allActions {
+		m[a] = true
+	}
+	return m
+}()
+
+func actionNames() []string {
+	var s []string
+	for _, a := range allActions {
+		s = append(s, string(a))
+	}
+	return s
+}
+
+// String writes d in the form Parse reads.
+func (d Deviation) String() string {
+	s := d.Step + "/" + string(d.Action)
+	if d.Header != "" || d.Param != "" {
+		s += "/" + d.Header
+	}
+	if d.Param != "" {
+		s += "/" + d.Param
+	}
+	if d.Value != "" {
+		s += "=" + d.Value
+	}
+	return s
+}

@@ -1,0 +1,43 @@
+package deviation
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	good := map[string]Deviation{
+		"5/set-param/WWW-Authenticate/algorithm=MD5": {Step: "5", Action: SetParam, Header: "WWW-Authenticate", Param: "algorithm", Value: "MD5"},
+		"5/bad-mac":                       {Step: "5", Action: BadMAC},
+		"10/drop-header/P-Associated-URI": {Step: "10", Action: DropHeader, Header: "P-Associated-URI"},
+		"13/set-header/Date=a=b":          {Step: "13", Action: SetHeader, Header: "Date", Value: "a=b"},
+		"5/start-line=SIP/2.0 499 Broken": {Step: "5", Action: StartLine, Value: "SIP/2.0 499 Broken"},
+	}
+	for in, want := range good {
+		got, err := Parse(in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", in, err)
+			continue
+		}
+		if got != want {
+			t.Errorf("Parse(%q) = %+v, want %+v", in, got, want)
+		}
+		if again, err := Parse(got.String()); err != nil || again != got {
+			t.Errorf("Parse(%q.String()=%q) = %+v, %v", in, got.String(), again, err)
+		}
+	}
+	bad := map[string]string{
+		"":                        "expected STEP/ACTION",
+		"5":                       "expected STEP/ACTION",
+		"5/explode":               "expected an action among",
+		"9/bad-mac":               "expected a step among",
+		"5/drop-header":           "needs a header",
+		"5/set-param/Via":         "needs a parameter",
+		"5/set-param/Via/a/b/c=1": "expected STEP/ACTION",
+	}
+	for in, want := range bad {
+		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) error = %v, want it to say %q", in, err, want)
+		}
+	}
+}
