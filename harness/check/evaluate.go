@@ -32,28 +32,85 @@ type Input struct {
 	Vars     map[string]string        // lab values for templating
 }
 
+// parsed is the message of one step as this evaluation sees it.
 type parsed struct {
 	tm    trace.Message
 	msg   *sipmsg.Message
 	err   error
 	found bool
+	mm    *memo // shared by every step that carries the same bytes
+}
+
+// memo is one captured message parsed once per Evaluate call.
+type memo struct {
+	msg *sipmsg.Message
+	err error
+}
+
+// rawKey identifies the bytes of a captured message: steps that are the same
+// message on the wire (10 and 14) share one parse.
+type rawKey struct {
+	p *byte
+	n int
+}
+
+// hdrKey names one header of one message, as a rule writes the name.
+type hdrKey struct {
+	mm     *memo
+	header string
+}
+
+// hdrMemo is what the evaluation has taken out of one header of one
+// message: its values, each value's parsed forms, and the fields rules
+// selected from it.
+type hdrMemo struct {
+	vals []sipmsg.Value
+	vps  []valueParse // vps[i] holds the parsed forms of vals[i]
+	sel  int          // 1 + index in evaluator.sels of the last selection, 0 for none
+}
+
+// selMemo is the fields one index and part select from a header; prev links
+// to the header's previous selection the same way hdrMemo.sel does.
+type selMemo struct {
+	index, part string
+	fs          []field
+	err         error
+	prev        int
 }
 
 type evaluator struct {
 	in    Input
+	hint  int // most headers and selections the rules can read, to size the memos
 	cache map[string]*parsed
-	res   map[string]*regexp.Regexp
+	raws  map[rawKey]*memo
+	hdrs  map[hdrKey]*hdrMemo
+	hslab []hdrMemo           // storage for hdrs, allocated a chunk at a time
+	fslab []field             // storage for selected fields, likewise
+	sels  []selMemo           // every selection made, see hdrMemo.sel
+	res   map[string]compiled // templated pattern -> its regexp
+	uris  map[string]*uriInfo
 }
 
 // Evaluate judges every rule against the input; one Result per rule, in the
 // order of rules.
 func Evaluate(rules []scenario.Rule, in Input) []Result {
-	e := &evaluator{in: in, cache: map[string]*parsed{}}
+	hint := len(rules) + 2 // a via-echo reads two headers
+	for i := range rules {
+		if rules[i].Ref != nil {
+			hint++
+		}
+	}
+	e := &evaluator{in: in, hint: hint, cache: make(map[string]*parsed, 8)}
 	out := make([]Result, len(rules))
-	for i, r := range rules {
-		out[i] = e.rule(r)
+	for i := range rules {
+		out[i] = e.rule(&rules[i])
 	}
 	return out
+}
+
+// expand fills a template with the lab's variables.
+func (e *evaluator) expand(t string) (string, error) {
+	return scenario.Expand(t, e.in.Vars, nil)
 }
 
 // message returns the parsed message of a step, trying the step that is the
@@ -69,10 +126,48 @@ func (e *evaluator) message(step, same string) *parsed {
 	}
 	if ok {
 		p.found, p.tm = true, tm
-		p.msg, p.err = sipmsg.Parse(tm.Raw)
+		k := rawKey{n: len(tm.Raw)}
+		if len(tm.Raw) > 0 {
+			k.p = &tm.Raw[0]
+		}
+		mm, seen := e.raws[k]
+		if !seen {
+			mm = &memo{}
+			mm.msg, mm.err = sipmsg.Parse(tm.Raw)
+			if e.raws == nil {
+				e.raws = make(map[rawKey]*memo, 8)
+			}
+			e.raws[k] = mm
+		}
+		p.mm, p.msg, p.err = mm, mm.msg, mm.err
 	}
 	e.cache[step] = p
 	return p
+}
+
+// header returns the memo of one header of a parsed message, taking its
+// values (msg.Values) on first use.
+func (e *evaluator) header(mm *memo, header string) *hdrMemo {
+	k := hdrKey{mm, header}
+	if h, ok := e.hdrs[k]; ok {
+		return h
+	}
+	if len(e.hslab) == cap(e.hslab) {
+		e.hslab = make([]hdrMemo, 0, e.hint)
+	}
+	e.hslab = e.hslab[:len(e.hslab)+1]
+	h := &e.hslab[len(e.hslab)-1]
+	h.vals = mm.msg.Values(header)
+	if e.hdrs == nil {
+		e.hdrs = make(map[hdrKey]*hdrMemo, e.hint)
+	}
+	e.hdrs[k] = h
+	return h
+}
+
+// headerValues is msg.Values(header), once per message and header.
+func (e *evaluator) headerValues(p *parsed, header string) []sipmsg.Value {
+	return e.header(p.mm, header).vals
 }
 
 func (e *evaluator) missing(step string) string {
@@ -99,7 +194,7 @@ func judge(ok bool, exp, obs, why string) outcome {
 	return fail(exp, obs, why)
 }
 
-func (e *evaluator) rule(r scenario.Rule) Result {
+func (e *evaluator) rule(r *scenario.Rule) Result {
 	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement}
 	set := func(o outcome) Result {
 		res.Verdict, res.Expected, res.Observed, res.Reason = o.v, o.expected, o.observed, o.reason
@@ -134,7 +229,7 @@ func (e *evaluator) rule(r scenario.Rule) Result {
 	return set(e.kind(r, p))
 }
 
-func (e *evaluator) fact(r scenario.Rule) outcome {
+func (e *evaluator) fact(r *scenario.Rule) outcome {
 	got, ok := e.in.Facts[r.Fact]
 	if !ok {
 		step, _, _ := strings.Cut(r.Fact, ".")
@@ -143,23 +238,30 @@ func (e *evaluator) fact(r scenario.Rule) outcome {
 		}
 		return outcome{Inconc, "fact " + r.Fact, "none", "the harness recorded no fact " + r.Fact}
 	}
-	return e.valueMatch(r, got, "fact "+r.Fact)
+	return e.valueMatch(r, got, func() string { return "fact " + r.Fact })
 }
 
-// valueMatch applies value (equals) or pattern to s.
-func (e *evaluator) valueMatch(r scenario.Rule, s, what string) outcome {
+// valueMatch applies value (equals) or pattern to s; what names s in the
+// reason of a failure.
+func (e *evaluator) valueMatch(r *scenario.Rule, s string, what func() string) outcome {
 	if r.Pattern != "" {
 		re, err := e.regexp(r)
 		if err != nil {
 			return outcome{Error, r.Pattern, s, err.Error()}
 		}
-		return judge(re.MatchString(s), "matches "+re.String(), s, what+" does not match")
+		if re.MatchString(s) {
+			return pass("matches "+re.String(), s)
+		}
+		return fail("matches "+re.String(), s, what()+" does not match")
 	}
-	want, err := scenario.Expand(r.Value, e.in.Vars, nil)
+	want, err := e.expand(r.Value)
 	if err != nil {
 		return outcome{Error, r.Value, s, err.Error()}
 	}
-	return judge(equal(s, want, r.IgnoreCase), want, s, what+" differs")
+	if equal(s, want, r.IgnoreCase) {
+		return pass(want, s)
+	}
+	return fail(want, s, what()+" differs")
 }
 
 func equal(a, b string, fold bool) bool {
@@ -169,26 +271,31 @@ func equal(a, b string, fold bool) bool {
 	return a == b
 }
 
-func (e *evaluator) regexp(r scenario.Rule) (*regexp.Regexp, error) {
+func (e *evaluator) regexp(r *scenario.Rule) (*regexp.Regexp, error) {
 	if r.Regexp != nil {
 		return r.Regexp, nil
 	}
+	// The lab's variables are fixed for the call: one compile per template.
+	if c, ok := e.res[r.Pattern]; ok {
+		return c.re, c.err
+	}
+	var c compiled
 	src, err := scenario.Expand(r.Pattern, e.in.Vars, regexp.QuoteMeta)
 	if err != nil {
-		return nil, err
+		c.err = err
+	} else if c.re, err = regexp.Compile(src); err != nil {
+		c.err = fmt.Errorf("expected a valid regular expression after templating, saw %q: %v", src, err)
 	}
 	if e.res == nil {
-		e.res = map[string]*regexp.Regexp{}
+		e.res = map[string]compiled{}
 	}
-	if re, ok := e.res[src]; ok {
-		return re, nil
-	}
-	re, err := regexp.Compile(src)
-	if err != nil {
-		return nil, fmt.Errorf("expected a valid regular expression after templating, saw %q: %v", src, err)
-	}
-	e.res[src] = re
-	return re, nil
+	e.res[r.Pattern] = c
+	return c.re, c.err
+}
+
+type compiled struct {
+	re  *regexp.Regexp
+	err error
 }
 
 // field is one selected header value and its part.
@@ -198,28 +305,66 @@ type field struct {
 	line int
 }
 
-// selectFields picks the header values of the rule's index and takes the
-// part from each. err is set when a value cannot be taken apart.
-func selectFields(m *sipmsg.Message, header, index, p string) ([]field, error) {
-	vals := m.Values(header)
+// fields picks the header values of the index and takes the part from each,
+// once per message, header, index and part. err is set when a value cannot
+// be taken apart. The slice is shared: callers must not change it.
+func (e *evaluator) fields(p *parsed, header, index, part string) ([]field, error) {
+	h := e.header(p.mm, header)
+	for i := h.sel; i > 0; i = e.sels[i-1].prev {
+		if s := &e.sels[i-1]; s.index == index && s.part == part {
+			return s.fs, s.err
+		}
+	}
+	fs, err := e.selectFields(h, header, index, part)
+	if e.sels == nil {
+		e.sels = make([]selMemo, 0, e.hint)
+	}
+	e.sels = append(e.sels, selMemo{index, part, fs, err, h.sel})
+	h.sel = len(e.sels)
+	return fs, err
+}
+
+// newFields returns an empty slice of capacity n, carved from a chunk.
+func (e *evaluator) newFields(n int) []field {
+	if n > 8 {
+		return make([]field, 0, n)
+	}
+	if cap(e.fslab)-len(e.fslab) < n {
+		e.fslab = make([]field, 0, max(e.hint, 2*n))
+	}
+	l := len(e.fslab)
+	e.fslab = e.fslab[:l+n]
+	return e.fslab[l : l : l+n]
+}
+
+func (e *evaluator) selectFields(h *hdrMemo, header, index, p string) ([]field, error) {
+	lo, hi := 0, len(h.vals)
 	switch {
-	case len(vals) == 0:
+	case hi == 0:
 		return nil, nil
 	case index == "":
-		vals = vals[:1]
+		hi = 1
 	case index == "last":
-		vals = vals[len(vals)-1:]
+		lo = hi - 1
 	case index == "all":
 	default:
 		n, _ := strconv.Atoi(index)
-		if n >= len(vals) {
+		if n >= hi {
 			return nil, nil
 		}
-		vals = vals[n : n+1]
+		lo, hi = n, n+1
 	}
-	out := make([]field, 0, len(vals))
-	for _, v := range vals {
-		t, ok, err := Part(header, v.Text, p)
+	if h.vps == nil && p != "" && p != "value" {
+		h.vps = make([]valueParse, len(h.vals))
+	}
+	out := e.newFields(hi - lo)
+	for i := lo; i < hi; i++ {
+		v := h.vals[i]
+		var c *valueParse
+		if h.vps != nil {
+			c = &h.vps[i]
+		}
+		t, ok, err := part(c, v.Text, p)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %s: %v", v.Line, header, err)
 		}
@@ -228,25 +373,57 @@ func selectFields(m *sipmsg.Message, header, index, p string) ([]field, error) {
 	return out, nil
 }
 
+// valueParse holds the forms one header value has been parsed into, so that
+// rules on different parts of it parse it once.
+type valueParse struct {
+	headDone   bool
+	head       string
+	params     sipmsg.Params // for param:NAME
+	digestDone bool
+	digest     *sipmsg.Digest
+	digestErr  error
+	viaDone    bool
+	via        *sipmsg.Via
+	viaErr     error
+	naDone     bool
+	na         *sipmsg.NameAddr
+	naErr      error
+}
+
 // Part takes the named part of one header value (see scenario.ValidPart).
 // ok is false when the part is not there (e.g. a missing parameter).
 func Part(header, v, p string) (string, bool, error) {
+	return part(&valueParse{}, v, p)
+}
+
+// part is Part, reading and filling c, the parsed forms of v; c may be nil
+// for the whole value.
+func part(c *valueParse, v, p string) (string, bool, error) {
 	switch {
 	case p == "" || p == "value":
 		return v, true, nil
-	case p == "token":
-		h, _ := sipmsg.SplitParams(v)
-		return h, h != "", nil
-	case strings.HasPrefix(p, "param:"):
-		head, ps := sipmsg.SplitParams(v)
-		if strings.Contains(head, "=") && !strings.Contains(head, "<") {
-			// a value made of parameters only, e.g. P-Charging-Vector
-			_, ps = sipmsg.SplitParams(";" + v)
+	case c == nil:
+		return part(&valueParse{}, v, p)
+	case p == "token" || strings.HasPrefix(p, "param:"):
+		if !c.headDone {
+			c.headDone = true
+			c.head, c.params = sipmsg.SplitParams(v)
+			if strings.Contains(c.head, "=") && !strings.Contains(c.head, "<") {
+				// a value made of parameters only, e.g. P-Charging-Vector
+				_, c.params = sipmsg.SplitParams(";" + v)
+			}
 		}
-		val, ok := ps.Get(p[len("param:"):])
+		if p == "token" {
+			return c.head, c.head != "", nil
+		}
+		val, ok := c.params.Get(p[len("param:"):])
 		return val, ok, nil
 	case strings.HasPrefix(p, "digest"):
-		d, err := sipmsg.ParseDigest(v)
+		if !c.digestDone {
+			c.digestDone = true
+			c.digest, c.digestErr = sipmsg.ParseDigest(v)
+		}
+		d, err := c.digest, c.digestErr
 		if err != nil {
 			return "", false, err
 		}
@@ -256,7 +433,11 @@ func Part(header, v, p string) (string, bool, error) {
 		val, ok := d.Params.Get(p[len("digest:"):])
 		return val, ok, nil
 	case strings.HasPrefix(p, "via."):
-		via, err := sipmsg.ParseVia(v)
+		if !c.viaDone {
+			c.viaDone = true
+			c.via, c.viaErr = sipmsg.ParseVia(v)
+		}
+		via, err := c.via, c.viaErr
 		if err != nil {
 			return "", false, err
 		}
@@ -281,7 +462,11 @@ func Part(header, v, p string) (string, bool, error) {
 		}
 		return f[1], true, nil
 	}
-	na, err := sipmsg.ParseNameAddr(v)
+	if !c.naDone {
+		c.naDone = true
+		c.na, c.naErr = sipmsg.ParseNameAddr(v)
+	}
+	na, err := c.na, c.naErr
 	if err != nil {
 		return "", false, err
 	}
@@ -321,6 +506,9 @@ func describe(header, part, index string) string {
 }
 
 func texts(fs []field) string {
+	if len(fs) == 1 && fs[0].ok {
+		return fs[0].text
+	}
 	var b []string
 	for _, f := range fs {
 		if f.ok {
@@ -332,18 +520,18 @@ func texts(fs []field) string {
 	return strings.Join(b, " | ")
 }
 
-func (e *evaluator) kind(r scenario.Rule, p *parsed) outcome {
+func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
 	m := p.msg
-	what := describe(r.Header, r.Part, r.Index)
+	what := func() string { return describe(r.Header, r.Part, r.Index) }
 	switch r.Kind {
 	case scenario.KindStartLine:
 		return e.startLine(r, m)
 	case scenario.KindViaEcho:
-		return e.viaEcho(r, m)
+		return e.viaEcho(r, p)
 	case scenario.KindEnvelope:
 		return e.envelope(r, p.tm)
 	case scenario.KindCount:
-		n := len(m.Values(r.Header))
+		n := len(e.headerValues(p, r.Header))
 		exp := fmt.Sprintf("%s values: at least %d, at most %d", r.Header, r.Min, r.Max)
 		if r.Max < 0 {
 			exp = fmt.Sprintf("%s values: at least %d", r.Header, r.Min)
@@ -354,11 +542,13 @@ func (e *evaluator) kind(r scenario.Rule, p *parsed) outcome {
 		}
 		ok := (r.Min < 0 || n >= r.Min) && (r.Max < 0 || n <= r.Max)
 		return judge(ok, exp, strconv.Itoa(n), "wrong number of "+r.Header+" values")
+	case scenario.KindContains:
+		return e.contains(r, p)
 	}
-	fs, err := selectFields(m, r.Header, r.Index, r.Part)
+	fs, err := e.fields(p, r.Header, r.Index, r.Part)
 	if err != nil {
 		if r.Kind == scenario.KindAbsent && r.Part != "" {
-			return fail(what+" absent", "unreadable", err.Error())
+			return fail(what()+" absent", "unreadable", err.Error())
 		}
 		return fail(r.Statement, "unreadable "+r.Header, err.Error())
 	}
@@ -368,16 +558,18 @@ func (e *evaluator) kind(r scenario.Rule, p *parsed) outcome {
 	}
 	switch r.Kind {
 	case scenario.KindPresent:
-		return judge(present, what+" present", presence(fs), what+" is missing")
+		w := what()
+		return judge(present, w+" present", presence(fs), w+" is missing")
 	case scenario.KindAbsent:
 		anyOK := false
 		for _, f := range fs {
 			anyOK = anyOK || f.ok
 		}
-		return judge(!anyOK, what+" absent", presence(fs), what+" is there")
+		w := what()
+		return judge(!anyOK, w+" absent", presence(fs), w+" is there")
 	}
 	if !present {
-		return fail(r.Statement, presence(fs), what+" is missing")
+		return fail(r.Statement, presence(fs), what()+" is missing")
 	}
 	switch r.Kind {
 	case scenario.KindEquals, scenario.KindMatches:
@@ -393,7 +585,7 @@ func (e *evaluator) kind(r scenario.Rule, p *parsed) outcome {
 	case scenario.KindOneOf:
 		var want []string
 		for _, v := range r.Values {
-			x, err := scenario.Expand(v, e.in.Vars, nil)
+			x, err := e.expand(v)
 			if err != nil {
 				return outcome{Error, v, texts(fs), err.Error()}
 			}
@@ -405,12 +597,12 @@ func (e *evaluator) kind(r scenario.Rule, p *parsed) outcome {
 				ok = ok || equal(f.text, w, r.IgnoreCase)
 			}
 			if !ok {
-				return fail("one of "+strings.Join(want, ", "), texts(fs), what+" is none of the allowed values")
+				return fail("one of "+strings.Join(want, ", "), texts(fs), what()+" is none of the allowed values")
 			}
 		}
 		return pass("one of "+strings.Join(want, ", "), texts(fs))
 	case scenario.KindMembers:
-		return e.members(r, m)
+		return e.members(r, p)
 	case scenario.KindSameAs:
 		return e.sameAs(r, fs)
 	case scenario.KindCompare:
@@ -444,14 +636,14 @@ func presence(fs []field) string {
 	return texts(fs)
 }
 
-func (e *evaluator) startLine(r scenario.Rule, m *sipmsg.Message) outcome {
+func (e *evaluator) startLine(r *scenario.Rule, m *sipmsg.Message) outcome {
 	var exp, obs []string
 	ok := true
 	check := func(name, tmpl, got string) error {
 		if tmpl == "" {
 			return nil
 		}
-		want, err := scenario.Expand(tmpl, e.in.Vars, nil)
+		want, err := e.expand(tmpl)
 		if err != nil {
 			return err
 		}
@@ -479,35 +671,39 @@ func (e *evaluator) startLine(r scenario.Rule, m *sipmsg.Message) outcome {
 	return judge(ok, strings.Join(exp, ", "), strings.Join(obs, ", "), "the start line differs")
 }
 
-func (e *evaluator) ref(r scenario.Rule) (*parsed, *outcome) {
-	p := e.message(r.Ref.Step, "")
+func (e *evaluator) ref(step string) (*parsed, *outcome) {
+	p := e.message(step, "")
 	if !p.found {
-		return nil, &outcome{Inconc, "step " + r.Ref.Step + " for comparison", "none", "cannot compare: step " + r.Ref.Step + " is missing: " + e.missing(r.Ref.Step)}
+		return nil, &outcome{Inconc, "step " + step + " for comparison", "none", "cannot compare: step " + step + " is missing: " + e.missing(step)}
 	}
 	if p.err != nil {
-		return nil, &outcome{Inconc, "step " + r.Ref.Step + " for comparison", "unparseable", "cannot compare: step " + r.Ref.Step + " does not parse: " + p.err.Error()}
+		return nil, &outcome{Inconc, "step " + step + " for comparison", "unparseable", "cannot compare: step " + step + " does not parse: " + p.err.Error()}
 	}
 	return p, nil
 }
 
-func (e *evaluator) sameAs(r scenario.Rule, fs []field) outcome {
-	rp, o := e.ref(r)
+func (e *evaluator) sameAs(r *scenario.Rule, fs []field) outcome {
+	rp, o := e.ref(r.Ref.Step)
 	if o != nil {
 		return *o
 	}
-	rfs, err := selectFields(rp.msg, r.Ref.Header, r.Ref.Index, r.Ref.Part)
-	what := "step " + r.Ref.Step + " " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index)
+	rfs, err := e.fields(rp, r.Ref.Header, r.Ref.Index, r.Ref.Part)
+	what := func() string { return "step " + r.Ref.Step + " " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index) }
 	if err != nil {
-		return outcome{Inconc, what, "unreadable", "cannot compare: " + err.Error()}
+		return outcome{Inconc, what(), "unreadable", "cannot compare: " + err.Error()}
 	}
 	if len(rfs) == 0 || !allOK(rfs) {
-		return outcome{Inconc, what, presence(rfs), "cannot compare: " + what + " is missing"}
+		w := what()
+		return outcome{Inconc, w, presence(rfs), "cannot compare: " + w + " is missing"}
 	}
 	same := len(fs) == len(rfs)
 	for i := 0; same && i < len(fs); i++ {
 		same = equal(fs[i].text, rfs[i].text, r.IgnoreCase)
 	}
-	return judge(same, texts(rfs), texts(fs), "differs from "+what)
+	if same {
+		return pass(texts(rfs), texts(fs))
+	}
+	return fail(texts(rfs), texts(fs), "differs from "+what())
 }
 
 func allOK(fs []field) bool {
@@ -519,16 +715,16 @@ func allOK(fs []field) bool {
 	return true
 }
 
-func (e *evaluator) viaEcho(r scenario.Rule, m *sipmsg.Message) outcome {
-	rp, o := e.ref(scenario.Rule{Ref: &scenario.Ref{Step: r.Request}})
+func (e *evaluator) viaEcho(r *scenario.Rule, p *parsed) outcome {
+	rp, o := e.ref(r.Request)
 	if o != nil {
 		return *o
 	}
 	var got, want []string
-	for _, v := range m.Values("Via") {
+	for _, v := range e.headerValues(p, "Via") {
 		got = append(got, v.Text)
 	}
-	for _, v := range rp.msg.Values("Via") {
+	for _, v := range e.headerValues(rp, "Via") {
 		want = append(want, v.Text)
 	}
 	same := len(got) == len(want)
@@ -538,15 +734,15 @@ func (e *evaluator) viaEcho(r scenario.Rule, m *sipmsg.Message) outcome {
 	return judge(same, strings.Join(want, " | "), strings.Join(got, " | "), "the Via values differ from the request's (step "+r.Request+")")
 }
 
-func (e *evaluator) compare(r scenario.Rule, fs []field) outcome {
+func (e *evaluator) compare(r *scenario.Rule, fs []field) outcome {
 	var ref int64
 	var refText string
 	if r.Ref != nil {
-		rp, o := e.ref(r)
+		rp, o := e.ref(r.Ref.Step)
 		if o != nil {
 			return *o
 		}
-		rfs, err := selectFields(rp.msg, r.Ref.Header, r.Ref.Index, r.Ref.Part)
+		rfs, err := e.fields(rp, r.Ref.Header, r.Ref.Index, r.Ref.Part)
 		if err != nil || len(rfs) == 0 || !rfs[0].ok {
 			return outcome{Inconc, "step " + r.Ref.Step + " " + r.Ref.Header, presence(rfs), "cannot compare: step " + r.Ref.Step + " has no usable " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index)}
 		}
@@ -559,7 +755,7 @@ func (e *evaluator) compare(r scenario.Rule, fs []field) outcome {
 			refText += fmt.Sprintf(" %+d", r.Offset)
 		}
 	} else {
-		v, err := scenario.Expand(r.Value, e.in.Vars, nil)
+		v, err := e.expand(r.Value)
 		if err != nil {
 			return outcome{Error, r.Value, texts(fs), err.Error()}
 		}
@@ -616,10 +812,34 @@ func rfc1123(s string) error {
 	return nil
 }
 
-func (e *evaluator) members(r scenario.Rule, m *sipmsg.Message) outcome {
+// contains judges a list header, such as the option tags of Require,
+// Proxy-Require or Supported (RFC 3261 20.32, 20.29, 20.37): some value, on
+// any of the header's lines, equals the rule's value.
+func (e *evaluator) contains(r *scenario.Rule, p *parsed) outcome {
+	want, err := e.expand(r.Value)
+	if err != nil {
+		return outcome{Error, r.Value, "", err.Error()}
+	}
+	exp := "includes " + want
+	fs, err := e.fields(p, r.Header, "all", r.Part)
+	if err != nil {
+		return fail(exp, "unreadable "+r.Header, err.Error())
+	}
+	if len(fs) == 0 {
+		return fail(exp, presence(fs), describe(r.Header, r.Part, "")+" is missing")
+	}
+	for _, f := range fs {
+		if f.ok && equal(f.text, want, r.IgnoreCase) {
+			return pass(exp, texts(fs))
+		}
+	}
+	return fail(exp, texts(fs), describe(r.Header, r.Part, "")+" does not include "+want)
+}
+
+func (e *evaluator) members(r *scenario.Rule, p *parsed) outcome {
 	var want []string
 	for _, v := range r.Values {
-		x, err := scenario.Expand(v, e.in.Vars, nil)
+		x, err := e.expand(v)
 		if err != nil {
 			return outcome{Error, v, "", err.Error()}
 		}
@@ -629,7 +849,7 @@ func (e *evaluator) members(r scenario.Rule, m *sipmsg.Message) outcome {
 	if part == "" {
 		part = "uri"
 	}
-	fs, err := selectFields(m, r.Header, "all", part)
+	fs, err := e.fields(p, r.Header, "all", part)
 	if err != nil {
 		return fail(strings.Join(want, " "), "unreadable "+r.Header, err.Error())
 	}
@@ -637,7 +857,7 @@ func (e *evaluator) members(r scenario.Rule, m *sipmsg.Message) outcome {
 	for _, w := range want {
 		found := false
 		for _, f := range fs {
-			found = found || sameURI(f.text, w)
+			found = found || e.sameURI(f.text, w)
 		}
 		if !found {
 			missing = append(missing, w)
@@ -646,18 +866,41 @@ func (e *evaluator) members(r scenario.Rule, m *sipmsg.Message) outcome {
 	return judge(len(missing) == 0, "includes "+strings.Join(want, " "), texts(fs), "missing "+strings.Join(missing, " "))
 }
 
+// uriInfo is a URI taken apart once per Evaluate call.
+type uriInfo struct {
+	u      *sipmsg.URI
+	err    error
+	params string // paramSet(u.Params)
+}
+
+func (e *evaluator) uri(s string) *uriInfo {
+	if i, ok := e.uris[s]; ok {
+		return i
+	}
+	i := &uriInfo{}
+	i.u, i.err = sipmsg.ParseURI(s)
+	if i.err == nil {
+		i.params = paramSet(i.u.Params)
+	}
+	if e.uris == nil {
+		e.uris = map[string]*uriInfo{}
+	}
+	e.uris[s] = i
+	return i
+}
+
 // sameURI compares two URIs as RFC 3261 19.1.4 does in the main: scheme and
 // host case-insensitively, user and port exactly, parameters as a set.
-func sameURI(a, b string) bool {
-	ua, err1 := sipmsg.ParseURI(a)
-	ub, err2 := sipmsg.ParseURI(b)
-	if err1 != nil || err2 != nil {
+func (e *evaluator) sameURI(a, b string) bool {
+	ia, ib := e.uri(a), e.uri(b)
+	if ia.err != nil || ib.err != nil {
 		return a == b
 	}
+	ua, ub := ia.u, ib.u
 	if ua.Scheme != ub.Scheme || ua.User != ub.User || !strings.EqualFold(ua.Host, ub.Host) || ua.Port != ub.Port || ua.Opaque != ub.Opaque {
 		return false
 	}
-	return paramSet(ua.Params) == paramSet(ub.Params)
+	return ia.params == ib.params
 }
 
 func paramSet(ps sipmsg.Params) string {
@@ -669,8 +912,8 @@ func paramSet(ps sipmsg.Params) string {
 	return strings.Join(s, ";")
 }
 
-func (e *evaluator) envelope(r scenario.Rule, tm trace.Message) outcome {
-	want, err := scenario.Expand(r.Value, e.in.Vars, nil)
+func (e *evaluator) envelope(r *scenario.Rule, tm trace.Message) outcome {
+	want, err := e.expand(r.Value)
 	if err != nil {
 		return outcome{Error, r.Value, "", err.Error()}
 	}

@@ -302,7 +302,20 @@ func Expand(t string, vars map[string]string, quote func(string) string) (string
 	if !strings.Contains(t, "{{") {
 		return t, nil
 	}
+	if len(t) > 4 && t[:2] == "{{" && strings.Index(t, "}}") == len(t)-2 {
+		// the whole template is one variable
+		name := strings.TrimSpace(t[2 : len(t)-2])
+		v, ok := vars[name]
+		if !ok {
+			return "", fmt.Errorf("expected lab value {{%s}}, saw none in this run's variables", name)
+		}
+		if quote != nil {
+			v = quote(v)
+		}
+		return v, nil
+	}
 	var b strings.Builder
+	b.Grow(len(t) + 32)
 	for {
 		i := strings.Index(t, "{{")
 		if i < 0 {
@@ -477,6 +490,10 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		err = need(r.Min >= 0 || r.Max >= 0, "min or max")
 	case KindEquals:
 		err = need(rd.Value != nil, "value")
+	case KindContains:
+		if err = need(rd.Value != nil, "value"); err == nil && r.Index != "" && r.Index != "all" {
+			err = bad("expected no index for kind contains (it reads every value of every line), saw %q", r.Index)
+		}
 	case KindMatches:
 		err = need(r.Pattern != "", "pattern")
 	case KindOneOf, KindMembers:

@@ -28,6 +28,7 @@ const (
 	KindMatches   Kind = "matches"    // the field matches a (templated) regular expression
 	KindOneOf     Kind = "one-of"     // the field is one of the listed values
 	KindMembers   Kind = "members"    // the header's URIs include every listed URI
+	KindContains  Kind = "contains"   // the header's values, over all its lines, include the value (an option tag)
 	KindSameAs    Kind = "same-as"    // the field equals a field of another captured message
 	KindViaEcho   Kind = "via-echo"   // a response's Via values equal its request's, in order
 	KindCompare   Kind = "compare"    // numeric relation with a value or another message's field
@@ -39,7 +40,7 @@ const (
 
 // Kinds lists every rule kind.
 var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals, KindMatches,
-	KindOneOf, KindMembers, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
+	KindOneOf, KindMembers, KindContains, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
 	KindEnvelope, KindFact}
 
 // Vars lists the template variables a scenario may use ({{name}}) and the

@@ -90,7 +90,11 @@ func unquote(v string) (string, bool) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return v, false
 	}
+	if strings.IndexByte(v[1:len(v)-1], '\\') < 0 {
+		return v[1 : len(v)-1], true
+	}
 	var b strings.Builder
+	b.Grow(len(v) - 2)
 	for i := 1; i < len(v)-1; i++ {
 		if v[i] == '\\' && i+1 < len(v)-1 {
 			i++

@@ -52,8 +52,11 @@ var compact = map[string]string{
 	"s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires", "y": "Identity",
 }
 
-var known = func() map[string]string {
-	m := map[string]string{}
+// known maps a lower-case full name to its conventional spelling; exact
+// holds the conventional spellings themselves, so that a name already
+// written that way is found without lower-casing it.
+var known, exact = func() (map[string]string, map[string]string) {
+	m, x := map[string]string{}, map[string]string{}
 	for _, n := range []string{
 		"Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Contact", "Content-Length",
 		"Content-Type", "Content-Encoding", "Expires", "Authorization", "WWW-Authenticate",
@@ -67,8 +70,9 @@ var known = func() map[string]string {
 		"P-Asserted-Identity", "P-Preferred-Identity", "Organization", "Accept", "Min-Expires",
 	} {
 		m[strings.ToLower(n)] = n
+		x[n] = n
 	}
-	return m
+	return m, x
 }()
 
 // notList names headers whose value is one item even when it holds commas.
@@ -85,6 +89,9 @@ var notList = map[string]bool{
 // "Call-ID"). Unknown names are returned as given.
 func CanonicalName(name string) string {
 	n := strings.TrimSpace(name)
+	if c, ok := exact[n]; ok {
+		return c
+	}
 	l := strings.ToLower(n)
 	if c, ok := compact[l]; ok {
 		return c
@@ -111,16 +118,25 @@ func Parse(raw []byte) (*Message, error) {
 	if j := bytes.Index(head, []byte("\n\n")); j >= 0 {
 		head, body = raw[:j], raw[j+2:]
 	}
-	lines := strings.Split(string(head), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSuffix(lines[i], "\r")
+	rest := string(head)
+	next := func() string {
+		l := rest
+		if j := strings.IndexByte(rest, '\n'); j >= 0 {
+			l, rest = rest[:j], rest[j+1:]
+		} else {
+			rest = ""
+		}
+		return strings.TrimSuffix(l, "\r")
 	}
-	m := &Message{Body: body, StartLine: lines[0]}
-	if err := m.parseStart(lines[0]); err != nil {
+	n := strings.Count(rest, "\n") + 1
+	first := next()
+	m := &Message{Body: body, StartLine: first}
+	if err := m.parseStart(first); err != nil {
 		return nil, err
 	}
-	for i := 1; i < len(lines); i++ {
-		l := lines[i]
+	m.Headers = make([]Header, 0, n-1)
+	for i := 1; i < n; i++ {
+		l := next()
 		if l == "" {
 			continue
 		}
@@ -181,9 +197,9 @@ func show(s string) string {
 func (m *Message) Lines(name string) []Header {
 	k := CanonicalName(name)
 	var out []Header
-	for _, h := range m.Headers {
-		if strings.EqualFold(h.Key, k) {
-			out = append(out, h)
+	for i := range m.Headers {
+		if m.Headers[i].Key == k || strings.EqualFold(m.Headers[i].Key, k) {
+			out = append(out, m.Headers[i])
 		}
 	}
 	return out
@@ -196,19 +212,22 @@ func (m *Message) Has(name string) bool { return len(m.Lines(name)) > 0 }
 // split on commas outside quotes and angle brackets; an empty line gives one
 // empty value.
 func (m *Message) Values(name string) []Value {
-	list := IsList(name)
+	k := CanonicalName(name)
+	list := !notList[k]
 	var out []Value
-	for _, h := range m.Lines(name) {
+	for i := range m.Headers {
+		h := &m.Headers[i]
+		if h.Key != k && !strings.EqualFold(h.Key, k) {
+			continue
+		}
 		if !list {
 			out = append(out, Value{Text: h.Value, Line: h.Line})
 			continue
 		}
-		parts := SplitList(h.Value)
-		if len(parts) == 0 {
+		n := len(out)
+		eachItem(h.Value, func(p string) { out = append(out, Value{Text: p, Line: h.Line}) })
+		if len(out) == n {
 			out = append(out, Value{Text: "", Line: h.Line})
-		}
-		for _, p := range parts {
-			out = append(out, Value{Text: p, Line: h.Line})
 		}
 	}
 	return out
@@ -218,6 +237,12 @@ func (m *Message) Values(name string) []Value {
 // trims each element; empty elements are dropped.
 func SplitList(s string) []string {
 	var out []string
+	eachItem(s, func(p string) { out = append(out, p) })
+	return out
+}
+
+// eachItem calls f with each element SplitList would return, in order.
+func eachItem(s string, f func(string)) {
 	start, quoted, angle := 0, false, false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -232,15 +257,14 @@ func SplitList(s string) []string {
 			angle = false
 		case c == ',' && !angle:
 			if p := strings.TrimSpace(s[start:i]); p != "" {
-				out = append(out, p)
+				f(p)
 			}
 			start = i + 1
 		}
 	}
 	if start <= len(s) {
 		if p := strings.TrimSpace(s[start:]); p != "" {
-			out = append(out, p)
+			f(p)
 		}
 	}
-	return out
 }

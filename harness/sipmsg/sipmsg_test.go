@@ -142,3 +142,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestValuesAcrossSpellings(t *testing.T) {
+	m, err := Parse([]byte("REGISTER sip:r SIP/2.0\r\nX-Tag: a\r\nsupported: path\r\nx-tag: b, \"c,d\"\r\nk: gruu\r\nSUPPORTED:\r\nAuthorization: Digest realm=\"a\\\"b\", nonce=\"n\"\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := func(name string) string {
+		var s []string
+		for _, v := range m.Values(name) {
+			s = append(s, v.Text)
+		}
+		return strings.Join(s, "|")
+	}
+	if g := got("X-TAG"); g != `a|b|"c,d"` {
+		t.Errorf("X-Tag values %q", g)
+	}
+	if g := got("Supported"); g != "path|gruu|" {
+		t.Errorf("Supported values %q", g)
+	}
+	if g := got("k"); g != "path|gruu|" {
+		t.Errorf("k values %q", g)
+	}
+	if m.Values("Nosuch") != nil {
+		t.Error("values of an absent header")
+	}
+	d, err := ParseDigest(m.Values("Authorization")[0].Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.Params.Get("realm"); r != `a"b` {
+		t.Errorf("escaped realm %q", r)
+	}
+	if n, _ := d.Params.Get("nonce"); n != "n" {
+		t.Errorf("nonce %q", n)
+	}
+}
