@@ -15,8 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -179,14 +177,8 @@ func (o *Outcome) Report() *reports.Run {
 		if f.Err != nil {
 			r.Errors = append(r.Errors, f.Err.Error())
 		}
-		steps := make([]string, 0, len(f.Missing))
-		for s := range f.Missing {
-			steps = append(steps, s)
-		}
-		sort.Slice(steps, func(i, j int) bool { return stepLess(steps[i], steps[j]) })
-		for _, s := range steps {
-			r.Errors = append(r.Errors, fmt.Sprintf("step %s: %s", s, f.Missing[s]))
-		}
+		// Missing steps are not harness errors: the reports show them from
+		// Steps (never came), and the rules on them carry the reason.
 	}
 	return r
 }
@@ -200,15 +192,6 @@ func (o *Outcome) WriteReports(dir string, w io.Writer) error {
 		reports.Summary(w, run)
 	}
 	return err
-}
-
-func stepLess(a, b string) bool {
-	x, errA := strconv.Atoi(a)
-	y, errB := strconv.Atoi(b)
-	if errA == nil && errB == nil {
-		return x < y
-	}
-	return a < b
 }
 
 // ResolveDir resolves a report directory the way a user means it: a relative

@@ -217,13 +217,13 @@ var fieldChecks = map[string]func(p *Profile) string{
 		return ""
 	},
 	"core.pcscf_name": func(p *Profile) string {
-		return checkName(p.Core.PCSCFName, "the P-CSCF's host name, e.g. pcscf1.visited1.net")
+		return checkNodeHost(p.Core.PCSCFName, "the P-CSCF's host name, e.g. pcscf1.visited1.net or an IP address")
 	},
 	"core.icscf_name": func(p *Profile) string {
-		return checkName(p.Core.ICSCFName, "the I-CSCF's host name, e.g. icscf1_p.home1.net")
+		return checkNodeHost(p.Core.ICSCFName, "the I-CSCF's host name, e.g. icscf1_p.home1.net or an IP address")
 	},
 	"core.scscf_name": func(p *Profile) string {
-		return checkName(p.Core.SCSCFName, "the S-CSCF's host name, e.g. scscf1.home1.net")
+		return checkNodeHost(p.Core.SCSCFName, "the S-CSCF's host name, e.g. scscf1.home1.net or an IP address")
 	},
 	"core.visited_network_id": func(p *Profile) string {
 		if p.Core.VisitedNetworkID == "" {
@@ -337,6 +337,22 @@ func checkHostPort(s string, names bool, minPort int) string {
 
 // checkName expects a host name: dot-separated labels of letters, digits,
 // '-' and '_' (IMS node names such as icscf1_p.home1.net use '_').
+// checkNodeHost accepts a host name or an IP literal (an IPv6 one in
+// brackets, as it stands in a Via or a URI): a core whose nodes advertise
+// addresses (Kamailio cannot advertise a name it cannot resolve) is named so.
+func checkNodeHost(s, what string) string {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && a.Is6() {
+			return ""
+		}
+		return fmt.Sprintf("expected %s, saw %s", what, quote(s))
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return ""
+	}
+	return checkName(s, what)
+}
+
 func checkName(s, what string) string {
 	name := strings.TrimSuffix(s, ".")
 	if name == "" {

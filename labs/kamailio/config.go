@@ -15,8 +15,10 @@ import (
 	"imsconform/harness/lab"
 )
 
-// Node names as Kamailio writes them into messages (Path, Service-Route, the
-// cdp Origin-Host) and as the lab profile states them for the checks.
+// Diameter identities of the nodes (the cdp Origin-Host and peer FQDNs). In
+// SIP the CSCFs are named by their addresses (Via, Path, Service-Route):
+// Kamailio will not advertise a name it cannot resolve, and the lab has no
+// DNS, so the lab profile states the addresses as the core's names.
 const (
 	PCSCFName        = "pcscf.kamailio.test"
 	ICSCFName        = "icscf.kamailio.test"
@@ -177,7 +179,7 @@ func (c Config) values(dir string) values {
 		Dir: dir, Debug: c.Debug,
 		PCSCF: c.Addrs.PCSCF.String(), ICSCF: c.Addrs.ICSCF.String(), SCSCF: c.Addrs.SCSCF.String(), HSS: c.Addrs.HSS.String(),
 		SIPPort: c.SIPPort, HSSPort: c.HSSPort, MaxExpires: c.MaxExpires,
-		PCSCFName: PCSCFName, ICSCFName: ICSCFName, SCSCFName: SCSCFName,
+		PCSCFName: c.Addrs.PCSCF.String(), ICSCFName: c.Addrs.ICSCF.String(), SCSCFName: c.Addrs.SCSCF.String(),
 		HomeDomain: c.Lab.HomeDomain, Realm: c.Lab.Realm, VisitedNetworkID: VisitedNetworkID,
 		Tc: 5,
 	}
@@ -187,7 +189,7 @@ func (c Config) values(dir string) values {
 // HSS's UAA and LIA, and the host of its Service-Route.
 func (c Config) SCSCFURI() string {
 	c = c.withDefaults()
-	return "sip:" + SCSCFName + ":" + strconv.Itoa(c.SIPPort)
+	return "sip:" + c.Addrs.SCSCF.String() + ":" + strconv.Itoa(c.SIPPort)
 }
 
 // VCCAppURI is the VCC Application's SIP URI, the iFC's ApplicationServer:

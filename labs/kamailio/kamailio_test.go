@@ -82,12 +82,12 @@ func TestWriteConfigsHoldNoKeyMaterial(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"pcscf.cfg": {"listen=udp:127.0.0.2:5060", "Path: <sip:term@" + PCSCFName + ";lr>", `$du = "sip:127.0.0.3:5060"`},
+		"pcscf.cfg": {"listen=udp:127.0.0.2:5060", "Path: <sip:term@127.0.0.2;lr>", `$du = "sip:127.0.0.3:5060"`},
 		"icscf.cfg": {"listen=udp:127.0.0.3:5060", "text://" + dir + "/db", `$du = "sip:127.0.0.4:5060"`},
-		"scscf.cfg": {"listen=udp:127.0.0.4:5060", `"scscf_name", "sip:` + SCSCFName + `:5060"`, `save("PRE_REG_SAR_REPLY", "location", "0", "1")`, `isc_match_filter_reg("0", "location")`},
+		"scscf.cfg": {"listen=udp:127.0.0.4:5060", `"scscf_name", "sip:127.0.0.4:5060"`, `save("PRE_REG_SAR_REPLY", "location", "0", "1")`, `isc_match_filter_reg("0", "location")`},
 		"icscf.xml": {`<Peer FQDN="127.0.0.5" Realm="home1.net" port="3868" src_addr="127.0.0.3"/>`},
 		"scscf.xml": {`FQDN="` + SCSCFName + `"`, `src_addr="127.0.0.4"`},
-		"db/s_cscf": {`1:` + SCSCFName + `:sip\:` + SCSCFName + `\:5060`},
+		"db/s_cscf": {`1:` + SCSCFName + `:sip\:127.0.0.4\:5060`},
 	}
 	for f, subs := range want {
 		b, err := os.ReadFile(filepath.Join(dir, f))
