@@ -5,7 +5,9 @@
 // steps (5, 10/14, 11) and its behaviours (bad MAC, stale SQN, no answer, 403,
 // a malformed datagram); the UE emulator and the mock VCC Application apply
 // those of their own steps (2, 7, 13), so that even the stimulus rules can be
-// shown to fail.
+// shown to fail. The Cx steps (3.UAR, 3.MAR, 8.UAR, 9.SAR) are Diameter
+// requests of the reference core: their header edits name AVPs (see
+// ApplyAVPs) and no-answer withholds the request.
 package deviation
 
 // Action is what a deviation does.
@@ -32,9 +34,9 @@ const (
 
 // Deviation breaks one field of the message of one step.
 type Deviation struct {
-	Step   string `yaml:"step" json:"step"`                         // "2", "5", "7", "10", "11", "13"
+	Step   string `yaml:"step" json:"step"`                         // "2", "5", "7", "10", "11", "13", or a Cx step "3.UAR", "3.MAR", "8.UAR", "9.SAR"
 	Action Action `yaml:"action" json:"action"`                     // what to do
-	Header string `yaml:"header,omitempty" json:"header,omitempty"` // header name, for header edits
+	Header string `yaml:"header,omitempty" json:"header,omitempty"` // header name, for header edits; an AVP path ("SIP-Auth-Data-Item/SIP-Authentication-Scheme") on a Cx step
 	Param  string `yaml:"param,omitempty" json:"param,omitempty"`   // parameter name, for param edits
 	Value  string `yaml:"value,omitempty" json:"value,omitempty"`   // new value
 }

@@ -7,10 +7,17 @@ import (
 
 // Parse reads a deviation written as STEP/ACTION[/HEADER[/PARAM]][=VALUE],
 // e.g. "5/set-param/WWW-Authenticate/algorithm=MD5", "5/bad-mac",
-// "10/drop-header/P-Associated-URI", "11/no-answer".
+// "10/drop-header/P-Associated-URI", "11/no-answer". A Cx step (3.UAR,
+// 3.MAR, 8.UAR, 9.SAR) takes STEP/ACTION[/AVP[/AVP...]][=VALUE] with
+// drop-header, set-header, add-header or no-answer, the AVP path naming an
+// AVP of the Diameter dictionary, e.g. "3.UAR/drop-header/Visited-Network-Identifier",
+// "3.MAR/set-header/SIP-Auth-Data-Item/SIP-Authentication-Scheme=Digest-MD5".
 func Parse(s string) (Deviation, error) {
 	spec, value, hasValue := strings.Cut(s, "=")
 	parts := strings.Split(spec, "/")
+	if len(parts) >= 2 && IsCxStep(parts[0]) {
+		return parseCx(s, parts, value, hasValue)
+	}
 	if len(parts) < 2 || len(parts) > 4 || parts[0] == "" || parts[1] == "" {
 		return Deviation{}, fmt.Errorf("deviation: expected STEP/ACTION[/HEADER[/PARAM]][=VALUE], saw %q", s)
 	}
@@ -30,7 +37,7 @@ func Parse(s string) (Deviation, error) {
 	switch d.Step {
 	case "2", "5", "7", "10", "11", "13", "14":
 	default:
-		return Deviation{}, fmt.Errorf("deviation %q: expected a step among 2, 5, 7, 10, 11, 13, 14, saw %q", s, d.Step)
+		return Deviation{}, fmt.Errorf("deviation %q: expected a step among 2, 5, 7, 10, 11, 13, 14, %s, saw %q", s, strings.Join(CxSteps, ", "), d.Step)
 	}
 	if IsHeaderEdit(d.Action) && d.Action != StartLine && d.Header == "" {
 		return Deviation{}, fmt.Errorf("deviation %q: %s needs a header: STEP/%s/HEADER", s, d.Action, d.Action)
@@ -73,4 +80,28 @@ func (d Deviation) String() string {
 		s += "=" + d.Value
 	}
 	return s
+}
+
+// parseCx reads a deviation of a Cx step; the AVP path may hold "/".
+func parseCx(s string, parts []string, value string, hasValue bool) (Deviation, error) {
+	d := Deviation{Step: parts[0], Action: Action(parts[1])}
+	if len(parts) > 2 {
+		d.Header = strings.Join(parts[2:], "/")
+	}
+	if hasValue {
+		d.Value = value
+	}
+	switch {
+	case IsAVPEdit(d.Action):
+		if _, err := AVPPath(nil, d.Header); err != nil {
+			return Deviation{}, fmt.Errorf("deviation %q: %s of a Cx step needs an AVP: STEP/%s/AVP[/AVP...]: %v", s, d.Action, d.Action, err)
+		}
+	case d.Action == NoAnswer:
+		if d.Header != "" {
+			return Deviation{}, fmt.Errorf("deviation %q: expected no AVP with no-answer, saw %q", s, d.Header)
+		}
+	default:
+		return Deviation{}, fmt.Errorf("deviation %q: expected drop-header, set-header, add-header or no-answer for the Cx step %s, saw %q", s, d.Step, d.Action)
+	}
+	return d, nil
 }

@@ -2,6 +2,9 @@ package flow
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -15,14 +18,19 @@ import (
 // BenchmarkRegistration measures complete AKA registrations (steps 2 to 14,
 // step 11/13 included) per second: UE, reference core and VCC Application in
 // this process on loopback over UDP. The core and the VCC Application are
-// reused; each iteration is a new registration (new Call-ID) by the UE.
+// reused; each iteration is a new registration (new Call-ID) by the UE. With
+// hss=cx the core queries the HSS emulator over Diameter Cx (UAR, MAR, UAR,
+// SAR per registration, recorded into a trace as the flow does); with
+// hss=mem it uses its in-memory HSS.
 func BenchmarkRegistration(b *testing.B) {
-	for _, ues := range []int{1, 4} {
-		b.Run(map[int]string{1: "ues=1", 4: "ues=4"}[ues], func(b *testing.B) { benchRegistration(b, ues) })
+	for _, hssMode := range []string{"mem", "cx"} {
+		for _, ues := range []int{1, 4} {
+			b.Run(fmt.Sprintf("hss=%s/ues=%d", hssMode, ues), func(b *testing.B) { benchRegistration(b, ues, hssMode == "cx") })
+		}
 	}
 }
 
-func benchRegistration(b *testing.B, ues int) {
+func benchRegistration(b *testing.B, ues int, cx bool) {
 	l := testLab("::1", "udp")
 	l.Timeouts.Step = 5 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
@@ -38,7 +46,17 @@ func benchRegistration(b *testing.B, ues int) {
 		b.Fatal(err)
 	}
 	defer app.Close()
-	core, err := refcore.Start(ctx, refcore.Config{Lab: l, Host: "::1", Transport: "udp", VCCApp: app.Addr()})
+	cfg := refcore.Config{Lab: l, Host: "::1", Transport: "udp", VCCApp: app.Addr()}
+	if cx {
+		res := &Result{Vars: map[string]string{}, Trace: trace.New()}
+		h, addr, err := startHSS(l, netip.IPv6Loopback(), res, nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer h.Close()
+		cfg.HSS = addr
+	}
+	core, err := refcore.Start(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,9 +1,11 @@
 // Package flow runs the IMS registration flow of TS 24.206 annex A.3.2.2 once:
 // it starts the mock VCC Application, then (when the lab names no SUT) the
-// embedded reference core, then the UE emulator; drives steps 2 to 14; waits
-// up to the lab's step timeout for each expected message; and hands back the
-// captured message of each step, why a step is missing, the observations
-// (facts) and the lab values (vars) the check engine needs.
+// HSS emulator and the embedded reference core, which speaks Diameter Cx to
+// it, then the UE emulator; drives steps 2 to 14; waits up to the lab's step
+// timeout for each expected message; and hands back the captured message of
+// each step (the Cx requests of steps 3, 8 and 9 too, when the harness plays
+// the HSS), why a step is missing, the observations (facts) and the lab
+// values (vars) the check engine needs.
 //
 // It judges nothing: the check engine does. It never depends on the order of
 // steps 10/14 and 11 on the wire.
@@ -30,12 +32,22 @@ import (
 // "10" and "14" are the same 200 OK, checked against both tables.
 var Steps = []string{"2", "5", "7", "10", "14", "11", "13"}
 
+// CxSteps are the ids of the captured Cx requests, received by the HSS
+// emulator the harness plays for the embedded core: "3.UAR" the first UAR,
+// "3.MAR" the first MAR, "8.UAR" the first UAR after the REGISTER of step 7
+// was sent, "9.SAR" the first SAR. Each is the request as captured (its
+// trace.Message has Proto Diameter and Role "HSS"); its answer is in the
+// trace right after it.
+var CxSteps = deviation.CxSteps
+
 // Options configure one run.
 type Options struct {
 	// Lab is the lab profile; nil means lab.Default().
 	Lab *lab.Profile
 	// Deviations go to whoever sends the step: 2 and 7 to the UE, 13 to the
-	// VCC Application, 5, 10, 11 and the behaviours to the reference core.
+	// VCC Application, 5, 10, 11, the Cx steps and the behaviours to the
+	// reference core, except stale-sqn (step 5), which the HSS emulator
+	// plays: its first vector carries an SQN behind the UE's.
 	Deviations []deviation.Deviation
 	// Logger receives progress at debug level; nil discards.
 	Logger *slog.Logger
@@ -43,7 +55,7 @@ type Options struct {
 
 // Result is what one run produced. Run never returns nil.
 type Result struct {
-	Messages map[string]trace.Message // captured message per step id
+	Messages map[string]trace.Message // captured message per step id (Steps, and CxSteps when the harness plays the HSS)
 	Missing  map[string]string        // step id -> why it is absent ("12": nothing stored, when step 11 never came)
 	// Facts are observations: 5.autn (how the AUTN of the 401 of step 5
 	// verified: valid, bad-mac, sync-failure or "unusable: <why>"), 5.auts
@@ -52,7 +64,12 @@ type Result struct {
 	// 12.expires, 12.preference, 12.accepted ("true" or "false: <why>") from
 	// the VCC Application's store.
 	Facts map[string]string
-	Vars  map[string]string // lab values and bound addresses
+	// Vars are lab values and bound addresses; with the HSS played by the
+	// harness also hss_realm, hss_host (the HSS's Origin-Host),
+	// icscf_diameter_host and scscf_diameter_host (the Origin-Hosts of the
+	// core's CSCFs) and scscf_uri (the Server-Name of its MAR and SAR); ""
+	// in a lab.
+	Vars  map[string]string
 	Trace *trace.Trace
 	// Target names what was tested: "embedded reference core (P-CSCF
 	// [::1]:port)" or "lab P-CSCF host:port".
@@ -82,7 +99,7 @@ func Run(ctx context.Context, opts Options) *Result {
 	}
 	fail := func(err error) *Result {
 		res.Err = err
-		for _, s := range Steps {
+		for _, s := range append(append([]string{}, Steps...), CxSteps...) {
 			if _, ok := res.Messages[s]; !ok {
 				if _, ok := res.Missing[s]; !ok {
 					res.Missing[s] = "not run: harness failure: " + err.Error()
@@ -129,13 +146,22 @@ func Run(ctx context.Context, opts Options) *Result {
 	res.Vars["vccapp_host"] = app.Addr().String()
 
 	var pcscf netip.AddrPort
-	if l.SUT.PCSCF == "" {
-		core, err := refcore.Start(ctx, refcore.Config{Lab: l, Host: host.String(), Transport: transport, VCCApp: app.Addr(), Deviations: opts.Deviations, Logger: opts.Logger})
+	playsHSS := l.SUT.PCSCF == ""
+	if playsHSS {
+		h, hssAddr, err := startHSS(l, host, res, opts.Deviations, log)
+		if err != nil {
+			return fail(err)
+		}
+		defer h.Close()
+		core, err := refcore.Start(ctx, refcore.Config{Lab: l, Host: host.String(), Transport: transport, VCCApp: app.Addr(),
+			HSS: hssAddr, Deviations: opts.Deviations, Logger: opts.Logger})
 		if err != nil {
 			return fail(fmt.Errorf("flow: starting the reference core: %w", err))
 		}
 		defer core.Close()
 		pcscf = core.PCSCF()
+		res.Vars["icscf_diameter_host"], res.Vars["scscf_diameter_host"] = core.DiameterHosts()
+		res.Vars["scscf_uri"] = core.ServerName()
 		res.Target = fmt.Sprintf("embedded reference core (P-CSCF %s)", pcscf)
 	} else {
 		pcscf, err = netip.ParseAddrPort(l.SUT.PCSCF)
@@ -190,6 +216,7 @@ func Run(ctx context.Context, opts Options) *Result {
 		}
 	}
 	vccSteps(res, ex, l)
+	cxSteps(ctx, res, reg, step, playsHSS)
 	return res
 }
 
@@ -356,6 +383,10 @@ func labVars(v map[string]string, l *lab.Profile, transport string, host netip.A
 	}
 	v["ue_spi_c"] = strconv.FormatUint(uint64(l.UE.SPIC), 10)
 	v["ue_spi_s"] = strconv.FormatUint(uint64(l.UE.SPIS), 10)
+	// Cx: set when the harness plays the HSS (embedded core), "" otherwise.
+	for _, k := range []string{"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri"} {
+		v[k] = ""
+	}
 }
 
 // ueVars fills the vars of the UE's bound addresses.

@@ -7,9 +7,17 @@
 // deviations it is given to its own steps (5, 10/14, 11) so that a test can
 // show each rule fail.
 //
+// With Config.HSS set, the I-CSCF and the S-CSCF speak Diameter Cx
+// (TS 29.228, TS 29.229) to that HSS, each as its own client peer: the
+// I-CSCF sends UAR, the S-CSCF MAR (and MAR with RAND‖AUTS to
+// re-synchronise) and, after a successful authentication, SAR, and they act
+// on the answers. The deviations of the Cx steps (3.UAR, 3.MAR, 8.UAR,
+// 9.SAR) edit those requests' AVPs or withhold them. Without Config.HSS the
+// Cx queries are function calls on an in-memory HSS.
+//
 // It is test equipment, not a product: one subscriber (the lab's), no real
 // IPsec (the protected REGISTER arrives on the same entry socket), no
-// Diameter (the Cx queries are function calls), loopback addresses only.
+// Diameter routing or failover, loopback addresses only.
 package refcore
 
 import (
@@ -43,11 +51,16 @@ type Config struct {
 	Transport  string                // "udp" or "tcp" (UE-facing; inner hops use the same)
 	EntryAddr  string                // optional fixed host:port for the P-CSCF (standalone command); "" = port 0
 	VCCApp     netip.AddrPort        // where the S-CSCF sends the REGISTER of step 11
-	Deviations []deviation.Deviation // deviations of steps 5, 10/14, 11 and the core's behaviours
+	Deviations []deviation.Deviation // deviations of steps 5, 10/14, 11, the Cx steps 3.UAR, 3.MAR, 8.UAR, 9.SAR and the core's behaviours
 	Logger     *slog.Logger          // optional
 	// SecurityServer is the Security-Server value of the 401; "" means
 	// DefaultSecurityServer.
 	SecurityServer string
+	// HSS is the Diameter Cx address (TCP, loopback) of the HSS that the
+	// I-CSCF and the S-CSCF query, each as a client peer; the zero value
+	// means the in-memory HSS (no Diameter). Over Cx the HSS owns the SQN:
+	// the stale-sqn deviation is then the HSS's to play, not the core's.
+	HSS netip.AddrPort
 }
 
 // Core is a running reference core.
@@ -63,6 +76,7 @@ type Core struct {
 
 	p, i, s *node
 	hss     *hss
+	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
 
 	mu      sync.Mutex
 	ptx     map[string]*pTx      // P-CSCF: its branch -> transaction
@@ -72,6 +86,7 @@ type Core struct {
 	vccTx   map[string]chan int  // S-CSCF: step 11 branch -> final status
 	routes  map[string]string    // P-CSCF: IMPU -> Service-Route
 	regs    map[string]int       // S-CSCF: IMPU -> granted expires
+	impus   map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
 	vccCSeq int
 }
 
@@ -91,6 +106,7 @@ type pTx struct {
 
 type nonceRec struct {
 	v     aka.Vector
+	xres  []byte // XRES as the HSS gave it
 	impi  string
 	added time.Time
 }
@@ -139,6 +155,13 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		cfg: cfg, lab: cfg.Lab, profile: profile, log: log, ctx: cctx, cancel: cancel, hss: h,
 		ptx: map[string]*pTx{}, pByUE: map[string]*pTx{}, itx: map[string]peer{},
 		nonces: map[string]*nonceRec{}, vccTx: map[string]chan int{}, routes: map[string]string{}, regs: map[string]int{},
+		impus: map[string][]string{},
+	}
+	if cfg.HSS.IsValid() {
+		if err := c.startCx(ctx, ha); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
 	bind := netip.AddrPortFrom(ha, 0).String()
 	entry := bind
@@ -146,17 +169,20 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		entry = cfg.EntryAddr
 	}
 	if c.p, err = newNode(cctx, &c.wg, "P-CSCF", network, entry, log); err != nil {
+		c.closeCx()
 		cancel()
 		return nil, err
 	}
 	if c.i, err = newNode(cctx, &c.wg, "I-CSCF", network, bind, log); err != nil {
 		c.p.close()
+		c.closeCx()
 		cancel()
 		return nil, err
 	}
 	if c.s, err = newNode(cctx, &c.wg, "S-CSCF", network, bind, log); err != nil {
 		c.p.close()
 		c.i.close()
+		c.closeCx()
 		cancel()
 		return nil, err
 	}
@@ -171,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		case <-cctx.Done():
 		}
 	}()
-	log.Info("reference core started", "profile", profile, "transport", network, "pcscf", c.p.addr(), "icscf", c.i.addr(), "scscf", c.s.addr(), "vcc_app", cfg.VCCApp)
+	log.Info("reference core started", "profile", profile, "transport", network, "pcscf", c.p.addr(), "icscf", c.i.addr(), "scscf", c.s.addr(), "vcc_app", cfg.VCCApp, "hss", cfg.HSS)
 	return c, nil
 }
 
@@ -189,6 +215,7 @@ func (c *Core) SCSCF() netip.AddrPort { return c.s.addr() }
 func (c *Core) Close() error {
 	c.once.Do(func() {
 		c.cancel()
+		c.closeCx()
 		c.p.close()
 		c.i.close()
 		c.s.close()
@@ -483,16 +510,52 @@ func (c *Core) icscf(raw []byte, from peer) {
 		c.i.send(from, respond(m, 400, "Bad Request").bytes())
 		return
 	}
-	// Cx user-registration-status query (UAR/UAA), in memory.
 	impi := ""
-	if d, ok := digestParams(m.get("Authorization")); ok {
+	d, hasAuth := digestParams(m.get("Authorization"))
+	if hasAuth {
 		impi = d["username"]
 	}
+	if c.cx != nil {
+		// Cx user-registration-status query (UAR/UAA) over Diameter, off the
+		// node's reader so that other messages keep flowing meanwhile.
+		step := deviation.StepUAR3
+		switch {
+		case d["response"] != "":
+			step = deviation.StepUAR8
+		case d["auts"] != "":
+			step = "" // the REGISTER of a re-synchronisation: no step of the flow
+		}
+		impu := uriOf(m.get("To"))
+		if impi == "" {
+			impi = impiOf(impu)
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			server, status, reason := c.uar(m, impi, impu, step)
+			if status == 0 && !c.knownSCSCF(server) {
+				c.log.Info("I-CSCF: the HSS names an S-CSCF this core does not have", "server_name", server)
+				status, reason = 500, "Server Internal Error"
+			}
+			if status != 0 {
+				c.i.send(from, respond(m, status, reason).bytes())
+				return
+			}
+			c.icscfForward(m, from)
+		}()
+		return
+	}
+	// Cx user-registration-status query (UAR/UAA), in memory.
 	if !c.hss.knows(impi, uriOf(m.get("To"))) {
 		c.log.Info("I-CSCF: user unknown to the HSS", "impu", uriOf(m.get("To")))
 		c.i.send(from, respond(m, 403, "Forbidden").bytes())
 		return
 	}
+	c.icscfForward(m, from)
+}
+
+// icscfForward relays a REGISTER to the S-CSCF.
+func (c *Core) icscfForward(m *message, from peer) {
 	if !decMaxForwards(m) {
 		c.i.send(from, respond(m, 483, "Too Many Hops").bytes())
 		return

@@ -47,18 +47,36 @@ func (c *Core) scscf(raw []byte, from peer) {
 		c.s.send(from, respond(m, 405, "Method Not Allowed").bytes())
 		return
 	}
+	if c.cx != nil {
+		// The Cx queries wait for the HSS: off the node's reader.
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.scscfRegister(m, from)
+		}()
+		return
+	}
+	c.scscfRegister(m, from)
+}
+
+// scscfRegister handles a REGISTER at the S-CSCF: challenge, verify,
+// register (TS 24.229 5.4.1.2).
+func (c *Core) scscfRegister(m *message, from peer) {
 	impu := uriOf(m.get("To"))
 	d, hasAuth := digestParams(m.get("Authorization"))
 	impi := c.hss.impi
+	if c.cx != nil {
+		impi = impiOf(impu)
+	}
 	if hasAuth && d["username"] != "" {
 		impi = d["username"]
 	}
-	if !c.hss.knows(impi, impu) {
+	if c.cx == nil && !c.hss.knows(impi, impu) {
 		c.s.send(from, respond(m, 403, "Forbidden").bytes())
 		return
 	}
 	if !hasAuth || d["nonce"] == "" {
-		c.challenge(m, from, false)
+		c.challenge(m, from, impi, impu, nil)
 		return
 	}
 	c.mu.Lock()
@@ -66,7 +84,7 @@ func (c *Core) scscf(raw []byte, from peer) {
 	c.mu.Unlock()
 	if rec == nil {
 		// Unknown or used nonce: challenge afresh (RFC 3261 22.4).
-		c.challenge(m, from, false)
+		c.challenge(m, from, impi, impu, nil)
 		return
 	}
 	if a := d["auts"]; a != "" {
@@ -79,14 +97,21 @@ func (c *Core) scscf(raw []byte, from peer) {
 			c.s.send(from, respond(m, 403, "Forbidden").bytes())
 			return
 		}
+		c.forget(d["nonce"])
+		if c.cx != nil {
+			// TS 29.228 6.3: MAR with SIP-Authorization = RAND‖AUTS; the HSS
+			// re-synchronises and returns a fresh vector.
+			c.log.Info("S-CSCF: AUTS received; asking the HSS to re-synchronise")
+			c.challenge(m, from, impi, impu, append(append([]byte{}, rec.v.RAND[:]...), b...))
+			return
+		}
 		if err := c.hss.resync(rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
 			c.log.Info("S-CSCF: AUTS rejected", "reason", err)
 			c.s.send(from, respond(m, 403, "Forbidden").bytes())
 			return
 		}
-		c.forget(d["nonce"])
 		c.log.Info("S-CSCF: SQN re-synchronised from AUTS; challenging again")
-		c.challenge(m, from, true)
+		c.challenge(m, from, impi, impu, []byte{})
 		return
 	}
 	if !c.verify(m, d, rec) {
@@ -101,7 +126,27 @@ func (c *Core) scscf(raw []byte, from peer) {
 		c.s.send(from, respond(m, 403, "Forbidden").bytes())
 		return
 	}
-	c.register(m, from, impu)
+	impus := c.hss.impus
+	if c.cx != nil {
+		// TS 29.228 6.1.2: SAR REGISTRATION; the SAA carries the user profile.
+		got, status, reason := c.sar(impi, impu)
+		if status != 0 {
+			c.s.send(from, respond(m, status, reason).bytes())
+			return
+		}
+		c.mu.Lock()
+		switch {
+		case got != nil:
+			c.impus[impi] = got
+			impus = got
+		case c.impus[impi] != nil:
+			impus = c.impus[impi] // the profile the HSS sent before
+		default:
+			impus = []string{impu}
+		}
+		c.mu.Unlock()
+	}
+	c.register(m, from, impu, impus)
 }
 
 func (c *Core) forget(nonce string) {
@@ -111,10 +156,40 @@ func (c *Core) forget(nonce string) {
 }
 
 // challenge answers with 401 and a fresh vector (TS 24.229 5.4.1.2.1).
-func (c *Core) challenge(m *message, from peer, afterResync bool) {
+// resync is nil for a first challenge; after an AUTS it is not nil: over
+// Cx it holds RAND‖AUTS for the MAR, in memory the SQN is already
+// re-synchronised and it is empty.
+func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte) {
 	ds := c.devs("5")
+	afterResync := resync != nil
 	stale := deviation.Has(ds, deviation.StaleSQN) && !afterResync
-	v := c.hss.vector(stale, deviation.Has(ds, deviation.BadMAC))
+	badMAC := deviation.Has(ds, deviation.BadMAC)
+	var v aka.Vector
+	var xres []byte
+	if c.cx != nil {
+		step := deviation.StepMAR3
+		if afterResync {
+			step = "" // the MAR of a re-synchronisation: no step of the flow
+		}
+		cv, status, reason := c.mar(impi, impu, resync, step)
+		if cv == nil {
+			c.s.send(from, respond(m, status, reason).bytes())
+			return
+		}
+		v, xres = cv.v, cv.xres
+		if stale {
+			// Over Cx the SQN is the HSS's: whoever runs it plays stale-sqn.
+			c.log.Info("deviation stale-sqn: left to the HSS over Cx")
+		}
+		if badMAC {
+			for i := 8; i < 16; i++ {
+				v.AUTN[i] ^= 0xa5
+			}
+		}
+	} else {
+		v = c.hss.vector(stale, badMAC)
+		xres = append([]byte(nil), v.XRES[:]...)
+	}
 	nonce := aka.Nonce{RAND: v.RAND, AUTN: v.AUTN}.Encode()
 	c.mu.Lock()
 	now := time.Now()
@@ -123,7 +198,7 @@ func (c *Core) challenge(m *message, from peer, afterResync bool) {
 			delete(c.nonces, k)
 		}
 	}
-	c.nonces[nonce] = &nonceRec{v: v, added: now}
+	c.nonces[nonce] = &nonceRec{v: v, xres: xres, impi: impi, added: now}
 	c.mu.Unlock()
 	r := respond(m, 401, "Unauthorized")
 	w := `Digest realm="` + c.lab.Realm + `", nonce="` + nonce + `", algorithm=AKAv1-MD5`
@@ -144,7 +219,7 @@ func (c *Core) verify(m *message, d map[string]string, rec *nonceRec) bool {
 	}
 	qop := strings.ToLower(d["qop"])
 	want, err := aka.DigestResponse(aka.Params{
-		Username: d["username"], Realm: d["realm"], Password: aka.AKAv1Password(rec.v.XRES[:]),
+		Username: d["username"], Realm: d["realm"], Password: aka.AKAv1Password(rec.xres),
 		Method: m.method, URI: d["uri"], Nonce: d["nonce"], CNonce: d["cnonce"], NC: d["nc"], QOP: qop, Body: m.body,
 	})
 	if err != nil {
@@ -172,9 +247,10 @@ func (c *Core) grantedExpires(m *message) int {
 	return req
 }
 
-// register completes a successful registration: 200 OK (steps 10/14) and the
-// REGISTER to the VCC Application (step 11).
-func (c *Core) register(m *message, from peer, impu string) {
+// register completes a successful registration: 200 OK (steps 10/14), with
+// impus (the user profile's) in P-Associated-URI, and the REGISTER to the
+// VCC Application (step 11).
+func (c *Core) register(m *message, from peer, impu string, impus []string) {
 	exp := c.grantedExpires(m)
 	r := &message{start: "SIP/2.0 200 OK", status: 200}
 	for _, v := range m.all("Via") {
@@ -201,7 +277,7 @@ func (c *Core) register(m *message, from peer, impu string) {
 	}
 	r.hdrs = append(r.hdrs, hdr{"CSeq", m.get("CSeq")}, hdr{"Date", time.Now().UTC().Format(http.TimeFormat)})
 	var pau []string
-	for _, u := range c.hss.impus {
+	for _, u := range impus {
 		pau = append(pau, "<"+u+">")
 	}
 	r.hdrs = append(r.hdrs, hdr{"P-Associated-URI", strings.Join(pau, ", ")}, hdr{"Content-Length", "0"})

@@ -1,0 +1,145 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"imsconform/harness/deviation"
+	"imsconform/harness/diameter"
+	"imsconform/harness/hss"
+	"imsconform/harness/lab"
+	"imsconform/harness/trace"
+	"imsconform/harness/ue"
+)
+
+// notPlayed is why the Cx steps are absent when the SUT is a lab.
+const notPlayed = "Cx not observed: the harness does not play the HSS in this lab"
+
+// HSSHost returns the Origin-Host of the HSS emulator the flow plays for
+// the embedded core of lab l: "hss." + its home domain.
+func HSSHost(l *lab.Profile) string { return "hss." + l.HomeDomain }
+
+// startHSS starts the HSS emulator for the lab subscriber on host, port 0,
+// recording its messages into res's trace. With a stale-sqn deviation of
+// step 5 its first vector carries an SQN behind the UE's.
+func startHSS(l *lab.Profile, host netip.Addr, res *Result, ds []deviation.Deviation, log *slog.Logger) (*hss.HSS, netip.AddrPort, error) {
+	p := *l
+	if p.Subscriber.AMF == "" {
+		p.Subscriber.AMF = "8000"
+	}
+	if p.Subscriber.SQN == "" {
+		p.Subscriber.SQN = "000000000000"
+	}
+	cfg, err := hss.ConfigFromProfile(&p, HSSHost(l), l.HomeDomain)
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+	}
+	if deviation.Has(deviation.For(ds, "5"), deviation.StaleSQN) {
+		if cfg.Vectors, err = hss.StaleFirst(p.Subscriber, cfg.Vectors); err != nil {
+			return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+		}
+	}
+	cfg.Observer = hss.TraceObserver(res.Trace)
+	cfg.Logf = func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }
+	h, err := hss.New(cfg)
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(host, 0).String())
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+	}
+	go func() {
+		if err := h.Serve(ln); err != nil && !errors.Is(err, diameter.ErrServerClosed) {
+			log.Debug("flow: HSS emulator stopped", "error", err)
+		}
+	}()
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	res.Vars["hss_realm"] = l.HomeDomain
+	res.Vars["hss_host"] = HSSHost(l)
+	return h, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), nil
+}
+
+// cxSteps picks the Cx requests of steps 3, 8 and 9 out of the trace.
+//
+// A Cx request comes before the SIP answer to the REGISTER that causes it,
+// so when that answer has come the request is in the trace or will not come:
+// the flow waits for nothing more here.
+func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.Duration, played bool) {
+	if !played {
+		for _, s := range CxSteps {
+			res.Missing[s] = notPlayed
+		}
+		return
+	}
+	var uars, mars, sars []trace.Message
+	for _, m := range res.Trace.Messages() {
+		if m.Proto != trace.Diameter || m.Role != "HSS" || m.Dir != trace.Received {
+			continue
+		}
+		h, err := diameter.ParseHeader(m.Raw)
+		if err != nil || h.Flags&diameter.FlagRequest == 0 || h.ApplicationID != diameter.AppCx {
+			continue
+		}
+		switch h.Code {
+		case diameter.CmdUserAuthorization:
+			uars = append(uars, m)
+		case diameter.CmdMultimediaAuth:
+			mars = append(mars, m)
+		case diameter.CmdServerAssignment:
+			sars = append(sars, m)
+		}
+	}
+	if len(uars) > 0 {
+		res.Messages[deviation.StepUAR3] = uars[0]
+	}
+	if len(mars) > 0 {
+		res.Messages[deviation.StepMAR3] = mars[0]
+	}
+	if reg.Authorized != nil {
+		for _, m := range uars {
+			if m.Seq > reg.Authorized.Seq {
+				res.Messages[deviation.StepUAR8] = m
+				break
+			}
+		}
+	}
+	if len(sars) > 0 {
+		res.Messages[deviation.StepSAR9] = sars[0]
+	}
+
+	// Why the absent ones are absent.
+	initialAnswer := (*trace.Message)(nil)
+	switch {
+	case len(reg.Challenges) > 0:
+		initialAnswer = &reg.Challenges[0]
+	case reg.Authorized == nil && reg.AUTS == 0:
+		initialAnswer = reg.Final
+	}
+	why := func(trigger, answer *trace.Message, notSent string, stepID string) string {
+		switch {
+		case ctx.Err() != nil:
+			return "interrupted"
+		case trigger == nil:
+			return notSent
+		case answer != nil:
+			return fmt.Sprintf("not received: the REGISTER of step %s was answered with %s before it", stepID, startLine(answer.Raw))
+		}
+		return fmt.Sprintf("not received within %s", step)
+	}
+	for _, s := range []string{deviation.StepUAR3, deviation.StepMAR3} {
+		if _, ok := res.Messages[s]; !ok {
+			res.Missing[s] = why(reg.Initial, initialAnswer, "not received: the REGISTER of step 2 was not sent", "2")
+		}
+	}
+	for _, s := range []string{deviation.StepUAR8, deviation.StepSAR9} {
+		if _, ok := res.Messages[s]; !ok {
+			res.Missing[s] = why(reg.Authorized, reg.Final, "not received: no REGISTER with a challenge response was sent (step 7 missing)", "7")
+		}
+	}
+}
