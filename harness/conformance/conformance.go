@@ -39,7 +39,10 @@ type Options struct {
 	// Deviations break the embedded reference core (or the harness's own
 	// messages) on purpose, to watch rules fail; refused with a lab.
 	Deviations []deviation.Deviation
-	Logger     *slog.Logger
+	// LabHSS, when the harness plays the lab's HSS (the Kamailio lab), makes
+	// the lab's Cx observable.
+	LabHSS *flow.LabHSS
+	Logger *slog.Logger
 }
 
 // Plan is a prepared run: the lab and the rules it will be judged by.
@@ -101,7 +104,7 @@ type Outcome struct {
 
 // Execute runs the flow once and evaluates every rule of the plan.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
-	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
+	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, LabHSS: pl.opts.LabHSS, Logger: pl.opts.Logger})
 	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars}
 	results := check.Evaluate(pl.Rules, in)
 	if fr.Err != nil {

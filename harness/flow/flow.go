@@ -49,8 +49,22 @@ type Options struct {
 	// reference core, except stale-sqn (step 5), which the HSS emulator
 	// plays: its first vector carries an SQN behind the UE's.
 	Deviations []deviation.Deviation
+	// LabHSS, when set with a lab SUT, says the caller plays the lab's HSS
+	// (e.g. the Kamailio lab's Cx emulator): its Cx messages join the run's
+	// trace and become steps 3, 8 and 9 as with the embedded core.
+	LabHSS *LabHSS
 	// Logger receives progress at debug level; nil discards.
 	Logger *slog.Logger
+}
+
+// LabHSS is an HSS the caller plays for a lab.
+type LabHSS struct {
+	// Attach starts recording the HSS's Cx messages into t; the returned
+	// function stops it. Called once per run.
+	Attach func(t *trace.Trace) (detach func())
+	// Vars are the Cx values of the lab: hss_realm, hss_host,
+	// icscf_diameter_host, scscf_diameter_host, scscf_uri.
+	Vars map[string]string
 }
 
 // Result is what one run produced. Run never returns nil.
@@ -147,6 +161,20 @@ func Run(ctx context.Context, opts Options) *Result {
 
 	var pcscf netip.AddrPort
 	playsHSS := l.SUT.PCSCF == ""
+	cxObserved := playsHSS
+	if !playsHSS && opts.LabHSS != nil && opts.LabHSS.Attach != nil {
+		detach := opts.LabHSS.Attach(res.Trace)
+		if detach != nil {
+			defer detach()
+		}
+		for k, v := range opts.LabHSS.Vars {
+			if _, ok := res.Vars[k]; ok {
+				res.Vars[k] = v
+			}
+		}
+		cxObserved = true
+	}
+	res.Vars["cx_observed"] = strconv.FormatBool(cxObserved)
 	if playsHSS {
 		h, hssAddr, err := startHSS(l, host, res, opts.Deviations, log)
 		if err != nil {
@@ -216,7 +244,7 @@ func Run(ctx context.Context, opts Options) *Result {
 		}
 	}
 	vccSteps(res, ex, l)
-	cxSteps(ctx, res, reg, step, playsHSS)
+	cxSteps(ctx, res, reg, step, cxObserved)
 	return res
 }
 

@@ -1,6 +1,11 @@
 package kamailio
 
 import (
+	"sync/atomic"
+
+	"imsconform/harness/flow"
+	"imsconform/harness/trace"
+
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +65,10 @@ type Lab struct {
 
 	cerMu sync.Mutex
 	cer   map[string]chan struct{} // Origin-Host -> closed at its first CER
+
+	// runTrace is the trace of the run under way, if any: the Cx messages
+	// the HSS sees join it (see LabHSS).
+	runTrace atomic.Pointer[trace.Trace]
 
 	stopOnce sync.Once
 	stopErr  error
@@ -283,10 +292,32 @@ func (l *Lab) startHSS() error {
 	return nil
 }
 
+// LabHSS tells a run that the harness plays this lab's HSS: while the run
+// is attached, the Cx messages the HSS sees go into the run's trace, so the
+// Cx steps 3, 8 and 9 are checked as against the embedded core.
+func (l *Lab) LabHSS() *flow.LabHSS {
+	return &flow.LabHSS{
+		Attach: func(t *trace.Trace) func() {
+			l.runTrace.Store(t)
+			return func() { l.runTrace.CompareAndSwap(t, nil) }
+		},
+		Vars: map[string]string{
+			"hss_realm":           l.cfg.Lab.HomeDomain,
+			"hss_host":            HSSName,
+			"icscf_diameter_host": ICSCFName,
+			"scscf_diameter_host": SCSCFName,
+			"scscf_uri":           l.cfg.SCSCFURI(),
+		},
+	}
+}
+
 // observe passes Cx captures on and notes each peer's first CER.
 func (l *Lab) observe(cp diameter.Capture) {
 	if l.cfg.Observer != nil {
 		l.cfg.Observer(cp)
+	}
+	if t := l.runTrace.Load(); t != nil {
+		hss.TraceObserver(t)(cp)
 	}
 	if !cp.Received {
 		return

@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Kamailio lab up in %s: P-CSCF %s\n", bringUp.Round(time.Millisecond), l.Profile().SUT.PCSCF)
 
-	plan, err := conformance.Prepare(conformance.Options{Overrides: l.Overrides(), Profile: *profile, Logger: logger})
+	plan, err := conformance.Prepare(conformance.Options{Overrides: l.Overrides(), Profile: *profile, LabHSS: l.LabHSS(), Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: preparing the run: %v\n", err)
 		return exitHarness
