@@ -376,6 +376,7 @@ type LabView struct {
 	Profile    string `json:"profile"`
 	PCSCF      string `json:"pcscf"`
 	Transport  string `json:"transport"`
+	SecAgree   bool   `json:"sec_agree"`
 	IPsec      bool   `json:"ipsec"`
 	HomeDomain string `json:"home_domain"`
 	Realm      string `json:"realm"`
@@ -438,7 +439,7 @@ func labView(p *lab.Profile) *LabView {
 		return nil
 	}
 	v := &LabView{
-		Profile: p.Profile, PCSCF: p.SUT.PCSCF, Transport: p.SUT.Transport, IPsec: p.SUT.IPsec,
+		Profile: p.Profile, PCSCF: p.SUT.PCSCF, Transport: p.SUT.Transport, SecAgree: p.SUT.SecAgree, IPsec: p.SUT.IPsec,
 		HomeDomain: p.HomeDomain, Realm: p.Realm, Registrar: p.Registrar,
 	}
 	s := p.Subscriber

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"imsconform/harness/diameter"
 	"imsconform/harness/scenario"
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
@@ -35,15 +36,18 @@ type Input struct {
 // parsed is the message of one step as this evaluation sees it.
 type parsed struct {
 	tm    trace.Message
-	msg   *sipmsg.Message
+	msg   *sipmsg.Message   // a SIP message
+	dia   *diameter.Message // a Diameter message (trace.Diameter)
 	err   error
 	found bool
 	mm    *memo // shared by every step that carries the same bytes
 }
 
-// memo is one captured message parsed once per Evaluate call.
+// memo is one captured message parsed once per Evaluate call: msg for SIP,
+// dia for Diameter.
 type memo struct {
 	msg *sipmsg.Message
+	dia *diameter.Message
 	err error
 }
 
@@ -67,6 +71,7 @@ type hdrMemo struct {
 	vals []sipmsg.Value
 	vps  []valueParse // vps[i] holds the parsed forms of vals[i]
 	sel  int          // 1 + index in evaluator.sels of the last selection, 0 for none
+	avp  *avpValues   // for a Diameter message: the AVPs the header names
 }
 
 // selMemo is the fields one index and part select from a header; prev links
@@ -133,13 +138,17 @@ func (e *evaluator) message(step, same string) *parsed {
 		mm, seen := e.raws[k]
 		if !seen {
 			mm = &memo{}
-			mm.msg, mm.err = sipmsg.Parse(tm.Raw)
+			if tm.Proto == trace.Diameter {
+				mm.dia, mm.err = diameter.Unmarshal(tm.Raw)
+			} else {
+				mm.msg, mm.err = sipmsg.Parse(tm.Raw)
+			}
 			if e.raws == nil {
 				e.raws = make(map[rawKey]*memo, 8)
 			}
 			e.raws[k] = mm
 		}
-		p.mm, p.msg, p.err = mm, mm.msg, mm.err
+		p.mm, p.msg, p.dia, p.err = mm, mm.msg, mm.dia, mm.err
 	}
 	e.cache[step] = p
 	return p
@@ -157,7 +166,12 @@ func (e *evaluator) header(mm *memo, header string) *hdrMemo {
 	}
 	e.hslab = e.hslab[:len(e.hslab)+1]
 	h := &e.hslab[len(e.hslab)-1]
-	h.vals = mm.msg.Values(header)
+	if mm.dia != nil {
+		h.avp = avpsOf(mm.dia, header)
+		h.vals = h.avp.vals
+	} else if mm.msg != nil {
+		h.vals = mm.msg.Values(header)
+	}
 	if e.hdrs == nil {
 		e.hdrs = make(map[hdrKey]*hdrMemo, e.hint)
 	}
@@ -202,12 +216,17 @@ func (e *evaluator) rule(r *scenario.Rule) Result {
 	}
 	for _, c := range r.When {
 		got, ok := e.in.Vars[c.Var]
+		if !ok && c.HasDefault {
+			got, ok = c.Default, true
+		}
 		if !ok {
 			return set(outcome{Error, c.Var + "=" + c.Value, "", "lab value " + c.Var + " was not provided"})
 		}
 		if got != c.Value {
 			why := fmt.Sprintf("%s is %q in this lab; the rule applies when it is %q", c.Var, got, c.Value)
-			if c.Value == "true" && got == "false" {
+			if c.Reason != "" {
+				why = c.Reason
+			} else if c.Value == "true" && got == "false" {
 				why = c.Var + " is off in this lab"
 			} else if c.Value == "false" && got == "true" {
 				why = c.Var + " is on in this lab"
@@ -224,6 +243,9 @@ func (e *evaluator) rule(r *scenario.Rule) Result {
 	}
 	res.MsgSeq = p.tm.Seq
 	if p.err != nil {
+		if p.tm.Proto == trace.Diameter {
+			return set(outcome{Fail, "a Diameter message that decodes", "undecodable Diameter message", p.err.Error()})
+		}
 		return set(outcome{Fail, "a SIP message that parses", "unparseable message", p.err.Error()})
 	}
 	return set(e.kind(r, p))
@@ -315,7 +337,13 @@ func (e *evaluator) fields(p *parsed, header, index, part string) ([]field, erro
 			return s.fs, s.err
 		}
 	}
-	fs, err := e.selectFields(h, header, index, part)
+	var fs []field
+	var err error
+	if h.avp != nil {
+		fs, err = e.avpFields(h, index, part)
+	} else {
+		fs, err = e.selectFields(p.mm, h, header, index, part)
+	}
 	if e.sels == nil {
 		e.sels = make([]selMemo, 0, e.hint)
 	}
@@ -337,7 +365,7 @@ func (e *evaluator) newFields(n int) []field {
 	return e.fslab[l : l : l+n]
 }
 
-func (e *evaluator) selectFields(h *hdrMemo, header, index, p string) ([]field, error) {
+func (e *evaluator) selectFields(mm *memo, h *hdrMemo, header, index, p string) ([]field, error) {
 	lo, hi := 0, len(h.vals)
 	switch {
 	case hi == 0:
@@ -365,6 +393,13 @@ func (e *evaluator) selectFields(h *hdrMemo, header, index, p string) ([]field, 
 			c = &h.vps[i]
 		}
 		t, ok, err := part(c, v.Text, p)
+		if p == "expiry" && err == nil && !ok {
+			// RFC 3261 10.2.1.1: without an expires parameter, the Expires
+			// header gives the binding's expiry.
+			if ex := e.header(mm, "Expires").vals; len(ex) > 0 {
+				t, ok = strings.TrimSpace(ex[0].Text), true
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %s: %v", v.Line, header, err)
 		}
@@ -404,6 +439,8 @@ func part(c *valueParse, v, p string) (string, bool, error) {
 		return v, true, nil
 	case c == nil:
 		return part(&valueParse{}, v, p)
+	case p == "expiry":
+		return part(c, v, "param:expires")
 	case p == "token" || strings.HasPrefix(p, "param:"):
 		if !c.headDone {
 			c.headDone = true
@@ -525,12 +562,21 @@ func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
 	what := func() string { return describe(r.Header, r.Part, r.Index) }
 	switch r.Kind {
 	case scenario.KindStartLine:
+		if p.dia != nil {
+			return e.diameterHeader(r, p.dia)
+		}
+		if r.Start.Command != "" || r.Start.RequestFlag != "" || r.Start.Application != "" {
+			return fail("a Diameter message", m.StartLine, "the message is SIP")
+		}
 		return e.startLine(r, m)
 	case scenario.KindViaEcho:
 		return e.viaEcho(r, p)
 	case scenario.KindEnvelope:
 		return e.envelope(r, p.tm)
 	case scenario.KindCount:
+		if h := e.header(p.mm, r.Header); h.avp != nil && h.avp.err != nil {
+			return fail(r.Statement, "unreadable "+r.Header, h.avp.err.Error())
+		}
 		n := len(e.headerValues(p, r.Header))
 		exp := fmt.Sprintf("%s values: at least %d, at most %d", r.Header, r.Min, r.Max)
 		if r.Max < 0 {
@@ -544,6 +590,8 @@ func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
 		return judge(ok, exp, strconv.Itoa(n), "wrong number of "+r.Header+" values")
 	case scenario.KindContains:
 		return e.contains(r, p)
+	case scenario.KindExcludes:
+		return e.excludes(r, p)
 	}
 	fs, err := e.fields(p, r.Header, r.Index, r.Part)
 	if err != nil {
@@ -569,6 +617,9 @@ func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
 		return judge(!anyOK, w+" absent", presence(fs), w+" is there")
 	}
 	if !present {
+		if r.Optional && len(fs) == 0 {
+			return pass(r.Statement+" (absent is allowed)", presence(fs))
+		}
 		return fail(r.Statement, presence(fs), what()+" is missing")
 	}
 	switch r.Kind {
@@ -667,6 +718,11 @@ func (e *evaluator) startLine(r *scenario.Rule, m *sipmsg.Message) outcome {
 		if err := check(c[0], c[1], c[2]); err != nil {
 			return outcome{Error, c[1], m.StartLine, err.Error()}
 		}
+	}
+	if r.Reason != nil {
+		exp = append(exp, "reason matching "+r.Reason.String())
+		obs = append(obs, "reason "+strconv.Quote(m.Reason))
+		ok = ok && r.Reason.MatchString(m.Reason)
 	}
 	return judge(ok, strings.Join(exp, ", "), strings.Join(obs, ", "), "the start line differs")
 }
@@ -834,6 +890,26 @@ func (e *evaluator) contains(r *scenario.Rule, p *parsed) outcome {
 		}
 	}
 	return fail(exp, texts(fs), describe(r.Header, r.Part, "")+" does not include "+want)
+}
+
+// excludes judges a list header the other way round: no value, on any of
+// its lines, equals the rule's value; an absent header includes nothing.
+func (e *evaluator) excludes(r *scenario.Rule, p *parsed) outcome {
+	want, err := e.expand(r.Value)
+	if err != nil {
+		return outcome{Error, r.Value, "", err.Error()}
+	}
+	exp := "does not include " + want
+	fs, err := e.fields(p, r.Header, "all", r.Part)
+	if err != nil {
+		return fail(exp, "unreadable "+r.Header, err.Error())
+	}
+	for _, f := range fs {
+		if f.ok && equal(f.text, want, r.IgnoreCase) {
+			return fail(exp, texts(fs), describe(r.Header, r.Part, "")+" includes "+want)
+		}
+	}
+	return pass(exp, presence(fs))
 }
 
 func (e *evaluator) members(r *scenario.Rule, p *parsed) outcome {

@@ -31,6 +31,32 @@ func FuzzEvaluate(f *testing.F) {
 	})
 }
 
+// FuzzEvaluateDiameter feeds arbitrary bytes as the Cx requests of steps
+// 3.MAR and 9.SAR: every Diameter rule must still yield one verdict, never
+// panic.
+func FuzzEvaluateDiameter(f *testing.F) {
+	in := seedInput("a322")
+	f.Add(in.Messages["3.MAR"].Raw)
+	f.Add(in.Messages["9.SAR"].Raw)
+	f.Add(in.Messages["3.UAR"].Raw[:24])
+	rules := cxRules(f, "a322")
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		in := seedInput("a322")
+		m := in.Messages["3.MAR"]
+		m.Raw = raw
+		in.Messages["3.MAR"], in.Messages["9.SAR"] = m, m
+		res := Evaluate(rules, in)
+		if len(res) != len(rules) {
+			t.Fatalf("%d results for %d rules", len(res), len(rules))
+		}
+		for _, r := range res {
+			if r.Verdict.Severity() == 0 && r.Verdict != None {
+				t.Fatalf("%s: no verdict", r.RuleID)
+			}
+		}
+	})
+}
+
 // BenchmarkTable evaluates all rules of one table against its message.
 func BenchmarkTable(b *testing.B) {
 	s := loadTS24206(b)

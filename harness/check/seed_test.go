@@ -93,7 +93,7 @@ func seedInput(profile string) Input {
 	vars := labVars()
 	vars["profile"] = profile
 	ok := msg(5, pcscfS, ueC, m10)
-	return Input{
+	in := Input{
 		Messages: map[string]trace.Message{
 			"2": msg(1, ue, pcscf, m2), "5": msg(2, pcscf, ue, m5), "7": msg(3, ueC, pcscfS, m7),
 			"10": ok, "14": ok, "11": msg(4, scscf, vccapp, m11), "13": msg(6, vccapp, scscf, m13),
@@ -103,6 +103,8 @@ func seedInput(profile string) Input {
 			"12.accepted": "true", "12.contact": "sip:[::1]:1357;comp=sigcomp", "12.expires": "600000"},
 		Vars: vars,
 	}
+	addCx(in)
+	return in
 }
 
 func loadTS24206(t testing.TB) *scenario.Scenario {
@@ -200,6 +202,13 @@ func canFail(r scenario.Rule, in Input) bool {
 		}
 		return false
 	}
+	if base.Proto == trace.Diameter {
+		return canFailDiameter(r, base, func(raw []byte) bool {
+			m := base
+			m.Raw = raw
+			return fails(with(m))
+		})
+	}
 	lines := strings.Split(strings.TrimSuffix(string(base.Raw), "\r\n\r\n"), "\r\n")
 	var targets []int
 	for i, l := range lines {
@@ -232,9 +241,19 @@ func canFail(r scenario.Rule, in Input) bool {
 		if try(ins) {
 			return true
 		}
+		// an option tag where none may be, e.g. sec-agree passed on
+		if r.Value != "" && !strings.Contains(r.Value, "{{") {
+			if try(append([]string{lines[0], r.Header + ": " + r.Value}, lines[1:]...)) {
+				return true
+			}
+		}
 	}
 	for _, i := range targets {
-		for _, suffix := range []string{";tag=zz9", ";comp=sigcomp", ", zz9"} {
+		suffixes := []string{";tag=zz9", ";comp=sigcomp", ", zz9"}
+		if r.Value != "" && !strings.Contains(r.Value, "{{") {
+			suffixes = append(suffixes, ", "+r.Value)
+		}
+		for _, suffix := range suffixes {
 			ls := append([]string{}, lines...)
 			ls[i] += suffix
 			if try(ls) {
@@ -248,6 +267,12 @@ func canFail(r scenario.Rule, in Input) bool {
 		dup := append(append(append([]string{}, lines[:i+1]...), lines[i]), lines[i+1:]...)
 		if try(dup) {
 			return true
+		}
+		if i == 0 && r.Kind == scenario.KindStartLine {
+			// a status line without its reason phrase
+			if f := strings.SplitN(lines[0], " ", 3); len(f) == 3 && try(append([]string{f[0] + " " + f[1] + " "}, lines[1:]...)) {
+				return true
+			}
 		}
 		for _, sp := range tok(lines[i]) {
 			for _, repl := range []string{"zz9", "1"} {

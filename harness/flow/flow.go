@@ -391,6 +391,7 @@ func labVars(v map[string]string, l *lab.Profile, transport string, host netip.A
 	v["ue_host"] = hostString(host)
 	v["sigcomp"] = strconv.FormatBool(l.UE.Sigcomp)
 	v["ipsec"] = strconv.FormatBool(l.SUT.IPsec)
+	v["sec_agree"] = strconv.FormatBool(l.SUT.SecAgree)
 	v["pani"] = l.UE.AccessNetworkInfo
 	exp := l.UE.Expires
 	if exp <= 0 {

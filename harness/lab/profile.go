@@ -46,6 +46,12 @@ type Profile struct {
 type SUT struct {
 	PCSCF     string `yaml:"pcscf"`     // host:port, e.g. "[::1]:5060" or "127.0.0.1:5060"
 	Transport string `yaml:"transport"` // "udp" or "tcp"
+	// SecAgree says whether the SUT's P-CSCF takes part in the security
+	// agreement of RFC 3329 / TS 33.203 (Security-Server in the 401, the
+	// protected REGISTER's Security-Verify). A core run without it (Kamailio
+	// without ims_ipsec_pcscf) states false, and the sec-agree rules are
+	// "none" with that reason. Default true.
+	SecAgree bool `yaml:"sec_agree"`
 	// IPsec says whether the SUT's P-CSCF sets up real IPsec SAs for sec-agree.
 	// When false, the rules that depend on real SAs are "none".
 	IPsec bool `yaml:"ipsec"`
@@ -116,7 +122,7 @@ const (
 // without IPv6 loopback use DefaultFor(Loopback()).
 //
 //	profile: a322
-//	sut: {pcscf: "" (start the reference core), transport: udp, ipsec: false}
+//	sut: {pcscf: "" (start the reference core), transport: udp, sec_agree: true, ipsec: false}
 //	home_domain: home1.net, realm: registrar.home1.net,
 //	registrar: sip:registrar.home1.net
 //	subscriber: impi user1_private@home1.net; impus sip:user1_public1@home1.net,
@@ -141,7 +147,7 @@ func Default() *Profile { return DefaultFor("::1") }
 func DefaultFor(ip string) *Profile {
 	p := &Profile{
 		Profile:    "a322",
-		SUT:        SUT{PCSCF: "", Transport: "udp"},
+		SUT:        SUT{PCSCF: "", Transport: "udp", SecAgree: true},
 		HomeDomain: "home1.net",
 		Realm:      "registrar.home1.net",
 		Registrar:  "sip:registrar.home1.net",

@@ -145,7 +145,7 @@ func TestParseErrors(t *testing.T) {
 		{"k without op", "subscriber:\n  k: 465b5ce8b199b49faa5f0a2ee238a6bc\n", "lab.yaml:2: subscriber.op: expected exactly one of op and opc, saw neither"},
 		{"amf", "subscriber:\n  amf: 80000\n", "lab.yaml:2: subscriber.amf: expected 4 hex digits (16 bits), saw 5 characters"},
 		{"sqn", "subscriber:\n  sqn: 20\n", "lab.yaml:2: subscriber.sqn: expected 12 hex digits (48 bits), saw 2 characters"},
-		{"unknown field", "sut:\n  pcsf: 127.0.0.1:5060\n", "lab.yaml:2: sut.pcsf: unknown field; expected one of pcscf, transport, ipsec"},
+		{"unknown field", "sut:\n  pcsf: 127.0.0.1:5060\n", "lab.yaml:2: sut.pcsf: unknown field; expected one of pcscf, transport, sec_agree, ipsec"},
 		{"unknown top field", "prfile: a322\n", "lab.yaml:1: prfile: unknown field; expected one of profile, sut,"},
 		{"duplicate", "profile: a322\nprofile: ts24229\n", "lab.yaml:2: profile: expected each field once, saw it again (first at line 1)"},
 		{"pcscf no port", "sut:\n  pcscf: 127.0.0.1\n", `lab.yaml:2: sut.pcscf: expected host:port with an IPv4 address, a bracketed IPv6 address or a host name (e.g. 127.0.0.1:5060 or [::1]:5060), saw "127.0.0.1" with no port`},

@@ -25,6 +25,9 @@ func (s *Scenario) Catalogue() []byte {
 		if t.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", cell(t.Note))
 		}
+		if t.Format != "" {
+			fmt.Fprintf(&b, "Command format (TS 29.229 6.1):\n\n```\n%s\n```\n\n", strings.TrimRight(t.Format, "\n"))
+		}
 		b.WriteString("| id | profiles | citation | what must hold | note |\n|---|---|---|---|---|\n")
 		for _, r := range s.rules {
 			if r.Table != t.ID {

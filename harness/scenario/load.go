@@ -12,13 +12,26 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"imsconform/harness/diameter"
 )
 
 type flowDoc struct {
-	Scenario string       `yaml:"scenario"`
-	Title    string       `yaml:"title"`
-	Profiles []profileDoc `yaml:"profiles"`
-	Steps    []stepDoc    `yaml:"steps"`
+	Scenario   string         `yaml:"scenario"`
+	Title      string         `yaml:"title"`
+	Profiles   []profileDoc   `yaml:"profiles"`
+	Conditions []conditionDoc `yaml:"conditions"`
+	Steps      []stepDoc      `yaml:"steps"`
+}
+
+// conditionDoc describes a lab condition rules test with when: the reason a
+// rule does not apply when it does not hold, and the variable's value in a
+// run that does not provide it.
+type conditionDoc struct {
+	Var       string  `yaml:"var"`
+	Value     string  `yaml:"value"`
+	Otherwise string  `yaml:"otherwise"`
+	Unset     *string `yaml:"unset"`
 }
 
 type profileDoc struct {
@@ -28,15 +41,17 @@ type profileDoc struct {
 }
 
 type stepDoc struct {
-	ID          string `yaml:"id"`
-	Title       string `yaml:"title"`
-	From        string `yaml:"from"`
-	To          string `yaml:"to"`
-	Table       string `yaml:"table"`
-	Observable  bool   `yaml:"observable"`
-	Why         string `yaml:"why"`
-	Answers     string `yaml:"answers"`
-	SameMessage string `yaml:"same_message"`
+	ID             string            `yaml:"id"`
+	Title          string            `yaml:"title"`
+	From           string            `yaml:"from"`
+	To             string            `yaml:"to"`
+	Table          string            `yaml:"table"`
+	Observable     bool              `yaml:"observable"`
+	Why            string            `yaml:"why"`
+	Answers        string            `yaml:"answers"`
+	SameMessage    string            `yaml:"same_message"`
+	Protocol       string            `yaml:"protocol"`
+	ObservableWhen map[string]string `yaml:"observable_when"`
 }
 
 type tableDoc struct {
@@ -45,6 +60,7 @@ type tableDoc struct {
 	Step      string    `yaml:"step"`
 	Note      string    `yaml:"note"`
 	Example   string    `yaml:"example"`
+	Format    string    `yaml:"format"`
 	RulesLike string    `yaml:"rules_like"`
 	Rules     []ruleDoc `yaml:"rules"`
 }
@@ -64,6 +80,7 @@ type ruleDoc struct {
 	Values     []string          `yaml:"values"`
 	Pattern    string            `yaml:"pattern"`
 	IgnoreCase bool              `yaml:"ignore_case"`
+	Optional   bool              `yaml:"optional"`
 	Op         string            `yaml:"op"`
 	Offset     int               `yaml:"offset"`
 	Min        *int              `yaml:"min"`
@@ -75,6 +92,10 @@ type ruleDoc struct {
 	Version    string            `yaml:"version"`
 	Status     string            `yaml:"status"`
 	Reason     string            `yaml:"reason"`
+	ReasonPat  string            `yaml:"reason_pattern"`
+	Command    string            `yaml:"command"`
+	Request    *bool             `yaml:"request"`
+	App        string            `yaml:"application"`
 	Fact       string            `yaml:"fact"`
 }
 
@@ -114,6 +135,23 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 	if defaults != 1 {
 		return nil, fmt.Errorf("%s:%d: expected exactly one default profile, saw %d", flowFile, fnode.Line, defaults)
 	}
+	cnodes := seqItems(fnode, "conditions")
+	for i, c := range fd.Conditions {
+		ln := lineOf(cnodes, i, fnode)
+		if !isVar(c.Var) || c.Otherwise == "" {
+			return nil, fmt.Errorf("%s:%d: expected a condition with a lab variable (var) and a reason (otherwise), saw var %q otherwise %q", flowFile, ln, c.Var, c.Otherwise)
+		}
+		for _, o := range s.Conditions {
+			if o.Var == c.Var && o.Value == c.Value {
+				return nil, fmt.Errorf("%s:%d: expected a unique condition, saw %s=%q again", flowFile, ln, c.Var, c.Value)
+			}
+		}
+		cond := Condition{Var: c.Var, Value: c.Value, Reason: c.Otherwise}
+		if c.Unset != nil {
+			cond.Default, cond.HasDefault = *c.Unset, true
+		}
+		s.Conditions = append(s.Conditions, cond)
+	}
 	snodes := seqItems(fnode, "steps")
 	stepLine := map[string]int{}
 	for i, st := range fd.Steps {
@@ -124,8 +162,21 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 		if st.Title == "" || st.Why == "" {
 			return nil, fmt.Errorf("%s:%d: expected step %s to have a title and a why, saw title %q why %q", flowFile, ln, st.ID, st.Title, st.Why)
 		}
+		switch st.Protocol {
+		case "":
+			st.Protocol = ProtoSIP
+		case ProtoSIP, ProtoDiameter:
+		default:
+			return nil, fmt.Errorf("%s:%d: expected step %s protocol sip or diameter, saw %q", flowFile, ln, st.ID, st.Protocol)
+		}
+		ow, err := s.conditions(st.ObservableWhen)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: step %s: %v", flowFile, ln, st.ID, err)
+		}
 		stepLine[st.ID] = ln
-		s.Steps = append(s.Steps, Step(st))
+		s.Steps = append(s.Steps, Step{ID: st.ID, Title: st.Title, From: st.From, To: st.To, Table: st.Table,
+			Observable: st.Observable, Why: st.Why, Answers: st.Answers, SameMessage: st.SameMessage,
+			Protocol: st.Protocol, ObservableWhen: ow})
 	}
 	for _, st := range s.Steps {
 		ln := stepLine[st.ID]
@@ -156,8 +207,8 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 		if err != nil {
 			return nil, err
 		}
-		if td.Table == "" || td.Title == "" || td.Example == "" {
-			return nil, fmt.Errorf("%s:%d: expected table, title and example, saw table %q title %q", file, tnode.Line, td.Table, td.Title)
+		if td.Table == "" || td.Title == "" || (td.Example == "" && td.Format == "") {
+			return nil, fmt.Errorf("%s:%d: expected table, title and example (or format), saw table %q title %q", file, tnode.Line, td.Table, td.Title)
 		}
 		for _, t := range s.Tables {
 			if t.ID == td.Table {
@@ -168,7 +219,10 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 		if !ok || st.Table != td.Table {
 			return nil, fmt.Errorf("%s:%d: expected step to name a step whose table is %s, saw step %q", file, tnode.Line, td.Table, td.Step)
 		}
-		t := Table{ID: td.Table, Title: td.Title, Step: td.Step, Example: td.Example, Note: td.Note, File: file}
+		if td.Format != "" && st.Protocol != ProtoDiameter {
+			return nil, fmt.Errorf("%s:%d: expected a command format only on a Diameter step, saw one on step %s (%s)", file, tnode.Line, st.ID, st.Protocol)
+		}
+		t := Table{ID: td.Table, Title: td.Title, Step: td.Step, Example: td.Example, Format: td.Format, Note: td.Note, File: file}
 		s.Tables = append(s.Tables, t)
 		if td.RulesLike != "" {
 			likes = append(likes, pending{td.RulesLike, len(s.Tables) - 1, file, tnode.Line})
@@ -355,14 +409,16 @@ var (
 	parts   = map[string]bool{"": true, "value": true, "uri": true, "uri.scheme": true, "uri.user": true,
 		"uri.host": true, "uri.port": true, "uri.hostport": true, "display": true, "token": true,
 		"digest.scheme": true, "via.protocol": true, "via.transport": true, "via.host": true,
-		"via.port": true, "via.sent-by": true, "cseq.seq": true, "cseq.method": true}
+		"via.port": true, "via.sent-by": true, "cseq.seq": true, "cseq.method": true, "expiry": true}
 	envParts = map[string]bool{"transport": true, "src.ip": true, "src.port": true, "dst.ip": true, "dst.port": true}
 )
 
 // ValidPart reports whether p names a part of a header value: value, uri,
 // uri.scheme|user|host|port|hostport, uri.param:NAME, param:NAME, display,
 // token (before the first ';'), digest.scheme, digest:NAME,
-// via.protocol|transport|host|port|sent-by, cseq.seq, cseq.method.
+// via.protocol|transport|host|port|sent-by, cseq.seq, cseq.method, expiry
+// (the value's expires parameter, else the message's Expires header: the
+// expiry of a binding, RFC 3261 10.2.1.1 and 10.3).
 func ValidPart(p string) bool {
 	if parts[p] {
 		return true
@@ -397,9 +453,10 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 	r := Rule{ID: rd.ID, Table: t.ID, TableTitle: t.Title, Step: t.Step, Header: rd.Header,
 		Citation: rd.Citation, Statement: strings.TrimSpace(rd.Statement), Note: strings.TrimSpace(rd.Note),
 		Kind: Kind(rd.Kind), Part: rd.Part, Index: rd.Index, Values: rd.Values, Pattern: rd.Pattern,
-		IgnoreCase: rd.IgnoreCase, Op: rd.Op, Offset: rd.Offset, Min: -1, Max: -1, MinBytes: rd.MinBytes,
-		Start: StartLine{rd.Method, rd.RequestURI, rd.Version, rd.Status, rd.Reason}, Fact: rd.Fact,
-		Request: st.Answers, SameMessage: st.SameMessage, File: file, Line: ln}
+		IgnoreCase: rd.IgnoreCase, Optional: rd.Optional, Op: rd.Op, Offset: rd.Offset, Min: -1, Max: -1, MinBytes: rd.MinBytes,
+		Start: StartLine{Method: rd.Method, RequestURI: rd.RequestURI, Version: rd.Version, Status: rd.Status, Reason: rd.Reason,
+			ReasonPattern: rd.ReasonPat, Command: rd.Command, Application: rd.App}, Fact: rd.Fact,
+		Protocol: st.Protocol, Request: st.Answers, SameMessage: st.SameMessage, File: file, Line: ln}
 	if rd.Value != nil {
 		r.Value = *rd.Value
 	}
@@ -419,18 +476,15 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		}
 		r.Profiles = rd.Profiles
 	}
-	keys := make([]string, 0, len(rd.When))
-	for k := range rd.When {
-		keys = append(keys, k)
+	when, err := s.conditions(rd.When)
+	if err != nil {
+		return Rule{}, bad("%v", err)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !isVar(k) {
-			return Rule{}, bad("expected a lab variable in when, saw %q", k)
-		}
-		r.When = append(r.When, Condition{k, rd.When[k]})
+	r.When = when
+	if rd.Request != nil {
+		r.Start.RequestFlag = strconv.FormatBool(*rd.Request)
 	}
-	for _, tmpl := range append([]string{r.Value, r.Pattern, r.Start.Method, r.Start.RequestURI, r.Start.Version, r.Start.Status, r.Start.Reason}, r.Values...) {
+	for _, tmpl := range append([]string{r.Value, r.Pattern, r.Start.Method, r.Start.RequestURI, r.Start.Version, r.Start.Status, r.Start.Reason, r.Start.Command, r.Start.Application}, r.Values...) {
 		for _, v := range TemplateVars(tmpl) {
 			if !isVar(v) {
 				return Rule{}, bad("expected a template variable among %s, saw {{%s}}", strings.Join(Vars, ", "), v)
@@ -440,8 +494,8 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 	if !reIndex.MatchString(r.Index) {
 		return Rule{}, bad("expected index \"\", all, last or a number, saw %q", r.Index)
 	}
-	if r.Kind != KindEnvelope && !ValidPart(r.Part) {
-		return Rule{}, bad("expected a part (value, uri, uri.host, param:NAME, digest:NAME, via.port, ...), saw %q", r.Part)
+	if err := s.checkField(r, st); err != nil {
+		return Rule{}, bad("%v", err)
 	}
 	if r.Pattern != "" {
 		probe, _ := Expand(r.Pattern, placeholder, regexp.QuoteMeta)
@@ -464,7 +518,14 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		if ref.Header == "" {
 			ref.Header = r.Header
 		}
-		if !ValidPart(ref.Part) {
+		if rs.Protocol == ProtoDiameter {
+			if _, err := DiameterPath(ref.Header); err != nil {
+				return Rule{}, bad("ref: %v", err)
+			}
+			if !diameterParts[ref.Part] {
+				return Rule{}, bad("expected a Diameter ref part (value, text, hex), saw %q", ref.Part)
+			}
+		} else if !ValidPart(ref.Part) {
 			return Rule{}, bad("expected a ref part (value, uri, param:NAME, ...), saw %q", ref.Part)
 		}
 		if !reIndex.MatchString(ref.Index) {
@@ -478,10 +539,13 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		}
 		return bad("expected %s for kind %s, saw none", what, r.Kind)
 	}
-	var err error
 	switch r.Kind {
 	case KindStartLine:
-		err = need(r.Start != StartLine{}, "one of method, request_uri, version, status, reason")
+		if st.Protocol == ProtoDiameter {
+			err = need(r.Start.Command != "" || r.Start.RequestFlag != "" || r.Start.Application != "", "one of command, request, application")
+		} else {
+			err = need(r.Start != StartLine{}, "one of method, request_uri, version, status, reason, reason_pattern")
+		}
 	case KindPresent, KindAbsent, KindDate, KindViaEcho:
 		if r.Kind == KindViaEcho {
 			err = need(st.Answers != "", "a response step (answers:)")
@@ -490,9 +554,9 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		err = need(r.Min >= 0 || r.Max >= 0, "min or max")
 	case KindEquals:
 		err = need(rd.Value != nil, "value")
-	case KindContains:
+	case KindContains, KindExcludes:
 		if err = need(rd.Value != nil, "value"); err == nil && r.Index != "" && r.Index != "all" {
-			err = bad("expected no index for kind contains (it reads every value of every line), saw %q", r.Index)
+			err = bad("expected no index for kind %s (it reads every value of every line), saw %q", r.Kind, r.Index)
 		}
 	case KindMatches:
 		err = need(r.Pattern != "", "pattern")
@@ -536,10 +600,115 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 	if err != nil {
 		return Rule{}, err
 	}
+	if r.Optional {
+		switch r.Kind {
+		case KindEquals, KindMatches, KindOneOf, KindCompare, KindSameAs:
+		default:
+			return Rule{}, bad("expected optional only on kinds equals, matches, one-of, compare and same-as, saw it on %s", r.Kind)
+		}
+	}
 	if r.Pattern != "" && len(TemplateVars(r.Pattern)) == 0 {
 		r.Regexp = regexp.MustCompile(r.Pattern)
 	}
+	if r.Start.ReasonPattern != "" {
+		if len(TemplateVars(r.Start.ReasonPattern)) > 0 {
+			return Rule{}, bad("expected a reason_pattern without template variables, saw %q", r.Start.ReasonPattern)
+		}
+		if r.Reason, err = regexp.Compile(r.Start.ReasonPattern); err != nil {
+			return Rule{}, bad("expected a valid regular expression in reason_pattern, saw %q: %v", r.Start.ReasonPattern, err)
+		}
+	}
 	return r, nil
+}
+
+// conditions turns a when: mapping into conditions, sorted by variable,
+// each with the reason and default the flow gives it.
+func (s *Scenario) conditions(when map[string]string) ([]Condition, error) {
+	keys := make([]string, 0, len(when))
+	for k := range when {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []Condition
+	for _, k := range keys {
+		if !isVar(k) {
+			return nil, fmt.Errorf("expected a lab variable in when, saw %q", k)
+		}
+		c := Condition{Var: k, Value: when[k]}
+		for _, d := range s.Conditions {
+			if d.Var == k && d.Value == c.Value {
+				c = d
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// checkField checks that the rule's header, part and start-line fields fit
+// the protocol of its step.
+func (s *Scenario) checkField(r Rule, st Step) error {
+	sipStart := r.Start.Method != "" || r.Start.RequestURI != "" || r.Start.Version != "" || r.Start.Status != "" || r.Start.Reason != "" || r.Start.ReasonPattern != ""
+	diaStart := r.Start.Command != "" || r.Start.RequestFlag != "" || r.Start.Application != ""
+	if st.Protocol != ProtoDiameter {
+		if diaStart {
+			return fmt.Errorf("expected command, request and application only on a Diameter step, saw them on step %s (SIP)", st.ID)
+		}
+		if r.Kind != KindEnvelope && !ValidPart(r.Part) {
+			return fmt.Errorf("expected a part (value, uri, uri.host, param:NAME, digest:NAME, via.port, expiry, ...), saw %q", r.Part)
+		}
+		return nil
+	}
+	if sipStart {
+		return fmt.Errorf("expected command, request or application on a Diameter step, saw a SIP start-line field on step %s", st.ID)
+	}
+	switch r.Kind {
+	case KindEnvelope, KindFact:
+		return nil
+	case KindStartLine:
+		if r.Header != DiameterHeader {
+			return fmt.Errorf("expected header %s for a start-line rule on a Diameter step, saw %q", DiameterHeader, r.Header)
+		}
+		return nil
+	case KindViaEcho, KindMembers, KindDate, KindNonce:
+		return fmt.Errorf("expected a kind that applies to an AVP on a Diameter step, saw %s", r.Kind)
+	}
+	if _, err := DiameterPath(r.Header); err != nil {
+		return err
+	}
+	if !diameterParts[r.Part] {
+		return fmt.Errorf("expected a Diameter part (value: by the AVP's type, text: the data as text, hex: the data in hex), saw %q", r.Part)
+	}
+	return nil
+}
+
+// diameterParts are the parts of an AVP a rule may read: "" or value (the
+// data rendered by its type), text (the data as UTF-8 text, for an
+// OctetString that holds text) and hex (the data in lower-case hex).
+var diameterParts = map[string]bool{"": true, "value": true, "text": true, "hex": true}
+
+// DiameterPath resolves a rule's header on a Diameter message to the
+// dictionary definitions of diameter.Default: an AVP name
+// ("Visited-Network-Identifier"), or names joined by "/" for an AVP inside
+// grouped AVPs ("SIP-Auth-Data-Item/SIP-Authentication-Scheme"), compared
+// without regard to case. Every name but the last is a Grouped AVP.
+func DiameterPath(header string) ([]diameter.AVPDef, error) {
+	if strings.TrimSpace(header) == "" {
+		return nil, fmt.Errorf("expected an AVP name, saw none")
+	}
+	names := strings.Split(header, "/")
+	path := make([]diameter.AVPDef, 0, len(names))
+	for i, n := range names {
+		def, ok := diameter.Default.LookupName(strings.TrimSpace(n))
+		if !ok {
+			return nil, fmt.Errorf("expected an AVP name of the Diameter dictionary (e.g. User-Name, SIP-Auth-Data-Item/SIP-Authentication-Scheme), saw %q", n)
+		}
+		if i < len(names)-1 && def.Type != diameter.TypeGrouped {
+			return nil, fmt.Errorf("expected %s to be a grouped AVP to look inside, saw a %s", def.Name, def.Type)
+		}
+		path = append(path, def)
+	}
+	return path, nil
 }
 
 var placeholder = func() map[string]string {

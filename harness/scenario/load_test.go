@@ -106,7 +106,7 @@ func TestRulesAndProfiles(t *testing.T) {
 			}
 		}
 	}
-	if len(s.Steps) != 14 || len(s.Tables) != 7 {
+	if len(s.Steps) != 18 || len(s.Tables) != 11 {
 		t.Errorf("%d steps, %d tables", len(s.Steps), len(s.Tables))
 	}
 	for _, st := range s.Steps {

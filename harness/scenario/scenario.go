@@ -29,6 +29,7 @@ const (
 	KindOneOf     Kind = "one-of"     // the field is one of the listed values
 	KindMembers   Kind = "members"    // the header's URIs include every listed URI
 	KindContains  Kind = "contains"   // the header's values, over all its lines, include the value (an option tag)
+	KindExcludes  Kind = "excludes"   // the header's values, over all its lines, do not include the value
 	KindSameAs    Kind = "same-as"    // the field equals a field of another captured message
 	KindViaEcho   Kind = "via-echo"   // a response's Via values equal its request's, in order
 	KindCompare   Kind = "compare"    // numeric relation with a value or another message's field
@@ -40,7 +41,7 @@ const (
 
 // Kinds lists every rule kind.
 var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals, KindMatches,
-	KindOneOf, KindMembers, KindContains, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
+	KindOneOf, KindMembers, KindContains, KindExcludes, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
 	KindEnvelope, KindFact}
 
 // Vars lists the template variables a scenario may use ({{name}}) and the
@@ -48,20 +49,33 @@ var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals
 var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "home_domain",
 	"transport", "ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "ue_spi_c", "ue_spi_s",
 	"sigcomp", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
-	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile"}
+	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile",
+	"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri", "cx_observed"}
 
 // Facts lists the facts the harness records and a rule may test.
 var Facts = []string{"12.impu", "12.status", "12.contact", "12.expires", "12.preference",
 	"12.accepted", "5.autn"}
 
+// Protocols of a step's message.
+const (
+	ProtoSIP      = "sip"
+	ProtoDiameter = "diameter"
+)
+
+// DiameterHeader is the header name of a rule on the header of a Diameter
+// message (command code, R flag, Application-Id): the start line's
+// equivalent.
+const DiameterHeader = "Diameter-Header"
+
 // Scenario is a loaded flow with its tables and rules.
 type Scenario struct {
-	Name     string
-	Title    string
-	Steps    []Step
-	Tables   []Table
-	profiles []Profile
-	rules    []Rule
+	Name       string
+	Title      string
+	Steps      []Step
+	Tables     []Table
+	Conditions []Condition // the conditions the flow describes, with the reason when one does not hold
+	profiles   []Profile
+	rules      []Rule
 }
 
 // Profile is a variant of the scenario.
@@ -81,6 +95,11 @@ type Step struct {
 	Why         string // how it is observed, or why it is not
 	Answers     string // for a response: the step of the request it answers
 	SameMessage string // another step that is the same message on the wire
+	Protocol    string // ProtoSIP or ProtoDiameter
+	// ObservableWhen holds the lab conditions under which an observable
+	// step can be captured at all (the Cx steps: only when the harness
+	// plays the HSS); empty means always.
+	ObservableWhen []Condition
 }
 
 // Table is one table of the flow with the seed's example text.
@@ -89,14 +108,25 @@ type Table struct {
 	Title   string
 	Step    string
 	Example string // verbatim from the specification
-	Note    string
-	File    string
+	// Format is the command format of a Diameter message (TS 29.229 6.1),
+	// for a table the seed gives no example of: "< Diameter Header: 300,
+	// REQ, PXY, 16777216 >" and one AVP a line, "< Session-Id >",
+	// "{ User-Name }", "[ Destination-Host ]", "*[ AVP ]".
+	Format string
+	Note   string
+	File   string
 }
 
 // Condition makes a rule apply only when a lab variable has a value.
+// Reason, when set, is what a verdict none says when the condition does not
+// hold; Default, when HasDefault, is the variable's value in a run that
+// does not provide it (else such a run is a harness error).
 type Condition struct {
-	Var   string
-	Value string
+	Var        string
+	Value      string
+	Reason     string
+	Default    string
+	HasDefault bool
 }
 
 // Ref names a field of another captured message.
@@ -108,12 +138,18 @@ type Ref struct {
 }
 
 // StartLine holds the expected start-line fields; "" means not checked.
+// Method to ReasonPattern are for SIP; Command, RequestFlag and Application
+// are the Diameter header's equivalent (RFC 6733 3).
 type StartLine struct {
-	Method     string
-	RequestURI string
-	Version    string
-	Status     string
-	Reason     string
+	Method        string
+	RequestURI    string
+	Version       string
+	Status        string
+	Reason        string
+	ReasonPattern string // a regular expression the reason phrase matches
+	Command       string // command code, decimal
+	RequestFlag   string // "true": the R bit is set, "false": it is clear
+	Application   string // Application-Id, decimal
 }
 
 // Rule is one check on one field of one message.
@@ -137,13 +173,16 @@ type Rule struct {
 	Pattern    string         // templated regular expression
 	Regexp     *regexp.Regexp // compiled Pattern when it holds no template variable
 	IgnoreCase bool
+	Optional   bool   // the field may be absent: the rule then passes (e.g. an optional AVP with a default)
 	Op         string // compare: eq, ne, lt, le, gt, ge
 	Offset     int    // compare: added to the reference value
 	Min, Max   int    // count: -1 when unset
 	MinBytes   int    // nonce
 	Ref        *Ref
 	Start      StartLine
+	Reason     *regexp.Regexp // compiled Start.ReasonPattern
 	Fact       string
+	Protocol   string // the protocol of the step's message: ProtoSIP or ProtoDiameter
 
 	Request     string // the step of the request this rule's message answers, "" for a request
 	SameMessage string // another step id carrying the same message

@@ -17,6 +17,7 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/deviation"
+	"imsconform/harness/diameter"
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
 	"imsconform/harness/scenario"
@@ -45,6 +46,42 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 		return deviation.Deviation{Step: st, Action: a, Header: header, Param: param, Value: value}
 	}
 	var out []deviation.Deviation
+	if r.Protocol == scenario.ProtoDiameter {
+		// A rule on a Cx request: the reference core edits the request's
+		// AVPs before sending it (Header names the AVP, "Group/Member"
+		// inside a grouped one), its Value typed as the dictionary types
+		// the AVP. The Diameter header cannot be edited: a rule on it is
+		// made to fail by a request never sent.
+		avp := func(a deviation.Action, value string) deviation.Deviation {
+			return deviation.Deviation{Step: st, Action: a, Header: h, Value: value}
+		}
+		if r.Kind == scenario.KindStartLine {
+			return []deviation.Deviation{{Step: st, Action: deviation.NoAnswer}}
+		}
+		// A wrong value of the AVP's type: text for string AVPs, numbers (one
+		// large, one zero) for numeric ones.
+		wrong := []string{broken}
+		if path, err := scenario.DiameterPath(h); err == nil {
+			switch path[len(path)-1].Type {
+			case diameter.TypeUnsigned32, diameter.TypeUnsigned64, diameter.TypeInteger32, diameter.TypeEnumerated, diameter.TypeTime:
+				wrong = []string{"99", "0"}
+			}
+		}
+		switch r.Kind {
+		case scenario.KindPresent:
+			return append(out, avp(deviation.DropHeader, ""))
+		case scenario.KindAbsent:
+			return append(out, avp(deviation.AddHeader, wrong[0]))
+		case scenario.KindCount:
+			return append(out, avp(deviation.AddHeader, wrong[0]), avp(deviation.DropHeader, ""))
+		case scenario.KindExcludes:
+			return append(out, avp(deviation.AddHeader, r.Value))
+		}
+		for _, v := range wrong {
+			out = append(out, avp(deviation.SetHeader, v))
+		}
+		return append(out, avp(deviation.DropHeader, ""))
+	}
 	part := r.Part
 	switch r.Kind {
 	case scenario.KindStartLine:
@@ -52,6 +89,13 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 			out = append(out,
 				edit(deviation.StartLine, "", "", "SIP/2.0 499 Broken"),
 				edit(deviation.StartLine, "", "", "SIP/2.1 401 Unauthorized"))
+			if r.Start.ReasonPattern != "" {
+				code := "200"
+				if st == "5" {
+					code = "401"
+				}
+				out = append(out, edit(deviation.StartLine, "", "", "SIP/2.0 "+code+" "))
+			}
 		} else {
 			out = append(out,
 				edit(deviation.StartLine, "", "", "BROKEN sip:broken.invalid SIP/2.0"),
@@ -67,6 +111,8 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 			out = append(out, edit(deviation.SetParam, h, p, "1"))
 		}
 		out = append(out, edit(deviation.AddHeader, h, "", "<sip:"+broken+".invalid>"))
+	case scenario.KindExcludes:
+		out = append(out, edit(deviation.AddHeader, h, "", r.Value), edit(deviation.SetHeader, h, "", r.Value))
 	case scenario.KindCount:
 		out = append(out, edit(deviation.AddHeader, h, "", "SIP/2.0/UDP "+broken+".invalid;branch=z9hG4bK"+broken), edit(deviation.DropHeader, h, "", ""))
 	case scenario.KindViaEcho:

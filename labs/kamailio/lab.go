@@ -197,6 +197,7 @@ func (l *Lab) Overrides() map[string]string {
 		"sut.pcscf":               netip.AddrPortFrom(c.Addrs.PCSCF, uint16(c.SIPPort)).String(),
 		"sut.transport":           "udp",
 		"sut.ipsec":               "false",
+		"sut.sec_agree":           "false",
 		"home_domain":             p.HomeDomain,
 		"realm":                   p.Realm,
 		"registrar":               p.Registrar,
