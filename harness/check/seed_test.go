@@ -19,7 +19,7 @@ func labVars() map[string]string {
 		"impi":  "user1_private@home1.net", "realm": "registrar.home1.net", "registrar": "sip:registrar.home1.net",
 		"home_domain": "home1.net", "transport": "UDP", "ue_ip": "::1", "ue_host": "[::1]", "ue_port": "5060",
 		"ue_port_c": "2468", "ue_port_s": "1357", "ue_spi_c": "23456789", "ue_spi_s": "12345678",
-		"sigcomp": "true", "ipsec": "true", "pani": "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
+		"sigcomp": "true", "sec_agree": "true", "ipsec": "true", "pani": "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
 		"expires": "600000", "preference": "IMS", "pcscf_name": "pcscf1.visited1.net",
 		"icscf_name": "icscf1_p.home1.net", "scscf_name": "scscf1.home1.net",
 		"visited_network_id": `"Visited Network Number 1"`, "vccapp_uri": "sip:vccapp.home1.net",

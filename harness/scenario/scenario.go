@@ -48,7 +48,7 @@ var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals
 // lab variables a condition may test.
 var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "home_domain",
 	"transport", "ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "ue_spi_c", "ue_spi_s",
-	"sigcomp", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
+	"sigcomp", "sec_agree", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
 	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile",
 	"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri", "cx_observed"}
 
