@@ -439,3 +439,27 @@ func editSemiParams(v string, d Deviation) string {
 	}
 	return base + sep + strings.Join(out, sep)
 }
+
+// Garbage is what a malformed deviation sends when it gives no Value: bytes
+// that cannot parse as SIP.
+const Garbage = "\x00\x01 this is not SIP\r\n\r\n"
+
+// Outgoing applies ds to the raw message a role is about to send: the header
+// edits on its text (so that everything not edited stays as built), and the
+// behaviours no-answer (it reports not to send) and malformed (it returns the
+// deviation's Value, or Garbage, instead of the message).
+func Outgoing(ds []Deviation, raw []byte) ([]byte, bool) {
+	if len(ds) == 0 {
+		return raw, true
+	}
+	if Has(ds, NoAnswer) {
+		return raw, false
+	}
+	if d, ok := Find(ds, Malformed); ok {
+		if d.Value != "" {
+			return []byte(d.Value), true
+		}
+		return []byte(Garbage), true
+	}
+	return ApplyRaw(ds, raw), true
+}

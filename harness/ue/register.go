@@ -126,7 +126,7 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 		r.CSeq++
 		branch := "z9hG4bK" + randHex(8)
 		raw := u.buildRegister(r, branch, protected, auth)
-		raw, send := applyDeviations(devs, raw)
+		raw, send := deviation.Outgoing(devs, raw)
 		if !send {
 			r.Why = "a no-answer deviation of the UE withholds it"
 			return fmt.Errorf("ue: REGISTER CSeq %d not sent: %s", r.CSeq, r.Why)
@@ -390,23 +390,4 @@ func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth 
 	w("Content-Length: 0")
 	w()
 	return []byte(b.String())
-}
-
-// applyDeviations applies the header edits of ds to raw (on its text, so that
-// everything not edited stays as built), and the behaviours no-answer and
-// malformed. It reports whether to send.
-func applyDeviations(ds []deviation.Deviation, raw []byte) ([]byte, bool) {
-	if len(ds) == 0 {
-		return raw, true
-	}
-	if deviation.Has(ds, deviation.NoAnswer) {
-		return raw, false
-	}
-	if d, ok := deviation.Find(ds, deviation.Malformed); ok {
-		if d.Value != "" {
-			return []byte(d.Value), true
-		}
-		return []byte("\x00\x01 this is not SIP\r\n\r\n"), true
-	}
-	return deviation.ApplyRaw(ds, raw), true
 }

@@ -394,7 +394,7 @@ func (a *App) handle(in sipwire.Inbound, src, local netip.AddrPort, write func([
 	} else {
 		raw = a.response(p, 403, "Forbidden", nil)
 	}
-	raw, ok := applyDeviations(a.devs, raw)
+	raw, ok := deviation.Outgoing(a.devs, raw)
 	a.store.put(rec)
 	ex := Exchange{Request: in.Msg, Record: rec}
 	if ok {
@@ -565,22 +565,4 @@ func (a *App) response(p *sipmsg.Message, code int, reason string, rec *Record) 
 func hasParam(ps sipmsg.Params, name string) bool {
 	_, ok := ps.Get(name)
 	return ok
-}
-
-// applyDeviations applies the header edits of ds to raw, and the behaviours
-// no-answer and malformed. It reports whether to send.
-func applyDeviations(ds []deviation.Deviation, raw []byte) ([]byte, bool) {
-	if len(ds) == 0 {
-		return raw, true
-	}
-	if deviation.Has(ds, deviation.NoAnswer) {
-		return raw, false
-	}
-	if d, ok := deviation.Find(ds, deviation.Malformed); ok {
-		if d.Value != "" {
-			return []byte(d.Value), true
-		}
-		return []byte("\x00\x01 this is not SIP\r\n\r\n"), true
-	}
-	return deviation.ApplyRaw(ds, raw), true
 }
