@@ -102,21 +102,9 @@ func (e *evaluator) avpFields(h *hdrMemo, index, part string) ([]field, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
-	lo, hi := 0, len(a.avps)
-	switch {
-	case hi == 0:
+	lo, hi, ok := indexRange(index, len(a.avps))
+	if !ok {
 		return nil, nil
-	case index == "":
-		hi = 1
-	case index == "last":
-		lo = hi - 1
-	case index == "all":
-	default:
-		n, _ := strconv.Atoi(index)
-		if n >= hi {
-			return nil, nil
-		}
-		lo, hi = n, n+1
 	}
 	out := e.newFields(hi - lo)
 	for i := lo; i < hi; i++ {

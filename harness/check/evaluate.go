@@ -365,22 +365,32 @@ func (e *evaluator) newFields(n int) []field {
 	return e.fslab[l : l : l+n]
 }
 
-func (e *evaluator) selectFields(mm *memo, h *hdrMemo, header, index, p string) ([]field, error) {
-	lo, hi := 0, len(h.vals)
+// indexRange turns a rule's index ("" the first, "last", "all" or a 0-based
+// number) into the range [lo, hi) of n values; ok is false when it selects none.
+func indexRange(index string, n int) (lo, hi int, ok bool) {
+	lo, hi = 0, n
 	switch {
-	case hi == 0:
-		return nil, nil
+	case n == 0:
+		return 0, 0, false
 	case index == "":
 		hi = 1
 	case index == "last":
-		lo = hi - 1
+		lo = n - 1
 	case index == "all":
 	default:
-		n, _ := strconv.Atoi(index)
-		if n >= hi {
-			return nil, nil
+		i, _ := strconv.Atoi(index)
+		if i >= n {
+			return 0, 0, false
 		}
-		lo, hi = n, n+1
+		lo, hi = i, i+1
+	}
+	return lo, hi, true
+}
+
+func (e *evaluator) selectFields(mm *memo, h *hdrMemo, header, index, p string) ([]field, error) {
+	lo, hi, ok := indexRange(index, len(h.vals))
+	if !ok {
+		return nil, nil
 	}
 	if h.vps == nil && p != "" && p != "value" {
 		h.vps = make([]valueParse, len(h.vals))
