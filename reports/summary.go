@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"imsconform/harness/check"
 )
@@ -55,7 +56,10 @@ func Summary(w io.Writer, r *Run) {
 	}
 	dur := ""
 	if d := duration(r); d > 0 {
-		dur = fmt.Sprintf(" · %.1fs", d.Seconds())
+		dur = " · " + d.Round(time.Millisecond).String()
+		if d < time.Millisecond {
+			dur = " · " + d.Round(time.Microsecond).String()
+		}
 	}
 	line("verdict %s · %d rules: %s%s", strings.ToUpper(string(Overall(r))), c.Total(), strings.Join(parts, ", "), dur)
 

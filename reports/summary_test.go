@@ -20,7 +20,7 @@ func TestSummary(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"imsconform v0.1.0 · profile a322 · embedded reference core (P-CSCF [::1]:40123)",
-		"verdict ERROR · 9 rules: 3 pass, 3 fail, 1 inconc, 1 none, 1 error · 2.5s",
+		"verdict ERROR · 9 rules: 3 pass, 3 fail, 1 inconc, 1 none, 1 error · 2.55s",
 		"fail   A.3.2.2-5/WWW-Authenticate/algorithm: the Security-Server header",
 		"fail   A.3.2.2-11/Request-URI: not received within 2 s",
 		`error  A.3.2.2-13/Status: mock VCC App: \x1b[31mnothing to answer\x1b[0m`,
