@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"imsconform/harness/trace"
+	"imsconform/harness/trace/pcap"
 )
 
-// WritePcap writes r's captured messages as a pcap file through
-// (*trace.Trace).WritePcap (Ethernet, nanosecond timestamps, real IP and
-// UDP/TCP headers; see harness/trace). The messages are copied into a fresh
-// trace.Trace in r.Trace order; a message with a zero Time gets the time of
-// the copy, as trace.Trace.Add does.
+// WritePcap writes r's captured messages, in r.Trace order, as a pcap file
+// (Ethernet, nanosecond timestamps, real IP and UDP/TCP headers; see
+// harness/trace/pcap).
 func WritePcap(w io.Writer, r *Run) error {
 	if r == nil {
 		return errNilRun
@@ -20,11 +18,7 @@ func WritePcap(w io.Writer, r *Run) error {
 	if w == nil {
 		return errors.New("reports: WritePcap: expected an io.Writer, got nil")
 	}
-	t := trace.New()
-	for _, m := range r.Trace {
-		t.Add(m)
-	}
-	if err := t.WritePcap(w); err != nil {
+	if err := pcap.Write(w, r.Trace); err != nil {
 		return fmt.Errorf("reports: writing pcap: %w", err)
 	}
 	return nil

@@ -1,10 +1,10 @@
 // Package trace records every message the harness sends or receives: direction,
 // endpoints, time, raw bytes, and which harness role saw it. It keeps datagrams
-// that do not parse as SIP, is safe for concurrent use, and exports a pcap
-// (WritePcap). SIPReadFilter records what a sipgo transport reads.
+// that do not parse as SIP, and is safe for concurrent use. Its subpackages
+// write a trace as pcap (trace/pcap) and record what a sipgo transport reads
+// (trace/sipcapture); this package itself links neither.
 //
-// It does not judge messages; the check engine does that. It parses only to
-// note, on a captured datagram, that it does not parse.
+// It does not judge messages; the check engine does that.
 package trace
 
 import (

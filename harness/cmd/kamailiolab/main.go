@@ -35,6 +35,7 @@ import (
 	"imsconform/harness/conformance"
 	"imsconform/harness/hss"
 	"imsconform/harness/trace"
+	"imsconform/harness/trace/pcap"
 	"imsconform/labs/kamailio"
 )
 
@@ -149,7 +150,7 @@ func writeCx(dir string, cx *trace.Trace) error {
 	if err != nil {
 		return err
 	}
-	werr := cx.WritePcap(f)
+	werr := pcap.Write(f, cx.Messages())
 	if err := f.Close(); werr == nil {
 		werr = err
 	}

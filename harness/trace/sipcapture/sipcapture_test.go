@@ -1,4 +1,4 @@
-package trace
+package sipcapture
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"imsconform/harness/trace"
 )
 
 func options(callID string) []byte {
@@ -23,11 +25,11 @@ func options(callID string) []byte {
 		"Content-Length: 0\r\n\r\n")
 }
 
-func newLayer(t *testing.T, tr *Trace) (*sip.TransportLayer, chan sip.Message) {
+func newLayer(t *testing.T, tr *trace.Trace) (*sip.TransportLayer, chan sip.Message) {
 	t.Helper()
 	tp := sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil,
 		sip.WithTransportLayerLogger(slog.New(slog.DiscardHandler)),
-		sip.WithTransportLayerReadFilter(SIPReadFilter(tr, "VCCApp")))
+		sip.WithTransportLayerReadFilter(ReadFilter(tr, "VCCApp")))
 	t.Cleanup(func() { tp.Close() })
 	got := make(chan sip.Message, 8)
 	tp.OnMessage(func(m sip.Message) { got <- m })
@@ -35,7 +37,7 @@ func newLayer(t *testing.T, tr *Trace) (*sip.TransportLayer, chan sip.Message) {
 }
 
 // waitFor polls until the trace holds n messages.
-func waitFor(t *testing.T, tr *Trace, n int) []Message {
+func waitFor(t *testing.T, tr *trace.Trace, n int) []trace.Message {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
@@ -50,7 +52,7 @@ func waitFor(t *testing.T, tr *Trace, n int) []Message {
 }
 
 func TestSIPReadFilterUDP(t *testing.T) {
-	tr := New()
+	tr := trace.New()
 	tp, got := newLayer(t, tr)
 	server, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +93,7 @@ func TestSIPReadFilterUDP(t *testing.T) {
 		if m.Src != wantSrc || m.Dst != wantDst {
 			t.Errorf("message %d: %s → %s, want %s → %s", i+1, m.Src, m.Dst, wantSrc, wantDst)
 		}
-		if m.Dir != Received || m.Role != "VCCApp" || m.Proto != SIP || m.Transport != "UDP" {
+		if m.Dir != trace.Received || m.Role != "VCCApp" || m.Proto != trace.SIP || m.Transport != "UDP" {
 			t.Errorf("message %d: dir %q role %q proto %q transport %q", i+1, m.Dir, m.Role, m.Proto, m.Transport)
 		}
 	}
@@ -104,7 +106,7 @@ func TestSIPReadFilterUDP(t *testing.T) {
 }
 
 func TestSIPReadFilterTCPRecordsReadsAsTheyCome(t *testing.T) {
-	tr := New()
+	tr := trace.New()
 	tp, got := newLayer(t, tr)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -149,8 +151,8 @@ func TestSIPReadFilterTCPRecordsReadsAsTheyCome(t *testing.T) {
 }
 
 func TestSIPReadFilterDirectCalls(t *testing.T) {
-	tr := New()
-	f := SIPReadFilter(tr, "UE")
+	tr := trace.New()
+	f := ReadFilter(tr, "UE")
 	data := []byte("\r\n\r\n")
 	out, err := f(sip.TransportReadProps{
 		Transport:  "TCP",

@@ -1,4 +1,4 @@
-package trace
+package pcap
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"imsconform/harness/trace"
 )
 
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 123456789, time.UTC)
@@ -147,23 +149,23 @@ func TestWritePcapReadsBack(t *testing.T) {
 	pcscf4 := netip.MustParseAddrPort("127.0.0.2:5060")
 	ue6 := netip.MustParseAddrPort("[::1]:40002")
 	pcscf6 := netip.MustParseAddrPort("[::1]:5062")
-	tr := New()
-	msgs := []Message{
-		{Time: t0, Proto: SIP, Transport: "UDP", Dir: Sent, Role: "UE", Src: ue4, Dst: pcscf4, Raw: register(1)},
-		{Time: t0.Add(time.Millisecond), Proto: SIP, Transport: "UDP", Dir: Received, Role: "UE", Src: pcscf6, Dst: ue6, Raw: response401()},
-		{Time: t0.Add(2 * time.Millisecond), Proto: SIP, Transport: "TCP", Dir: Sent, Role: "UE", Src: ue4, Dst: pcscf4, Raw: register(2)},
-		{Time: t0.Add(3 * time.Millisecond), Proto: SIP, Transport: "tcp", Dir: Sent, Role: "UE", Src: ue4, Dst: pcscf4, Raw: register(3)},
-		{Time: t0.Add(4 * time.Millisecond), Proto: SIP, Transport: "TCP", Dir: Received, Role: "UE", Src: pcscf4, Dst: ue4, Raw: response401()},
-		{Time: t0.Add(5 * time.Millisecond), Proto: Diameter, Dir: Received, Role: "HSS",
+	tr := trace.New()
+	msgs := []trace.Message{
+		{Time: t0, Proto: trace.SIP, Transport: "UDP", Dir: trace.Sent, Role: "UE", Src: ue4, Dst: pcscf4, Raw: register(1)},
+		{Time: t0.Add(time.Millisecond), Proto: trace.SIP, Transport: "UDP", Dir: trace.Received, Role: "UE", Src: pcscf6, Dst: ue6, Raw: response401()},
+		{Time: t0.Add(2 * time.Millisecond), Proto: trace.SIP, Transport: "TCP", Dir: trace.Sent, Role: "UE", Src: ue4, Dst: pcscf4, Raw: register(2)},
+		{Time: t0.Add(3 * time.Millisecond), Proto: trace.SIP, Transport: "tcp", Dir: trace.Sent, Role: "UE", Src: ue4, Dst: pcscf4, Raw: register(3)},
+		{Time: t0.Add(4 * time.Millisecond), Proto: trace.SIP, Transport: "TCP", Dir: trace.Received, Role: "UE", Src: pcscf4, Dst: ue4, Raw: response401()},
+		{Time: t0.Add(5 * time.Millisecond), Proto: trace.Diameter, Dir: trace.Received, Role: "HSS",
 			Src: netip.MustParseAddrPort("[::ffff:127.0.0.3]:3868"), Dst: netip.MustParseAddrPort("127.0.0.4:0"), Raw: []byte{1, 0, 0, 20, 0x80, 0, 1, 0x2c, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1}},
-		{Time: t0.Add(6 * time.Millisecond), Proto: SIP, Transport: "UDP", Src: netip.MustParseAddrPort("10.0.0.1:5060"), Dst: netip.MustParseAddrPort("[2001:db8::1]:5060"), Raw: []byte("x")},
-		{Time: t0.Add(7 * time.Millisecond), Proto: SIP, Transport: "UDP", Raw: nil},
+		{Time: t0.Add(6 * time.Millisecond), Proto: trace.SIP, Transport: "UDP", Src: netip.MustParseAddrPort("10.0.0.1:5060"), Dst: netip.MustParseAddrPort("[2001:db8::1]:5060"), Raw: []byte("x")},
+		{Time: t0.Add(7 * time.Millisecond), Proto: trace.SIP, Transport: "UDP", Raw: nil},
 	}
 	for _, m := range msgs {
 		tr.Add(m)
 	}
 	var buf bytes.Buffer
-	if err := tr.WritePcap(&buf); err != nil {
+	if err := Write(&buf, tr.Messages()); err != nil {
 		t.Fatalf("WritePcap: %v", err)
 	}
 	got := readPcap(t, buf.Bytes())
@@ -215,18 +217,18 @@ func TestWritePcapReadsBack(t *testing.T) {
 
 	// Writing twice gives the same bytes.
 	var again bytes.Buffer
-	if err := tr.WritePcap(&again); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+	if err := Write(&again, tr.Messages()); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
 		t.Errorf("second WritePcap differs (err %v)", err)
 	}
 }
 
 func TestWritePcapSplitsLongTCPMessages(t *testing.T) {
-	tr := New()
+	tr := trace.New()
 	raw := bytes.Repeat([]byte("a"), 2*maxTCPSegment+10)
-	tr.Add(Message{Time: t0, Proto: SIP, Transport: "TCP", Src: netip.MustParseAddrPort("[::1]:1"), Dst: netip.MustParseAddrPort("[::1]:2"), Raw: raw})
-	tr.Add(Message{Time: t0, Proto: SIP, Transport: "UDP", Src: netip.MustParseAddrPort("[::1]:1"), Dst: netip.MustParseAddrPort("[::1]:2"), Raw: bytes.Repeat([]byte("b"), 70000)})
+	tr.Add(trace.Message{Time: t0, Proto: trace.SIP, Transport: "TCP", Src: netip.MustParseAddrPort("[::1]:1"), Dst: netip.MustParseAddrPort("[::1]:2"), Raw: raw})
+	tr.Add(trace.Message{Time: t0, Proto: trace.SIP, Transport: "UDP", Src: netip.MustParseAddrPort("[::1]:1"), Dst: netip.MustParseAddrPort("[::1]:2"), Raw: bytes.Repeat([]byte("b"), 70000)})
 	var buf bytes.Buffer
-	if err := tr.WritePcap(&buf); err != nil {
+	if err := Write(&buf, tr.Messages()); err != nil {
 		t.Fatal(err)
 	}
 	got := readPcap(t, buf.Bytes())
@@ -253,7 +255,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
 
 func TestWritePcapReportsWriteErrors(t *testing.T) {
-	if err := New().WritePcap(failWriter{}); err == nil || !strings.Contains(err.Error(), "pcap file header") {
+	if err := Write(failWriter{}, nil); err == nil || !strings.Contains(err.Error(), "pcap file header") {
 		t.Errorf("WritePcap to a failing writer = %v, want an error about the header", err)
 	}
 }
@@ -270,15 +272,15 @@ func TestTsharkDissectsPcapAsSIP(t *testing.T) {
 	}
 	ue4, pcscf4 := netip.MustParseAddrPort("127.0.0.1:5060"), netip.MustParseAddrPort("127.0.0.2:5060")
 	ue6, pcscf6 := netip.MustParseAddrPort("[::1]:5060"), netip.MustParseAddrPort("[::2]:5060")
-	tr := New()
-	tr.Add(Message{Time: t0, Proto: SIP, Transport: "UDP", Src: ue6, Dst: pcscf6, Raw: register(1)})
-	tr.Add(Message{Time: t0.Add(time.Millisecond), Proto: SIP, Transport: "UDP", Src: pcscf6, Dst: ue6, Raw: response401()})
-	tr.Add(Message{Time: t0.Add(2 * time.Millisecond), Proto: SIP, Transport: "UDP", Src: ue4, Dst: pcscf4, Raw: register(2)})
-	tr.Add(Message{Time: t0.Add(3 * time.Millisecond), Proto: SIP, Transport: "TCP", Src: ue4, Dst: pcscf4, Raw: register(3)})
-	tr.Add(Message{Time: t0.Add(4 * time.Millisecond), Proto: SIP, Transport: "TCP", Src: pcscf4, Dst: ue4, Raw: response401()})
+	tr := trace.New()
+	tr.Add(trace.Message{Time: t0, Proto: trace.SIP, Transport: "UDP", Src: ue6, Dst: pcscf6, Raw: register(1)})
+	tr.Add(trace.Message{Time: t0.Add(time.Millisecond), Proto: trace.SIP, Transport: "UDP", Src: pcscf6, Dst: ue6, Raw: response401()})
+	tr.Add(trace.Message{Time: t0.Add(2 * time.Millisecond), Proto: trace.SIP, Transport: "UDP", Src: ue4, Dst: pcscf4, Raw: register(2)})
+	tr.Add(trace.Message{Time: t0.Add(3 * time.Millisecond), Proto: trace.SIP, Transport: "TCP", Src: ue4, Dst: pcscf4, Raw: register(3)})
+	tr.Add(trace.Message{Time: t0.Add(4 * time.Millisecond), Proto: trace.SIP, Transport: "TCP", Src: pcscf4, Dst: ue4, Raw: response401()})
 	path := filepath.Join(t.TempDir(), "run.pcap")
 	var buf bytes.Buffer
-	if err := tr.WritePcap(&buf); err != nil {
+	if err := Write(&buf, tr.Messages()); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {

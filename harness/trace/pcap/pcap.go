@@ -1,4 +1,7 @@
-package trace
+// Package pcap writes captured messages (harness/trace) as a pcap file that
+// Wireshark and tshark dissect. It is kept apart from the trace so that the
+// check engine, which reads traces, does not link the packet libraries.
+package pcap
 
 import (
 	"fmt"
@@ -11,6 +14,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"imsconform/harness/trace"
 )
 
 const (
@@ -25,7 +30,7 @@ const (
 	diameterPort  = 3868
 )
 
-// WritePcap writes every message, in capture order, as a packet of a pcap
+// Write writes every message, in capture order, as a packet of a pcap
 // file (link type Ethernet, nanosecond timestamps from Message.Time), so that
 // Wireshark and tshark show the run.
 //
@@ -44,21 +49,21 @@ const (
 // Diameter). A UDP payload over 65507 bytes, which no UDP datagram can carry,
 // is cut to 65507 bytes. The Ethernet addresses are made up, one per IP
 // address.
-func (t *Trace) WritePcap(w io.Writer) error {
+func Write(w io.Writer, msgs []trace.Message) error {
 	pw := pcapgo.NewWriterNanos(w)
 	if err := pw.WriteFileHeader(pcapSnapLen, layers.LinkTypeEthernet); err != nil {
-		return fmt.Errorf("trace: writing the pcap file header: %w", err)
+		return fmt.Errorf("pcap: writing the pcap file header: %w", err)
 	}
 	streams := map[flow]uint32{} // next sequence number per TCP stream
-	for _, m := range t.Messages() {
+	for _, m := range msgs {
 		pkts, err := packets(m, streams)
 		if err != nil {
-			return fmt.Errorf("trace: message %d (%s %s→%s): %w", m.Seq, m.Proto, m.Src, m.Dst, err)
+			return fmt.Errorf("pcap: message %d (%s %s→%s): %w", m.Seq, m.Proto, m.Src, m.Dst, err)
 		}
 		for _, p := range pkts {
 			ci := gopacket.CaptureInfo{Timestamp: m.Time, CaptureLength: len(p), Length: len(p)}
 			if err := pw.WritePacket(ci, p); err != nil {
-				return fmt.Errorf("trace: writing message %d to the pcap: %w", m.Seq, err)
+				return fmt.Errorf("pcap: writing message %d to the pcap: %w", m.Seq, err)
 			}
 		}
 	}
@@ -80,9 +85,9 @@ func (f flow) reverse() flow { return flow{f.dst, f.src} }
 
 // packets serialises one message as one packet (UDP) or as many segments as
 // its length needs (TCP), advancing the TCP stream state.
-func packets(m Message, streams map[flow]uint32) ([][]byte, error) {
+func packets(m trace.Message, streams map[flow]uint32) ([][]byte, error) {
 	src, dst := endpoints(m)
-	tcp := m.Proto == Diameter || !strings.EqualFold(m.Transport, "UDP")
+	tcp := m.Proto == trace.Diameter || !strings.EqualFold(m.Transport, "UDP")
 	raw := m.Raw
 	if !tcp && len(raw) > maxUDPPayload {
 		raw = raw[:maxUDPPayload]
@@ -167,9 +172,9 @@ func serialize(src, dst netip.Addr, tcp bool, l4 gopacket.SerializableLayer, pay
 
 // endpoints gives a message's ends as one IP family, with the protocol's port
 // where a port is missing and the unspecified address where an address is.
-func endpoints(m Message) (netip.AddrPort, netip.AddrPort) {
+func endpoints(m trace.Message) (netip.AddrPort, netip.AddrPort) {
 	port := uint16(sipPort)
-	if m.Proto == Diameter {
+	if m.Proto == trace.Diameter {
 		port = diameterPort
 	}
 	sa, da := m.Src.Addr().Unmap().WithZone(""), m.Dst.Addr().Unmap().WithZone("")

@@ -1,4 +1,7 @@
-package trace
+// Package sipcapture records what a sipgo transport reads into a trace
+// (harness/trace), through sipgo's transport read filter, including the
+// datagrams sipgo cannot parse and drops.
+package sipcapture
 
 import (
 	"bytes"
@@ -8,9 +11,11 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"imsconform/harness/trace"
 )
 
-// SIPReadFilter returns a sipgo transport read filter
+// ReadFilter returns a sipgo transport read filter
 // (sip.WithTransportLayerReadFilter) that records every read of the transport
 // into t before sipgo parses it: Dir Received, Proto SIP, the given role,
 // Src the remote address, Dst the local one, Transport as sipgo names it
@@ -28,12 +33,12 @@ import (
 //     RFC 5626 keep-alive;
 //   - a UDP socket bound to a wildcard address reports that address as the
 //     local one, so Dst is then the wildcard and the note says so.
-func SIPReadFilter(t *Trace, role string) sip.TransportReadFilter {
+func ReadFilter(t *trace.Trace, role string) sip.TransportReadFilter {
 	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
-		m := Message{
-			Proto:     SIP,
+		m := trace.Message{
+			Proto:     trace.SIP,
 			Transport: strings.ToUpper(info.Transport),
-			Dir:       Received,
+			Dir:       trace.Received,
 			Role:      role,
 			Src:       addrPort(info.RemoteAddr),
 			Dst:       addrPort(info.LocalAddr),
