@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
@@ -371,8 +372,22 @@ func TestSIPpRegistersWithAKA(t *testing.T) {
 
 func testSIPpRegisters(t *testing.T, sipp string, c *sippCore, wantQOP string) {
 	t.Helper()
-	r := runSIPp(t, sipp, sippScenario, c.core.PCSCF())
-	if r.exit != 0 {
+	var r sippRun
+	logFrom := 0 // where the core's log of the attempt that counts begins
+	for attempt := 1; ; attempt++ {
+		logFrom = len(c.log.String())
+		r = runSIPp(t, sipp, sippScenario, c.core.PCSCF())
+		if r.exit == 0 {
+			break
+		}
+		// SIPp 3.6.1 handles RES as a C string: a RES with a zero byte is
+		// cut short and its digest is wrong. That vector proves nothing
+		// about the core, so only then a new registration (a new RAND) is
+		// tried; any other failure fails the test.
+		if res, ok := challengeRES(t, c.lab, r); ok && bytes.IndexByte(res, 0) >= 0 && attempt < 5 {
+			t.Logf("attempt %d: the challenge's RES %x holds a zero byte, which SIPp truncates; registering again", attempt, res)
+			continue
+		}
 		r.dump(t)
 		t.Fatalf("sipp: expected exit 0 (the 200 OK received), got %d", r.exit)
 	}
@@ -420,8 +435,8 @@ func testSIPpRegisters(t *testing.T, sipp string, c *sippCore, wantQOP string) {
 	if to := header(regs[0], "To"); !strings.Contains(to, c.lab.Subscriber.IMPUs[0]) {
 		t.Errorf("third-party REGISTER To: expected %s, got %q", c.lab.Subscriber.IMPUs[0], to)
 	}
-	if strings.Contains(c.log.String(), "wrong digest response") {
-		t.Errorf("core log: expected no wrong digest response, got:\n%s", c.log.String())
+	if l := c.log.String()[logFrom:]; strings.Contains(l, "wrong digest response") {
+		t.Errorf("core log: expected no wrong digest response, got:\n%s", l)
 	}
 }
 
@@ -491,6 +506,37 @@ func assertNotRegistered(t *testing.T, c *sippCore) {
 	if regs := c.vcc.registers(); len(regs) != 0 {
 		t.Errorf("VCC Application: expected no third-party REGISTER (no registration), got %d", len(regs))
 	}
+}
+
+// challengeRES computes, with the lab's keys, the RES of the 401 SIPp
+// received in r: the password SIPp had to use.
+func challengeRES(t *testing.T, p *lab.Profile, r sippRun) ([]byte, bool) {
+	t.Helper()
+	recv := r.received()
+	if len(recv) == 0 {
+		return nil, false
+	}
+	w := header(recv[0], "WWW-Authenticate")
+	i := strings.Index(w, `nonce="`)
+	if i < 0 {
+		return nil, false
+	}
+	nonce, _, _ := strings.Cut(w[i+len(`nonce="`):], `"`)
+	n, err := aka.ParseNonce(nonce)
+	if err != nil {
+		return nil, false
+	}
+	k, err1 := hex.DecodeString(p.Subscriber.K.Reveal())
+	op, err2 := hex.DecodeString(p.Subscriber.OP.Reveal())
+	if err1 != nil || err2 != nil {
+		return nil, false
+	}
+	m, err := aka.NewMilenage(k, op, nil)
+	if err != nil {
+		return nil, false
+	}
+	res := m.F2345(n.RAND).RES
+	return res[:], true
 }
 
 func firstLine(m string) string {
