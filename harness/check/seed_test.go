@@ -99,7 +99,7 @@ func seedInput(profile string) Input {
 			"10": ok, "14": ok, "11": msg(4, scscf, vccapp, m11), "13": msg(6, vccapp, scscf, m13),
 		},
 		Missing: map[string]string{},
-		Facts: map[string]string{"5.autn": "valid", "12.impu": "sip:user1_public1@home1.net", "12.status": "registered",
+		Facts: map[string]string{"5.autn": "valid", "7.response": "valid", "12.impu": "sip:user1_public1@home1.net", "12.status": "registered",
 			"12.accepted": "true", "12.contact": "sip:[::1]:1357;comp=sigcomp", "12.expires": "600000"},
 		Vars: vars,
 	}

@@ -74,7 +74,9 @@ type Result struct {
 	// Facts are observations: 5.autn (how the AUTN of the 401 of step 5
 	// verified: valid, bad-mac, sync-failure or "unusable: <why>"), 5.auts
 	// (how many REGISTERs carried an AUTS, when any did; step 5 is then the
-	// last 401, the one step 7 answers), and 12.impu, 12.status, 12.contact,
+	// last 401, the one step 7 answers), 7.response (whether step 7's
+	// response is the digest of RES: valid or "invalid: <why>"), and
+	// 12.impu, 12.status, 12.contact,
 	// 12.expires, 12.preference, 12.accepted ("true" or "false: <why>") from
 	// the VCC Application's store.
 	Facts map[string]string
@@ -315,6 +317,9 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	}
 	if reg.AUTS > 0 {
 		res.Facts["5.auts"] = strconv.Itoa(reg.AUTS)
+	}
+	if reg.Response != "" {
+		res.Facts["7.response"] = reg.Response
 	}
 }
 

@@ -54,7 +54,7 @@ var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "
 
 // Facts lists the facts the harness records and a rule may test.
 var Facts = []string{"12.impu", "12.status", "12.contact", "12.expires", "12.preference",
-	"12.accepted", "5.autn"}
+	"12.accepted", "5.autn", "7.response"}
 
 // Protocols of a step's message.
 const (

@@ -125,6 +125,9 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 		switch {
 		case strings.HasPrefix(r.Fact, "5."):
 			out = append(out, deviation.Deviation{Step: "5", Action: deviation.BadMAC})
+		case strings.HasPrefix(r.Fact, "7."):
+			out = append(out, edit(deviation.SetParam, "Authorization", "response", "0123456789abcdef0123456789abcdef"),
+				deviation.Deviation{Step: "7", Action: deviation.WrongRES})
 		case strings.HasPrefix(r.Fact, "12."):
 			out = append(out, edit(deviation.SetHeader, "To", "", "<sip:"+broken+"@"+broken+".invalid>"),
 				edit(deviation.SetParam, "Contact", "expires", "0"))

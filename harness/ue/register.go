@@ -54,6 +54,13 @@ type Registration struct {
 	// AUTN is how the AUTN of Challenge verified: AUTNValid, AUTNBadMAC,
 	// AUTNSyncFailure or "unusable: <why>"; "" when no challenge came.
 	AUTN string
+	// Response says whether the response parameter of Authorized, as sent
+	// (deviations included), is the AKAv1-MD5 digest of RES for the
+	// challenge and the other parameters in that very Authorization:
+	// ResponseValid or "invalid: <why>"; "" when Authorized was not sent.
+	// It is recomputed from the bytes on the wire, not taken from the
+	// builder. It never holds RES or a digest value.
+	Response string
 	// AUTS counts the REGISTERs sent with an auts parameter (RFC 3310 3.4).
 	AUTS int
 	// SecurityServer holds the Security-Server lines of Challenge, verbatim.
@@ -111,7 +118,7 @@ func (u *UE) Deregister(ctx context.Context, reg *Registration) (*Registration, 
 // maxChallenges), until a final response that is not a 401.
 func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) error {
 	r.Requests, r.Initial, r.Challenges, r.Challenge, r.Authorized, r.Final = nil, nil, nil, nil, nil, nil
-	r.Status, r.AUTN, r.AUTS, r.Why = 0, "", 0, ""
+	r.Status, r.AUTN, r.AUTS, r.Why, r.Response = 0, "", 0, "", ""
 	var devs2, devs7 []deviation.Deviation
 	if initial {
 		devs2, devs7 = deviation.For(u.devs, "2"), deviation.For(u.devs, "7")
@@ -140,6 +147,7 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 			}
 			if answered {
 				r.Authorized = &m
+				r.Response = checkResponse(m.Raw, r.password)
 			}
 		}
 		if err != nil {
@@ -188,6 +196,41 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 			auth = u.authorization(r, auts, true)
 		}
 	}
+}
+
+// ResponseValid is Registration.Response when the digest response is right.
+const ResponseValid = "valid"
+
+// checkResponse recomputes the digest response of the REGISTER raw (its
+// Authorization: username, realm, nonce, uri, qop, nc, cnonce as sent) with
+// password RES (RFC 3310 3.2: RES as raw bytes) and compares it with the
+// response parameter sent.
+func checkResponse(raw, password []byte) string {
+	m, err := sipmsg.Parse(raw)
+	if err != nil {
+		return "invalid: the REGISTER does not parse: " + err.Error()
+	}
+	lines := m.Lines("Authorization")
+	if len(lines) == 0 {
+		return "invalid: no Authorization header"
+	}
+	d, err := sipmsg.ParseDigest(lines[0].Value)
+	if err != nil {
+		return "invalid: Authorization does not parse: " + err.Error()
+	}
+	get := func(n string) string { v, _ := d.Params.Get(n); return v }
+	if !strings.EqualFold(get("algorithm"), "AKAv1-MD5") {
+		return fmt.Sprintf("invalid: expected algorithm AKAv1-MD5, saw %q", get("algorithm"))
+	}
+	want, err := aka.DigestResponse(aka.Params{Username: get("username"), Realm: get("realm"), Password: password,
+		Method: m.Method, URI: get("uri"), Nonce: get("nonce"), CNonce: get("cnonce"), NC: get("nc"), QOP: get("qop"), Body: m.Body})
+	if err != nil {
+		return "invalid: " + err.Error()
+	}
+	if !strings.EqualFold(get("response"), want) {
+		return "invalid: the response is not the AKAv1-MD5 digest of RES over the Authorization's own parameters"
+	}
+	return ResponseValid
 }
 
 func why(err error) string {
