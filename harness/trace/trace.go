@@ -1,8 +1,8 @@
 // Package trace records every message the harness sends or receives: direction,
 // endpoints, time, raw bytes, and which harness role saw it. It keeps datagrams
-// that do not parse as SIP, and is safe for concurrent use. Its subpackages
-// write a trace as pcap (trace/pcap) and record what a sipgo transport reads
-// (trace/sipcapture); this package itself links neither.
+// that do not parse as SIP, and is safe for concurrent use. Its subpackage
+// trace/pcap writes a trace as pcap; this package itself links no packet
+// library, so that the check engine, which reads traces, stays small.
 //
 // It does not judge messages; the check engine does that.
 package trace
