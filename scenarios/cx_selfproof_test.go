@@ -50,7 +50,8 @@ func cxRequests() (map[string]*diameter.Message, map[string]string) {
 			enum(diameter.AVPServerAssignmentType, 1), enum(diameter.AVPUserDataAlreadyAvailable, 0)),
 	}
 	vars := map[string]string{"cx_observed": "true", "hss_realm": "home1.net", "impi": "user1_private@home1.net",
-		"impu": "sip:user1_public1@home1.net", "visited_network_id": "visited1.net"}
+		"impu": "sip:user1_public1@home1.net", "visited_network_id": "visited1.net",
+		"icscf_diameter_host": "icscf.home1.net", "scscf_diameter_host": "scscf.home1.net", "scscf_uri": "sip:scscf.home1.net"}
 	return msgs, vars
 }
 
