@@ -748,13 +748,27 @@ func (e *evaluator) ref(step string) (*parsed, *outcome) {
 	return p, nil
 }
 
+// refStep is the step a rule's reference names. When it is the request the
+// rule's message answers and the flow recorded that request under
+// "<step>.request" (after an SQN re-synchronisation the 401 of step 5
+// answers the REGISTER with AUTS, not step 2), that is the one.
+func (e *evaluator) refStep(r *scenario.Rule, step string) string {
+	if step != "" && step == r.Request {
+		if _, ok := e.in.Messages[r.Step+".request"]; ok {
+			return r.Step + ".request"
+		}
+	}
+	return step
+}
+
 func (e *evaluator) sameAs(r *scenario.Rule, fs []field) outcome {
-	rp, o := e.ref(r.Ref.Step)
+	refStep := e.refStep(r, r.Ref.Step)
+	rp, o := e.ref(refStep)
 	if o != nil {
 		return *o
 	}
 	rfs, err := e.fields(rp, r.Ref.Header, r.Ref.Index, r.Ref.Part)
-	what := func() string { return "step " + r.Ref.Step + " " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index) }
+	what := func() string { return "step " + refStep + " " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index) }
 	if err != nil {
 		return outcome{Inconc, what(), "unreadable", "cannot compare: " + err.Error()}
 	}
@@ -782,7 +796,8 @@ func allOK(fs []field) bool {
 }
 
 func (e *evaluator) viaEcho(r *scenario.Rule, p *parsed) outcome {
-	rp, o := e.ref(r.Request)
+	reqStep := e.refStep(r, r.Request)
+	rp, o := e.ref(reqStep)
 	if o != nil {
 		return *o
 	}
@@ -797,7 +812,7 @@ func (e *evaluator) viaEcho(r *scenario.Rule, p *parsed) outcome {
 	for i := 0; same && i < len(got); i++ {
 		same = got[i] == want[i]
 	}
-	return judge(same, strings.Join(want, " | "), strings.Join(got, " | "), "the Via values differ from the request's (step "+r.Request+")")
+	return judge(same, strings.Join(want, " | "), strings.Join(got, " | "), "the Via values differ from the request's (step "+reqStep+")")
 }
 
 func (e *evaluator) compare(r *scenario.Rule, fs []field) outcome {

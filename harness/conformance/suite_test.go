@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -165,6 +166,15 @@ func TestSuite(t *testing.T) {
 		})
 	}
 
+	t.Run("an SQN re-synchronisation is conformant: every rule passes", func(t *testing.T) {
+		// The HSS's SQN behind the USIM's: the UE answers with AUTS (RFC 3310
+		// 3.4), the core re-challenges, step 5 is the second 401.
+		dir, code, out := runSuite(t, bin, "-deviate", "5/stale-sqn")
+		if got := failedRules(t, dir); code != 0 || len(got) != 0 {
+			t.Errorf("exit code %d, rules not passing %v\n%s", code, got, tail(out))
+		}
+	})
+
 	t.Run("a broken lab file fails a spec with file:line, not an empty JUnit", func(t *testing.T) {
 		labFile := filepath.Join(t.TempDir(), "lab.yaml")
 		if err := os.WriteFile(labFile, []byte("profile: a322\nsut:\n  transport: carrier-pigeon\n"), 0o644); err != nil {
@@ -202,12 +212,19 @@ func TestSuite(t *testing.T) {
 		dir := t.TempDir()
 		cmd := exec.Command(bin, "-report-dir", dir, "-ginkgo.no-color", "-deviate", "5/no-answer", "-set", "timeouts.step=60s")
 		cmd.Dir = t.TempDir()
-		var buf strings.Builder
-		cmd.Stdout, cmd.Stderr = &buf, &buf
+		var buf syncBuilder
+		started := make(chan struct{})
+		cmd.Stdout, cmd.Stderr = &buf, &markWriter{w: &buf, mark: "imsconform: running the flow", seen: started}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		select {
+		case <-started: // the flow is under way, waiting for the 401 that never comes
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("the suite never started the flow\n%s", tail(buf.String()))
+		}
+		time.Sleep(200 * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -260,6 +277,43 @@ func checkInChromium(t *testing.T, path string) {
 	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert(1)") {
 		t.Errorf("in the rendered DOM the hostile value is not plain text")
 	}
+}
+
+// syncBuilder is a strings.Builder safe for the two output streams of a child.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// markWriter passes writes on and closes seen once mark has been written.
+type markWriter struct {
+	w    *syncBuilder
+	mark string
+	seen chan struct{}
+	once sync.Once
+	acc  strings.Builder
+}
+
+func (m *markWriter) Write(p []byte) (int, error) {
+	if m.acc.Len() < 1<<20 {
+		m.acc.Write(p)
+		if strings.Contains(m.acc.String(), m.mark) {
+			m.once.Do(func() { close(m.seen) })
+		}
+	}
+	return m.w.Write(p)
 }
 
 func tail(s string) string {

@@ -285,6 +285,11 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	switch {
 	case reg.Challenge != nil:
 		res.Messages["5"] = *reg.Challenge
+		// The i-th 401 answers the i-th REGISTER: after a re-synchronisation
+		// the 401 of step 5 answers the REGISTER with AUTS, not step 2.
+		if n := len(reg.Challenges); n > 1 && n <= len(reg.Requests) {
+			res.Messages["5.request"] = reg.Requests[n-1]
+		}
 	case reg.Final != nil:
 		res.Missing["5"] = "no 401 Unauthorized: the REGISTER of step 2 was answered with " + startLine(reg.Final.Raw)
 	case reg.Initial == nil:

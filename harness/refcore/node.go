@@ -142,7 +142,7 @@ func readStream(r *bufio.Reader) ([]byte, error) {
 	var head bytes.Buffer
 	length := 0
 	for {
-		line, err := r.ReadString('\n')
+		line, err := readLine(r, maxMessage-head.Len())
 		if err != nil {
 			return nil, err
 		}
@@ -173,6 +173,28 @@ func readStream(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return append(head.Bytes(), body...), nil
+}
+
+// readLine reads up to and including '\n', refusing a line longer than max
+// bytes (a peer that never sends a newline must not make the core buffer
+// without bound).
+func readLine(r *bufio.Reader, max int) (string, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > max {
+			return "", errors.New("expected a header of at most 64 KiB, got more")
+		}
+		switch err {
+		case nil:
+			return string(line), nil
+		case bufio.ErrBufferFull:
+			continue
+		default:
+			return "", err
+		}
+	}
 }
 
 // send writes raw to p: on p's connection, over UDP from this node's socket,

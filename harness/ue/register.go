@@ -180,8 +180,12 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 			return fmt.Errorf("ue: %w", err)
 		}
 		r.password = password
-		protected = true
 		answered = auts == ""
+		// Only a REGISTER that answers with RES goes over the protected
+		// ports: after a synchronisation failure no security association
+		// is set up, so the REGISTER with AUTS is sent as step 2 was
+		// (TS 33.203 6.1.2, 7.1).
+		protected = answered
 		if !answered {
 			r.AUTS++
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,6 +14,7 @@ import (
 
 	"imsconform/harness/conformance"
 	"imsconform/harness/deviation"
+	"imsconform/harness/lab"
 )
 
 // Flags, passed after "--" to go tool ginkgo (or directly to go test).
@@ -23,13 +23,35 @@ var (
 	profile      = flag.String("profile", "", "scenario profile: a322 (the tables as written) or ts24229; default: the lab's")
 	reportDir    = flag.String("report-dir", "out", "where junit.xml, report.json, report.html and trace.pcap go; relative to the directory the command was started from")
 	failOnInconc = flag.Bool("fail-on-inconc", false, "make an inconc verdict fail its spec (and the run)")
-	sets         setFlag
+	sets         = &setsFlag{s: lab.Settings{}}
 	deviations   deviateFlag
 )
 
 func init() {
-	flag.Var(&sets, "set", "override a lab field, KEY=VALUE by its YAML path (e.g. sut.pcscf=127.0.0.1:5060); repeatable")
+	flag.Var(sets, "set", "override a lab field, KEY=VALUE by its YAML path (e.g. sut.pcscf=127.0.0.1:5060); repeatable")
 	flag.Var(&deviations, "deviate", "break the embedded reference core on purpose, STEP/ACTION[/HEADER[/PARAM]][=VALUE] (e.g. 5/set-param/WWW-Authenticate/algorithm=MD5); repeatable; not with a lab")
+}
+
+// setsFlag collects -set KEY=VALUE. Its String and errors never show a key
+// (lab.Settings masks them), and Set never fails: the flag package would
+// print the raw argument, K included; the problem fails a spec instead.
+type setsFlag struct {
+	s    lab.Settings
+	errs []error
+}
+
+func (f *setsFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.s.String()
+}
+
+func (f *setsFlag) Set(v string) error {
+	if err := f.s.Set(v); err != nil {
+		f.errs = append(f.errs, err)
+	}
+	return nil
 }
 
 type deviateFlag []deviation.Deviation
@@ -41,21 +63,6 @@ func (d *deviateFlag) Set(v string) error {
 		return err
 	}
 	*d = append(*d, dv)
-	return nil
-}
-
-type setFlag map[string]string
-
-func (s *setFlag) String() string { return fmt.Sprint(map[string]string(*s)) }
-func (s *setFlag) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("-set: expected KEY=VALUE, saw %q", v)
-	}
-	if *s == nil {
-		*s = map[string]string{}
-	}
-	(*s)[k] = val
 	return nil
 }
 

@@ -1,7 +1,12 @@
 package conformance_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 
@@ -16,9 +21,12 @@ var outcome *conformance.Outcome
 // are parsed.
 var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailure, func() {
 	plan, err := conformance.Prepare(conformance.Options{
-		LabFile: *labFile, Profile: *profile, Overrides: sets, Environ: os.Environ(),
+		LabFile: *labFile, Profile: *profile, Overrides: sets.s, Environ: os.Environ(),
 		Deviations: deviations,
 	})
+	if len(sets.errs) > 0 {
+		err = errors.Join(append(sets.errs, err)...)
+	}
 	if err != nil {
 		// A broken lab or scenario fails a spec instead of panicking while the
 		// tree is built (a panic there leaves a JUnit that shows no failure).
@@ -27,7 +35,12 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		outcome = plan.Execute(ctx)
+		// A Ctrl-C that came before this node started still stops the run.
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(interrupted, cancel)()
+		fmt.Fprintf(os.Stderr, "imsconform: running the flow (profile %s, %s)\n", plan.Profile, target(plan))
+		outcome = plan.Execute(runCtx)
 	}, NodeTimeout(plan.Timeout()))
 
 	for _, rule := range plan.Rules {
@@ -60,3 +73,14 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 		})
 	}
 })
+
+// interrupted ends at the first SIGINT or SIGTERM of the process, whenever it
+// comes (Ginkgo's own handler only interrupts the node under way).
+var interrupted, _ = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+
+func target(plan *conformance.Plan) string {
+	if plan.Lab.SUT.PCSCF == "" {
+		return "embedded reference core"
+	}
+	return "lab P-CSCF " + plan.Lab.SUT.PCSCF
+}

@@ -123,12 +123,14 @@ func (f *Framer) Next() ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	n := contentLength(f.buf[:end])
-	total := end + sep + n
-	if total > MaxMessage {
+	// Compared before adding, so that a huge Content-Length from the peer
+	// cannot overflow the sum.
+	if n > MaxMessage || end+sep+n > MaxMessage {
 		out := f.buf
 		f.buf = nil
 		return out, true, ErrTooLarge
 	}
+	total := end + sep + n
 	if len(f.buf) < total {
 		return nil, false, nil
 	}

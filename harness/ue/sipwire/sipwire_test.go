@@ -62,3 +62,55 @@ func TestReceive(t *testing.T) {
 		t.Errorf("expected 2 trace entries, got %d", len(tr.Messages()))
 	}
 }
+
+// TestFramerRefusesAHugeContentLength: a peer's Content-Length near the
+// largest int must not overflow the frame length (it once made Next panic).
+func TestFramerRefusesAHugeContentLength(t *testing.T) {
+	for _, cl := range []string{"9223372036854775807", "9223372036854775754", "4294967296", "99999999999999999999"} {
+		var f Framer
+		f.Write([]byte("SIP/2.0 200 OK\r\nContent-Length: " + cl + "\r\n\r\nbody"))
+		out, ok, err := f.Next()
+		switch cl {
+		case "99999999999999999999": // not an int: read as no body
+			if !ok || err != nil || string(out) != "SIP/2.0 200 OK\r\nContent-Length: "+cl+"\r\n\r\n" {
+				t.Errorf("Content-Length %s: got %q, %v, %v; want the head alone", cl, out, ok, err)
+			}
+		default:
+			if !ok || err != ErrTooLarge {
+				t.Errorf("Content-Length %s: got ok %v, err %v; want ErrTooLarge", cl, ok, err)
+			}
+		}
+	}
+}
+
+// FuzzFramer: no input, split anywhere, makes the framer panic, return a
+// frame longer than MaxMessage or lose bytes it has not framed.
+func FuzzFramer(f *testing.F) {
+	f.Add([]byte("REGISTER sip:r SIP/2.0\r\nContent-Length: 4\r\n\r\nbody\r\n\r\nSIP/2.0 200 OK\r\nl: 0\r\n\r\n"), 7)
+	f.Add([]byte("SIP/2.0 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\n"), 3)
+	f.Add([]byte("\r\n\r\nINVITE x\n\nrest"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		var fr Framer
+		if cut < 0 {
+			cut = -cut
+		}
+		if len(data) > 0 {
+			cut %= len(data) + 1
+		} else {
+			cut = 0
+		}
+		fr.Write(data[:cut])
+		for i := 0; i < 2; i++ {
+			for {
+				out, ok, _ := fr.Next()
+				if !ok {
+					break
+				}
+				if len(out) > MaxMessage && len(out) > len(data) {
+					t.Fatalf("frame of %d bytes from %d bytes of input", len(out), len(data))
+				}
+			}
+			fr.Write(data[cut:])
+		}
+	})
+}
