@@ -217,6 +217,12 @@ func (c *Core) verify(m *message, d map[string]string, rec *nonceRec) bool {
 	if d["realm"] != c.lab.Realm {
 		return false
 	}
+	// The credentials must be those of the IMPI the challenge was issued to
+	// (TS 24.229 5.4.1.2.1). The uri is taken as sent: implementations
+	// differ (SIPp with auth-int sends the remote address).
+	if !strings.EqualFold(d["username"], rec.impi) {
+		return false
+	}
 	qop := strings.ToLower(d["qop"])
 	want, err := aka.DigestResponse(aka.Params{
 		Username: d["username"], Realm: d["realm"], Password: aka.AKAv1Password(rec.xres),

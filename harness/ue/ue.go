@@ -4,8 +4,10 @@
 // AUTN of the 401 challenge with Milenage (answering an SQN out of range with
 // an AUTS, RFC 3310 3.4), and sends the REGISTER of table A.3.2.2-7 with the
 // AKAv1-MD5 digest response from its protected client port (port-c), Via and
-// Contact naming its protected server port (port-s), where it receives the 200
-// OK. It also re-registers and de-registers.
+// Contact naming its protected server port (port-s). It receives the 200 OK
+// on port-s (the Via sent-by, RFC 3261 18.2.2, without security associations)
+// or on port-c (over security associations, TS 33.203 7.1): it listens on
+// both. It also re-registers and de-registers.
 //
 // It owns its sockets (UDP or TCP, 127.0.0.1 or [::1]) so that every byte and
 // every port is what the lab says, records every message it sends or receives
@@ -92,7 +94,7 @@ type Addrs struct {
 	Host      netip.Addr // the UE's IP
 	Port      uint16     // unprotected port: initial REGISTER, its 401
 	PortC     uint16     // protected client port: the protected REGISTER leaves from it
-	PortS     uint16     // protected server port: Via/Contact of the protected REGISTER; the 200 OK comes here over UDP
+	PortS     uint16     // protected server port: Via/Contact of the protected REGISTER; without SAs the 200 OK comes here over UDP
 	SPIC      uint32
 	SPIS      uint32
 }

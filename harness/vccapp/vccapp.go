@@ -149,6 +149,7 @@ type App struct {
 	addr      netip.AddrPort
 	tr        *trace.Trace
 	devs      []deviation.Deviation
+	stopWatch func() bool // stops the context watch Start set up
 	log       *slog.Logger
 	store     Store
 	accept    []netip.Prefix
@@ -233,10 +234,9 @@ func Start(ctx context.Context, o Options) (*App, error) {
 		a.wg.Add(1)
 		go a.accept_()
 	}
-	go func() {
-		<-ctx.Done()
-		a.Close()
-	}()
+	// Close when ctx ends; Close itself stops the watch, so nothing is left
+	// waiting on a context that is never cancelled.
+	a.stopWatch = context.AfterFunc(ctx, func() { a.Close() })
 	return a, nil
 }
 
@@ -254,6 +254,9 @@ func (a *App) Trace() *trace.Trace { return a.tr }
 
 // Close stops serving and waits for the receivers.
 func (a *App) Close() error {
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
 	a.once.Do(func() {
 		a.mu.Lock()
 		a.closed = true
