@@ -185,6 +185,9 @@ func New(o Options) (*UE, error) {
 	if !host.IsLoopback() {
 		return nil, fmt.Errorf("ue: address: expected a loopback address (127.0.0.0/8 or ::1), got %s", host)
 	}
+	if pc := o.PCSCF.Addr().Unmap(); !pc.IsLoopback() {
+		return nil, fmt.Errorf("ue: P-CSCF: expected a loopback address (127.0.0.0/8 or ::1), got %s: the harness talks to loopback only", o.PCSCF)
+	}
 	mil, err := milenage(l.Subscriber)
 	if err != nil {
 		return nil, err

@@ -291,3 +291,20 @@ func TestSigcomp(t *testing.T) {
 		t.Errorf("Contact: got %q", c)
 	}
 }
+
+// TestRefusesANonLoopbackPCSCF: the harness never sends to an address off
+// this host; the refusal comes before any socket is bound.
+func TestRefusesANonLoopbackPCSCF(t *testing.T) {
+	l := lab.DefaultFor("127.0.0.1")
+	for _, pc := range []string{"192.0.2.1:5060", "[2001:db8::1]:5060", "10.0.0.1:5060"} {
+		u, err := New(Options{Lab: l, PCSCF: netip.MustParseAddrPort(pc)})
+		if err == nil {
+			u.Close()
+			t.Errorf("P-CSCF %s: expected a refusal, got a UE", pc)
+			continue
+		}
+		if !strings.Contains(err.Error(), "expected a loopback address") {
+			t.Errorf("P-CSCF %s: error %q does not say a loopback address was expected", pc, err)
+		}
+	}
+}
