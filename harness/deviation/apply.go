@@ -367,29 +367,36 @@ func editParams(value string, d Deviation) string {
 		if rest != "" {
 			ps = splitTop(rest, ',')
 		}
-		want := strings.ToLower(d.Param)
-		found := false
-		var out []string
-		for _, p := range ps {
-			if paramName(p) == want {
-				found = true
-				if d.Action == SetParam {
-					out = append(out, formatParam(d.Param, d.Value, strings.TrimSpace(p)))
-				}
-				continue
-			}
-			out = append(out, strings.TrimSpace(p))
-		}
-		if d.Action == SetParam && !found {
-			out = append(out, formatParam(d.Param, d.Value, ""))
-		}
-		return scheme + " " + strings.Join(out, ", ")
+		return scheme + " " + strings.Join(editParamList(ps, d), ", ")
 	}
 	vals := splitTop(value, ',')
 	for i, v := range vals {
 		vals[i] = editSemiParams(strings.TrimSpace(v), d)
 	}
 	return strings.Join(vals, ", ")
+}
+
+// editParamList applies a drop-param or set-param deviation to a list of
+// name[=value] parameters: set-param replaces the parameter (keeping its
+// quoting) or appends it when absent; drop-param removes it.
+func editParamList(ps []string, d Deviation) []string {
+	want := strings.ToLower(d.Param)
+	found := false
+	var out []string
+	for _, p := range ps {
+		if paramName(p) == want {
+			found = true
+			if d.Action == SetParam {
+				out = append(out, formatParam(d.Param, d.Value, strings.TrimSpace(p)))
+			}
+			continue
+		}
+		out = append(out, strings.TrimSpace(p))
+	}
+	if d.Action == SetParam && !found {
+		out = append(out, formatParam(d.Param, d.Value, ""))
+	}
+	return out
 }
 
 // editSemiParams edits the ;-parameters of one header value. For a value
@@ -413,22 +420,7 @@ func editSemiParams(v string, d Deviation) string {
 		ps = splitTop(strings.TrimSpace(params), ';')[1:]
 	}
 	spaced := strings.Contains(params, "; ")
-	want := strings.ToLower(d.Param)
-	found := false
-	var out []string
-	for _, p := range ps {
-		if paramName(p) == want {
-			found = true
-			if d.Action == SetParam {
-				out = append(out, formatParam(d.Param, d.Value, strings.TrimSpace(p)))
-			}
-			continue
-		}
-		out = append(out, strings.TrimSpace(p))
-	}
-	if d.Action == SetParam && !found {
-		out = append(out, formatParam(d.Param, d.Value, ""))
-	}
+	out := editParamList(ps, d)
 	sep := ";"
 	if spaced {
 		sep = "; "
