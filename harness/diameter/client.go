@@ -277,13 +277,7 @@ func (c *Client) observe(raw []byte, received bool) {
 	if c.cfg.Observer == nil {
 		return
 	}
-	cp := Capture{Time: time.Now(), Received: received, Raw: append([]byte(nil), raw...)}
-	if received {
-		cp.Src, cp.Dst = c.peer.Remote, c.peer.Local
-	} else {
-		cp.Src, cp.Dst = c.peer.Local, c.peer.Remote
-	}
-	c.cfg.Observer(cp)
+	c.cfg.Observer(c.peer.capture(raw, received))
 }
 
 // shut marks the client closed with err as the reason and closes the

@@ -78,6 +78,18 @@ type Peer struct {
 	Local       netip.AddrPort
 }
 
+// capture is raw, seen on the connection to this peer now, as an observer
+// gets it: a copy, with the ends set by direction.
+func (p Peer) capture(raw []byte, received bool) Capture {
+	cp := Capture{Time: time.Now(), Received: received, Raw: append([]byte(nil), raw...)}
+	if received {
+		cp.Src, cp.Dst = p.Remote, p.Local
+	} else {
+		cp.Src, cp.Dst = p.Local, p.Remote
+	}
+	return cp
+}
+
 // Handler answers application requests (any request other than CER, DWR and
 // DPR). It returns the answer, or nil when it does not support the command:
 // the server then answers 3001 DIAMETER_COMMAND_UNSUPPORTED with the E bit.
@@ -277,13 +289,7 @@ func (pc *conn) observe(raw []byte, received bool) {
 	if pc.s.Observer == nil {
 		return
 	}
-	cp := Capture{Time: time.Now(), Received: received, Raw: append([]byte(nil), raw...)}
-	if received {
-		cp.Src, cp.Dst = pc.peer.Remote, pc.peer.Local
-	} else {
-		cp.Src, cp.Dst = pc.peer.Local, pc.peer.Remote
-	}
-	pc.s.Observer(cp)
+	pc.s.Observer(pc.peer.capture(raw, received))
 }
 
 func (pc *conn) send(m *Message) bool {

@@ -243,28 +243,18 @@ func SplitList(s string) []string {
 
 // eachItem calls f with each element SplitList would return, in order.
 func eachItem(s string, f func(string)) {
-	start, quoted, angle := 0, false, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case quoted && c == '\\':
-			i++
-		case c == '"':
-			quoted = !quoted
-		case quoted:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case c == ',' && !angle:
-			if p := strings.TrimSpace(s[start:i]); p != "" {
-				f(p)
-			}
-			start = i + 1
+	for {
+		i := indexOutside(s, ",")
+		item := s
+		if i >= 0 {
+			item = s[:i]
 		}
-	}
-	if start <= len(s) {
-		if p := strings.TrimSpace(s[start:]); p != "" {
+		if p := strings.TrimSpace(item); p != "" {
 			f(p)
 		}
+		if i < 0 {
+			return
+		}
+		s = s[i+1:]
 	}
 }
