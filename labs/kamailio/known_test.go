@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"imsconform/harness/check"
-	"imsconform/harness/conformance"
+	"imsconform/harness/run"
 )
 
 // TestKnownResults brings the lab up once per profile, runs the suite's flow
@@ -31,7 +31,7 @@ func TestKnownResults(t *testing.T) {
 				t.Fatalf("lab: %v", err)
 			}
 			defer l.Stop()
-			plan, err := conformance.Prepare(conformance.Options{Overrides: l.Overrides(), Profile: profile, LabHSS: l.LabHSS()})
+			plan, err := run.Prepare(run.Options{Overrides: l.Overrides(), Profile: profile, LabHSS: l.LabHSS()})
 			if err != nil {
 				t.Fatal(err)
 			}

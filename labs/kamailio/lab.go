@@ -185,7 +185,7 @@ func (l *Lab) Profile() *lab.Profile {
 }
 
 // Overrides returns the lab's profile as lab field overrides (YAML path ->
-// value), for conformance.Options.Overrides or lab.Resolve. The subscriber
+// value), for run.Options.Overrides or lab.Resolve. The subscriber
 // keys are among them: keep the map in memory, never print it (lab.Settings
 // redacts them).
 func (l *Lab) Overrides() map[string]string {

@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"imsconform/harness/check"
-	"imsconform/harness/conformance"
+	"imsconform/harness/run"
 	"imsconform/harness/hss"
 	"imsconform/harness/trace"
 	"imsconform/harness/trace/pcap"
@@ -49,12 +49,12 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runLab(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kamailiolab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	reportDir := fs.String("report-dir", "out/kamailio", "directory for report.json, report.html, trace.pcap, cx.pcap and the Kamailio logs")
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	dir := conformance.ResolveDir(*reportDir)
+	dir := run.ResolveDir(*reportDir)
 
 	cx := trace.New()
 	began := time.Now()
@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Kamailio lab up in %s: P-CSCF %s\n", bringUp.Round(time.Millisecond), l.Profile().SUT.PCSCF)
 
-	plan, err := conformance.Prepare(conformance.Options{Overrides: l.Overrides(), Profile: *profile, LabHSS: l.LabHSS(), Logger: logger})
+	plan, err := run.Prepare(run.Options{Overrides: l.Overrides(), Profile: *profile, LabHSS: l.LabHSS(), Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: preparing the run: %v\n", err)
 		return exitHarness

@@ -1,4 +1,4 @@
-package conformance_test
+package registration_test
 
 import (
 	"context"
@@ -11,16 +11,16 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 
 	"imsconform/harness/check"
-	"imsconform/harness/conformance"
+	"imsconform/harness/run"
 )
 
 // outcome is the one run of the flow, shared by every spec.
-var outcome *conformance.Outcome
+var outcome *run.Outcome
 
 // The container body runs while RunSpecs builds the tree, after the flags
 // are parsed.
 var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailure, func() {
-	plan, err := conformance.Prepare(conformance.Options{
+	plan, err := run.Prepare(run.Options{
 		LabFile: *labFile, Profile: *profile, Overrides: sets.s, Environ: os.Environ(),
 		Deviations: deviations,
 	})
@@ -64,11 +64,11 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 				Skip("verdict none (not applicable): " + r.Reason)
 			case check.Inconc:
 				if *failOnInconc {
-					Fail(conformance.Describe(r))
+					Fail(run.Describe(r))
 				}
-				AddReportEntry("inconc", conformance.Describe(r), ReportEntryVisibilityFailureOrVerbose)
+				AddReportEntry("inconc", run.Describe(r), ReportEntryVisibilityFailureOrVerbose)
 			default:
-				Fail(conformance.Describe(r))
+				Fail(run.Describe(r))
 			}
 		})
 	}
@@ -78,7 +78,7 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 // comes (Ginkgo's own handler only interrupts the node under way).
 var interrupted, _ = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 
-func target(plan *conformance.Plan) string {
+func target(plan *run.Plan) string {
 	if plan.Lab.SUT.PCSCF == "" {
 		return "embedded reference core"
 	}

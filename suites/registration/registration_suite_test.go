@@ -1,4 +1,4 @@
-package conformance_test
+package registration_test
 
 import (
 	"flag"
@@ -12,7 +12,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
-	"imsconform/harness/conformance"
+	"imsconform/harness/run"
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 )
@@ -72,7 +72,7 @@ func TestConformance(t *testing.T) {
 }
 
 // outDir is where this run's reports go, resolved once.
-func outDir() string { return conformance.ResolveDir(*reportDir) }
+func outDir() string { return run.ResolveDir(*reportDir) }
 
 var _ = ReportAfterSuite("reports", func(report Report) {
 	dir := outDir()

@@ -1,11 +1,11 @@
-// Package conformance owns the context of one conformance run: it resolves the
+// Package run owns the context of one conformance run: it resolves the
 // lab (a file, environment and flag overrides, or the embedded reference core),
 // loads the scenario's rules for the chosen profile, runs the registration flow
 // once, evaluates every rule, and writes the reports.
 //
 // It is what the Ginkgo suites call; it knows nothing of Ginkgo. It is not the
 // check engine (harness/check) nor the flow (harness/flow): it wires them.
-package conformance
+package run
 
 import (
 	"context"
