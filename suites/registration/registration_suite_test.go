@@ -12,9 +12,9 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
-	"imsconform/harness/run"
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
+	"imsconform/harness/run"
 )
 
 // Flags, passed after "--" to go tool ginkgo (or directly to go test).

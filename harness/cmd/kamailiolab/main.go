@@ -32,8 +32,8 @@ import (
 	"time"
 
 	"imsconform/harness/check"
-	"imsconform/harness/run"
 	"imsconform/harness/hss"
+	"imsconform/harness/run"
 	"imsconform/harness/trace"
 	"imsconform/harness/trace/pcap"
 	"imsconform/labs/kamailio"
