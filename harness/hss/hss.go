@@ -227,6 +227,9 @@ func (h *HSS) Serve(l net.Listener) error { return h.srv.Serve(l) }
 // Close closes the listeners and connections.
 func (h *HSS) Close() error { return h.srv.Close() }
 
+// Config returns the configuration the HSS was made with.
+func (h *HSS) Config() Config { return h.cfg }
+
 // AssignedServer returns the S-CSCF name the last SAR stored, or "".
 func (h *HSS) AssignedServer() string {
 	h.mu.Lock()
