@@ -142,8 +142,10 @@ func (p *Profile) settleUEAddress() {
 	}
 	a, err := RouteSource(pc.Addr())
 	if err != nil {
+		p.noRoute = fmt.Sprintf("expected this host to have a route to sut.pcscf %s (%s), to take ue.address from, saw %v (see ip route get %s)", pc, p.src["sut.pcscf"], err, pc.Addr())
 		return
 	}
+	p.noRoute = ""
 	p.UE.Address = a.String()
 	p.src["ue.address"] = originRoute
 }

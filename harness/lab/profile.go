@@ -45,6 +45,9 @@ type Profile struct {
 	// where its value came from: "lab.yaml:12", "default", "environment
 	// IMSCONFORM_SUT_PCSCF", "flag -set sut.pcscf". Errors name it.
 	src map[string]string
+	// noRoute says why a default ue.address could not be taken from the
+	// route to an IP-literal sut.pcscf (settleUEAddress); "" otherwise.
+	noRoute string
 }
 
 // SUT is the system under test's entry point: the P-CSCF. An empty PCSCF means

@@ -182,6 +182,9 @@ var fieldChecks = map[string]func(p *Profile) string{
 	"subscriber.amf": func(p *Profile) string { return checkHex(p.Subscriber.AMF, 16) },
 	"subscriber.sqn": func(p *Profile) string { return checkHex(p.Subscriber.SQN, 48) },
 	"ue.address": func(p *Profile) string {
+		if p.noRoute != "" && p.src["ue.address"] == originDefault {
+			return p.noRoute
+		}
 		a, problem := checkIP(p.UE.Address)
 		if problem != "" {
 			return problem

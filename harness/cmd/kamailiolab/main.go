@@ -17,7 +17,9 @@
 // elsewhere (another host, another network namespace) runs with into
 // -lab-out, prints "ready", and keeps the lab up until SIGINT or SIGTERM: see
 // labs/kamailio/netns-lab.sh. The file holds no key: the lab's subscriber
-// is TS 35.208 test set 1, the profile's default.
+// is TS 35.208 test set 1, the profile's default. When it stops it copies
+// the Kamailio logs under kamailio/ in -report-dir. With -probe IP:port it
+// only checks that a SIP server answers OPTIONS there.
 //
 // Exit status: 0 when the lab came up and every rule got a verdict (fail
 // verdicts included: a real core deviates), 1 on a harness error, 2 when the
@@ -89,6 +91,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	readyTimeout := fs.Duration("ready-timeout", kamailio.DefaultReadyTimeout, "how long to wait for each CSCF to be ready")
 	serve := fs.Bool("serve", false, "only bring the CSCFs up, write the harness's lab profile to -lab-out, print \"ready\" and wait for SIGINT or SIGTERM")
 	labOut := fs.String("lab-out", "", "with -serve: where to write the lab profile for the harness")
+	probe := fs.String("probe", "", "only send SIP OPTIONS to this IP:port until it answers (10 s at most), e.g. to check a lab from another network namespace")
 	verbose := fs.Bool("v", false, "log bring-up, teardown and the flow's progress to stderr")
 	var addrs kamailio.Addrs
 	for _, a := range []struct {
@@ -110,6 +113,21 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *serve && *labOut == "" {
 		fmt.Fprintln(stderr, "kamailiolab: -serve: expected -lab-out FILE for the harness's lab profile")
 		return exitBadUsage
+	}
+	if *probe != "" {
+		ap, err := netip.ParseAddrPort(*probe)
+		if err != nil {
+			fmt.Fprintf(stderr, "kamailiolab: -probe: expected IP:port, got %q\n", *probe)
+			return exitBadUsage
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := kamailio.ProbeSIP(pctx, ap); err != nil {
+			fmt.Fprintf(stderr, "kamailiolab: -probe: %v\n", err)
+			return exitLabDown
+		}
+		fmt.Fprintf(stdout, "%s answers SIP\n", ap)
+		return exitOK
 	}
 	logf := func(string, ...any) {}
 	var logger *slog.Logger
@@ -145,6 +163,9 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "lab profile: %s\nready\n", *labOut)
 		<-ctx.Done()
 		fmt.Fprintln(stdout, "stopping")
+		if err := copyLogs(filepath.Join(dir, "kamailio"), l.Logs()); err != nil {
+			fmt.Fprintf(stderr, "kamailiolab: copying the logs: %v\n", err)
+		}
 		return exitOK
 	}
 
