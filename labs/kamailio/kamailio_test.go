@@ -89,17 +89,7 @@ func TestWriteConfigsHoldNoKeyMaterial(t *testing.T) {
 		"scscf.xml": {`FQDN="` + SCSCFName + `"`, `src_addr="127.0.0.4"`},
 		"db/s_cscf": {`1:` + SCSCFName + `:sip\:127.0.0.4\:5060`},
 	}
-	for f, subs := range want {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range subs {
-			if !strings.Contains(string(b), s) {
-				t.Errorf("%s: expected it to contain %q, it does not", f, s)
-			}
-		}
-	}
+	expectContents(t, dir, want)
 }
 
 func TestConfigRejectsMixedFamiliesAndSharedAddresses(t *testing.T) {
@@ -112,6 +102,22 @@ func TestConfigRejectsMixedFamiliesAndSharedAddresses(t *testing.T) {
 	} {
 		if _, err := WriteConfigs(c, t.TempDir()); err == nil {
 			t.Errorf("%s: expected an error, got none", name)
+		}
+	}
+}
+
+// expectContents requires each file under dir to contain its substrings.
+func expectContents(t *testing.T, dir string, want map[string][]string) {
+	t.Helper()
+	for f, subs := range want {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range subs {
+			if !strings.Contains(string(b), s) {
+				t.Errorf("%s: expected it to contain %q, it does not", f, s)
+			}
 		}
 	}
 }
@@ -133,17 +139,7 @@ func TestWriteConfigsOnIPv6(t *testing.T) {
 		"icscf.xml": {`<Peer FQDN="2001:db8:c::100" Realm="home1.net" port="3868" src_addr="2001:db8:c::3"/>`},
 		"db/s_cscf": {`1:` + SCSCFName + `:sip\:[2001\:db8\:c\:\:4]\:5060`},
 	}
-	for f, subs := range want {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range subs {
-			if !strings.Contains(string(b), s) {
-				t.Errorf("%s: expected it to contain %q, it does not", f, s)
-			}
-		}
-	}
+	expectContents(t, dir, want)
 	l := &Lab{cfg: c.withDefaults()}
 	o := l.Overrides()
 	for k, v := range map[string]string{"sut.pcscf": "[2001:db8:c::2]:5060", "core.scscf_name": "[2001:db8:c::4]",
