@@ -53,11 +53,11 @@ const (
 // packet that no SA covers never leaves in clear, and one that no SA
 // accepts never arrives. See the package documentation.
 type Stack struct {
-	cfg  Config
-	addr netip.Addr
-	gv   *stack.Stack
-	link *link
-	wire *wire
+	cfg   Config
+	addr  netip.Addr
+	gv    *stack.Stack
+	link  *link
+	wire  *wire
 	proto tcpip.NetworkProtocolNumber
 
 	mu       sync.Mutex
