@@ -65,52 +65,56 @@ func (s *Stack) inboundPacket(pkt []byte, src netip.Addr) {
 		return
 	}
 	p.SA = sa.info
-	if src != sa.info.Src.Addr() {
-		p.Err = fmt.Errorf("%w: %s: expected the packet from %s, got it from %s", ErrSelector, sa.info, sa.info.Src.Addr(), src)
-		s.report(p)
-		return
-	}
-	if err := sa.win.check(p.Seq); err != nil {
-		p.Err = err
-		s.report(p)
-		return
-	}
-	if err := sa.t.checkLen(pkt); err != nil {
-		p.Err = err
-		s.report(p)
-		return
-	}
-	if err := sa.t.verify(pkt); err != nil {
-		p.Err = err
-		s.report(p)
-		return
-	}
 	ib := getBuf()
 	defer putBuf(ib)
 	hl := header.IPv4MinimumSize
 	if s.addr.Is6() {
 		hl = header.IPv6MinimumSize
 	}
-	inner, nh, err := sa.t.decrypt((*ib)[hl:hl+sa.t.bodyLen(pkt)], pkt)
+	inner, err := sa.open(&p, pkt, (*ib)[hl:])
 	if err != nil {
 		p.Err = err
 		s.report(p)
 		return
 	}
+	s.report(p)
+	s.inject((*ib)[:hl+len(inner)], hl, src, p.NextHeader)
+}
+
+// open does the checks of RFC 4303 3.4 on pkt, received from p.Src, in the
+// order the RFC gives them (the cheap sequence number check before the ICV,
+// the window updated only after it), decrypts it into buf (which holds
+// bufSize bytes), and fills p's Inner, NextHeader and ports. Any input gets
+// an error, never a panic (FuzzOpen).
+func (sa *SA) open(p *Packet, pkt, buf []byte) ([]byte, error) {
+	if p.Src != sa.info.Src.Addr() {
+		return nil, fmt.Errorf("%w: %s: expected the packet from %s, got it from %s", ErrSelector, sa.info, sa.info.Src.Addr(), p.Src)
+	}
+	if err := sa.win.check(p.Seq); err != nil {
+		return nil, err
+	}
+	if err := sa.t.checkLen(pkt); err != nil {
+		return nil, err
+	}
+	if n := sa.t.bodyLen(pkt); n > len(buf) {
+		return nil, fmt.Errorf("%w: %d bytes of payload, more than an IP packet holds", ErrMalformed, n)
+	}
+	if err := sa.t.verify(pkt); err != nil {
+		return nil, err
+	}
+	inner, nh, err := sa.t.decrypt(buf, pkt)
+	if err != nil {
+		return nil, err
+	}
 	p.Inner, p.NextHeader = inner, nh
 	p.SrcPort, p.DstPort = ports(inner)
 	if err := checkSelectors(sa, nh, inner, p.SrcPort, p.DstPort); err != nil {
-		p.Err = err
-		s.report(p)
-		return
+		return nil, err
 	}
 	if err := sa.win.accept(p.Seq); err != nil {
-		p.Err = err
-		s.report(p)
-		return
+		return nil, err
 	}
-	s.report(p)
-	s.inject((*ib)[:hl+len(inner)], hl, src, nh)
+	return inner, nil
 }
 
 func checkSelectors(sa *SA, nh uint8, inner []byte, sport, dport uint16) error {
