@@ -203,12 +203,15 @@ func tcpEcho(t *testing.T, client, server *Stack, from, to uint16, msg []byte) {
 	}
 }
 
+// sipMessage is a well-formed REGISTER of at least n bytes (tshark's SIP
+// dissector reads it whole, so the ESP trailer and ICV get dissected after it).
 func sipMessage(n int) []byte {
-	b := []byte("REGISTER sip:ims.example.com SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:1357\r\n")
-	for len(b) < n {
+	b := []byte("REGISTER sip:ims.example.com SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:1357;branch=z9hG4bK1\r\n" +
+		"From: <sip:user@ims.example.com>;tag=1\r\nTo: <sip:user@ims.example.com>\r\nCall-ID: esp-test\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n")
+	for len(b) < n-40 {
 		b = append(b, "X-Padding: 0123456789abcdef0123456789abcdef\r\n"...)
 	}
-	return b[:n]
+	return append(b, "Content-Length: 0\r\n\r\n"...)
 }
 
 // UDP and TCP, both pairs of SAs, IPv4 and IPv6, every algorithm: two stacks
