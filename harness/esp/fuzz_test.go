@@ -9,24 +9,11 @@ import (
 // fuzzSAs are inbound SAs of every algorithm combination, from
 // 127.0.0.1:5060 to 127.0.0.1:1357, with their transforms.
 func fuzzSAs(t testing.TB) []*SA {
-	var ik, ck [16]byte
-	copy(ik[:], "fuzz integrity k")
-	copy(ck[:], "fuzz cipher key.")
 	var out []*SA
-	for _, integ := range Integrities {
-		for _, enc := range Encryptions {
-			k, err := ExpandKeys(integ, enc, ik, ck)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr, err := newTransform(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, &SA{t: tr, keys: k, info: SAInfo{SPI: 0x1000, Dir: Inbound,
-				Src: netip.MustParseAddrPort("127.0.0.1:5060"), Dst: netip.MustParseAddrPort("127.0.0.1:1357"),
-				Integrity: integ, Encryption: enc}})
-		}
+	for _, tr := range everyTransform(t) {
+		out = append(out, &SA{t: tr, info: SAInfo{SPI: 0x1000, Dir: Inbound,
+			Src: netip.MustParseAddrPort("127.0.0.1:5060"), Dst: netip.MustParseAddrPort("127.0.0.1:1357"),
+			Integrity: tr.integ, Encryption: tr.enc}})
 	}
 	return out
 }

@@ -249,7 +249,7 @@ func (s *Stack) ListenPacket(ctx context.Context, laddr netip.AddrPort) (net.Pac
 	}
 	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
 	s.usePort(port, 1)
-	return &udpConn{UDPConn: c, release: func() { s.usePort(port, -1) }}, nil
+	return &udpConn{UDPConn: c, releaser: releaser{release: func() { s.usePort(port, -1) }}}, nil
 }
 
 // Listen opens a protected TCP port on the stack's address.
@@ -281,7 +281,7 @@ func (s *Stack) Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener,
 	l := gonet.NewTCPListener(s.gv, &wq, ep)
 	port := uint16(l.Addr().(*net.TCPAddr).Port)
 	s.usePort(port, 1)
-	return &tcpListener{TCPListener: l, release: func() { s.usePort(port, -1) }}, nil
+	return &tcpListener{TCPListener: l, releaser: releaser{release: func() { s.usePort(port, -1) }}}, nil
 }
 
 // Dial opens a TCP connection from the protected port laddr to raddr. The
@@ -336,41 +336,37 @@ func (s *Stack) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (net.Conn
 		}
 	}
 	s.usePort(port, 1)
-	return &tcpConn{TCPConn: gonet.NewTCPConn(&wq, ep), release: func() { s.usePort(port, -1) }}, nil
+	return &tcpConn{TCPConn: gonet.NewTCPConn(&wq, ep), releaser: releaser{release: func() { s.usePort(port, -1) }}}, nil
 }
+
+// releaser gives a protected port back to the stack's count once.
+type releaser struct {
+	once    sync.Once
+	release func()
+}
+
+func (r *releaser) done() { r.once.Do(r.release) }
 
 type udpConn struct {
 	*gonet.UDPConn
-	once    sync.Once
-	release func()
+	releaser
 }
 
-func (c *udpConn) Close() error {
-	c.once.Do(c.release)
-	return c.UDPConn.Close()
-}
+func (c *udpConn) Close() error { c.done(); return c.UDPConn.Close() }
 
 type tcpListener struct {
 	*gonet.TCPListener
-	once    sync.Once
-	release func()
+	releaser
 }
 
-func (l *tcpListener) Close() error {
-	l.once.Do(l.release)
-	return l.TCPListener.Close()
-}
+func (l *tcpListener) Close() error { l.done(); return l.TCPListener.Close() }
 
 type tcpConn struct {
 	*gonet.TCPConn
-	once    sync.Once
-	release func()
+	releaser
 }
 
-func (c *tcpConn) Close() error {
-	c.once.Do(c.release)
-	return c.TCPConn.Close()
-}
+func (c *tcpConn) Close() error { c.done(); return c.TCPConn.Close() }
 
 // link is the user-space stack's NIC: what gVisor sends goes to outbound,
 // what inbound opens is injected.

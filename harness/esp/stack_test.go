@@ -28,7 +28,7 @@ func newTestStack(t testing.TB, addr string, rec *recorder) *Stack {
 		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
 			t.Fatalf("IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
 		}
-		t.Skipf("skipped: %v (run the tests as root)", err)
+		t.Skipf("%v: run the tests as root or with CAP_NET_RAW (IMSCONFORM_REQUIRE_TOOLS=1 makes this a failure)", err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -264,5 +264,71 @@ func checkAllFourSAsUsed(t *testing.T, p *pair) {
 		if used[spi][Sent] == 0 || used[spi][Received] == 0 {
 			t.Errorf("SPI 0x%08x: %d packets sent, %d received", spi, used[spi][Sent], used[spi][Received])
 		}
+	}
+}
+
+// The shape the shared SIP transport takes its sockets from: *Stack has it.
+var _ interface {
+	ListenPacket(ctx context.Context, laddr netip.AddrPort) (net.PacketConn, error)
+	Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener, error)
+	Dial(ctx context.Context, laddr, raddr netip.AddrPort) (net.Conn, error)
+} = (*Stack)(nil)
+
+func TestNewStackRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Addr: netip.MustParseAddr("0.0.0.0")},
+		{Addr: netip.MustParseAddr("fe80::1%lo")},
+		{Addr: netip.MustParseAddr("127.0.0.1"), PortMin: 5, PortMax: 5},
+		{Addr: netip.MustParseAddr("127.0.0.1"), MTU: 100},
+	} {
+		if s, err := NewStack(cfg); err == nil {
+			s.Close()
+			t.Errorf("NewStack(%+v) accepted", cfg)
+		}
+	}
+}
+
+func TestSocketsRefuseForeignAddresses(t *testing.T) {
+	s := newTestStack(t, "127.0.0.1", nil)
+	ctx := context.Background()
+	if _, err := s.ListenPacket(ctx, netip.MustParseAddrPort("127.0.0.2:5060")); err == nil {
+		t.Error("ListenPacket on another address accepted")
+	}
+	if _, err := s.Listen(ctx, netip.MustParseAddrPort("[::1]:5060")); err == nil {
+		t.Error("Listen on another family accepted")
+	}
+	if _, err := s.Dial(ctx, netip.MustParseAddrPort("127.0.0.1:5060"), netip.MustParseAddrPort("[::1]:5060")); err == nil {
+		t.Error("Dial to another family accepted")
+	}
+	l, err := s.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := l.Side()
+	if _, err := s.Establish(Agreement{Local: d, Remote: Side{Addr: netip.MustParseAddr("::1"), PortC: 1, PortS: 2, SPIC: 300, SPIS: 301}, Integrity: HMACMD596, Encryption: Null}); err == nil {
+		t.Error("an agreement with a remote of another family accepted")
+	}
+	d2 := d
+	d2.Addr = netip.MustParseAddr("127.0.0.2")
+	if _, err := s.Establish(Agreement{Local: d2, Remote: d, Integrity: HMACMD596, Encryption: Null}); err == nil {
+		t.Error("an agreement whose local address is not the stack's accepted")
+	}
+}
+
+// An inbound SPI another stack uses is refused, and a failed Establish
+// leaves nothing behind.
+func TestEstablishRefusesSPIInUse(t *testing.T) {
+	p := newPair(t, "127.0.0.1", HMACMD596, Null)
+	other := newTestStack(t, "127.0.0.1", nil)
+	l, _ := other.Allocate()
+	d := l.Side()
+	d.SPIC = p.ueSide.SPIC // the UE's inbound SPI
+	_, err := other.Establish(Agreement{Local: d, Remote: p.pcscfSide, Integrity: HMACMD596, Encryption: Null})
+	if err == nil {
+		t.Fatal("an inbound SPI in use accepted")
+	}
+	if n := len(other.SAs()); n != 0 {
+		t.Errorf("a failed Establish left %d SAs", n)
 	}
 }

@@ -200,19 +200,9 @@ func TestSealRFC3602Packets(t *testing.T) {
 // Every combination seals and opens, with the lengths RFC 4303 2.4 requires:
 // the trailer ends on the cipher's block (4 bytes for null), the ICV is 96 bits.
 func TestSealOpenEveryCombination(t *testing.T) {
-	var ik, ck [16]byte
-	copy(ik[:], "integrity key 16")
-	copy(ck[:], "cipher key 16 by")
-	for _, integ := range Integrities {
-		for _, enc := range Encryptions {
-			k, err := ExpandKeys(integ, enc, ik, ck)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr, err := newTransform(k)
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, tr := range everyTransform(t) {
+		integ, enc := tr.integ, tr.enc
+		{
 			for n := 0; n < 40; n++ {
 				payload := rep(byte(n), n)
 				pkt := tr.seal(nil, 0x1234, uint32(n+1), nil, payload, 17)
@@ -278,4 +268,27 @@ func TestDecryptRefusesBadTrailer(t *testing.T) {
 	if err := tr.checkLen(pkt[:len(pkt)-1]); !errors.Is(err, ErrMalformed) {
 		t.Errorf("one byte short: checkLen = %v, want ErrMalformed", err)
 	}
+}
+
+// everyTransform is a transform of each algorithm combination, keyed with
+// made-up IK and CK.
+func everyTransform(t testing.TB) []*transform {
+	var ik, ck [16]byte
+	copy(ik[:], "integrity key 16")
+	copy(ck[:], "cipher key 16 by")
+	var out []*transform
+	for _, integ := range Integrities {
+		for _, enc := range Encryptions {
+			k, err := ExpandKeys(integ, enc, ik, ck)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := newTransform(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tr)
+		}
+	}
+	return out
 }
