@@ -147,14 +147,20 @@ func (s *Stack) Allocate() (*Lease, error) {
 			break
 		}
 	}
+	l := &Lease{stack: s, side: Side{Addr: s.addr, PortC: got[0], PortS: got[1], SPIC: spis[0], SPIS: spis[1]}}
+	// Remembered before it is claimed: a Close that has not seen it yet
+	// releases it, one that has refuses it here.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errClosed
+	}
+	s.leases[l] = true
+	s.mu.Unlock()
 	for _, spi := range spis {
-		if err := claimSPILocked(s, spi); err != nil {
-			return nil, err // cannot happen: the SPIs were free under the lock
-		}
+		_ = claimSPILocked(s, spi) // free under the lock
 	}
 	ports[got[0]], ports[got[1]] = true, true
-	l := &Lease{stack: s, side: Side{Addr: s.addr, PortC: got[0], PortS: got[1], SPIC: spis[0], SPIS: spis[1]}}
-	s.rememberLease(l)
 	return l, nil
 }
 

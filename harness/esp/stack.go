@@ -186,12 +186,6 @@ func (s *Stack) SAs() []SAInfo {
 	return out
 }
 
-func (s *Stack) rememberLease(l *Lease) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.leases[l] = true
-}
-
 func (s *Stack) forgetLease(l *Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -285,8 +279,11 @@ func (s *Stack) Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener,
 }
 
 // Dial opens a TCP connection from the protected port laddr to raddr. The
-// port may be dialled from again right after the connection closes
-// (SO_REUSEADDR), as a UE reuses its port-c.
+// socket is bound with SO_REUSEADDR, as a UE's port-c is: the port can be
+// dialled from again while an earlier connection from it lingers in
+// TIME_WAIT, to another destination; to the same one only once TIME_WAIT is
+// over (the 4-tuple is taken until then, as with the kernel's sockets), so a
+// UE keeps its connection to the P-CSCF open rather than reopening it.
 func (s *Stack) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
