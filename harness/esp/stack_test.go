@@ -235,7 +235,7 @@ func TestTwoStacksEchoOverESP(t *testing.T) {
 							if pk.Err != nil {
 								t.Errorf("%s", pk)
 							}
-							if pk.Integ() != integ || pk.SA.Encryption != enc {
+							if pk.SA.Integrity != integ || pk.SA.Encryption != enc {
 								t.Errorf("%s: SA %s", pk, pk.SA)
 							}
 						}
@@ -247,7 +247,6 @@ func TestTwoStacksEchoOverESP(t *testing.T) {
 	}
 }
 
-func (p Packet) Integ() Integrity { return p.SA.Integrity }
 
 func checkAllFourSAsUsed(t *testing.T, p *pair) {
 	t.Helper()
