@@ -247,7 +247,6 @@ func TestTwoStacksEchoOverESP(t *testing.T) {
 	}
 }
 
-
 func checkAllFourSAsUsed(t *testing.T, p *pair) {
 	t.Helper()
 	used := map[uint32]map[Direction]int{}
