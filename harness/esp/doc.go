@@ -66,8 +66,9 @@
 // sequence number and whether its ICV verified (Config.OnPacket), for the
 // trace. What it costs: gVisor is a large dependency (it builds in about
 // 25 s here), and the protected ports are not kernel sockets (ss does not
-// list them; a packet sent in clear to one gets the kernel's ICMP or RST,
-// which is a refusal, as a P-CSCF's IPsec policy gives).
+// list them; a packet sent in clear to one never reaches it: the kernel,
+// which has no socket there, answers with ICMP port unreachable or a RST,
+// a louder refusal than the silent drop of a kernel IPsec policy).
 //
 // Raw sockets see every ESP packet to their address: two stacks of one
 // process on one address (the UE and the reference P-CSCF on ::1) each see

@@ -30,8 +30,9 @@ type Keys struct {
 // K3 = CK₁ (keying option 2 of NIST SP 800-67). The eighth bit of each key
 // byte is a parity bit that DES does not use (FIPS 46-3 3), so whether the
 // parity bits are adjusted or not changes no bit of the ciphertext; this
-// package leaves them as CK has them, as Kamailio's ims_ipsec_pcscf and the
-// Linux kernel do, and so does the esp_sa file it writes.
+// package leaves them as CK has them, and so does the esp_sa file it
+// writes. These are the expansions Kamailio's ims_ipsec_pcscf implements
+// (ipsec.c, add_sa, which cites annex I) for the same five algorithms.
 //
 // The same four SAs of a registration share these keys; they differ in SPI
 // and selectors (TS 33.203 7.1).
