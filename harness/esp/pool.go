@@ -1,0 +1,181 @@
+package esp
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// registry is what every Stack of the process shares: the inbound SAs by SPI
+// and destination (so that stacks which see each other's packets on one
+// raw socket know whose a packet is), and the SPIs and protected ports in
+// use (so that the pool never hands out one twice).
+var registry = struct {
+	mu      sync.Mutex
+	inbound map[inKey]*SA                  // every inbound SA of the process
+	spis    map[uint32]*Stack              // SPIs claimed, by the stack that claimed them
+	spiRefs map[uint32]int                 // claims per SPI (a lease and its SAs)
+	ports   map[netip.Addr]map[uint16]bool // protected ports leased, per address
+}{
+	inbound: map[inKey]*SA{},
+	spis:    map[uint32]*Stack{},
+	spiRefs: map[uint32]int{},
+	ports:   map[netip.Addr]map[uint16]bool{},
+}
+
+type inKey struct {
+	spi uint32
+	dst netip.Addr
+}
+
+// claimSPILocked claims spi for s; it fails if another stack holds it.
+func claimSPILocked(s *Stack, spi uint32) error {
+	if spi < 256 {
+		return fmt.Errorf("esp: SPI %d: expected 256 or more (RFC 4303 2.1 reserves 1 to 255, and 0)", spi)
+	}
+	if owner, ok := registry.spis[spi]; ok && owner != s {
+		return fmt.Errorf("esp: SPI 0x%08x is in use by another stack of this process", spi)
+	}
+	registry.spis[spi] = s
+	registry.spiRefs[spi]++
+	return nil
+}
+
+func releaseSPILocked(spi uint32) {
+	if registry.spiRefs[spi]--; registry.spiRefs[spi] <= 0 {
+		delete(registry.spiRefs, spi)
+		delete(registry.spis, spi)
+	}
+}
+
+// spiOwner is the stack that claimed spi, or nil.
+func spiOwner(spi uint32) *Stack {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return registry.spis[spi]
+}
+
+func lookupInbound(spi uint32, dst netip.Addr) *SA {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return registry.inbound[inKey{spi, dst}]
+}
+
+// Lease is one UE's (or one P-CSCF side's) share of the pool: two protected
+// ports on the stack's address and two SPIs, none of which any other lease
+// or SA of this process holds until Release. TS 33.203 7.1 has each side
+// choose the SPIs of its inbound SAs and its protected ports; a Lease is
+// that choice, ready to be announced in Security-Client or Security-Server.
+type Lease struct {
+	stack *Stack
+	side  Side
+	once  sync.Once
+}
+
+// Side is what one end of the security agreement announces (RFC 3329 2.2,
+// TS 33.203 7.1): its address, its protected client and server ports, and
+// the SPIs of the SAs inbound to them.
+type Side struct {
+	Addr  netip.Addr
+	PortC uint16 // protected client port (port-c)
+	PortS uint16 // protected server port (port-s)
+	SPIC  uint32 // SPI of the SA inbound to port-c (spi-c)
+	SPIS  uint32 // SPI of the SA inbound to port-s (spi-s)
+}
+
+func (d Side) String() string {
+	return fmt.Sprintf("%s port-c %d port-s %d spi-c %d spi-s %d", d.Addr, d.PortC, d.PortS, d.SPIC, d.SPIS)
+}
+
+// Side is the leased ports and SPIs.
+func (l *Lease) Side() Side { return l.side }
+
+// Release gives the ports and SPIs back to the pool (SAs established with
+// them keep their SPIs until they are removed). It is idempotent.
+func (l *Lease) Release() {
+	l.once.Do(func() {
+		registry.mu.Lock()
+		defer registry.mu.Unlock()
+		releaseSPILocked(l.side.SPIC)
+		releaseSPILocked(l.side.SPIS)
+		delete(registry.ports[l.side.Addr], l.side.PortC)
+		delete(registry.ports[l.side.Addr], l.side.PortS)
+		l.stack.forgetLease(l)
+	})
+}
+
+// Allocate leases two protected ports in the stack's port range and two
+// SPIs from the pool. The SPIs are random, 256 or more, and unique among the
+// process's leases and SAs; the ports are unique among the process's leases
+// on this address, and a port that a kernel socket holds on the address at
+// the time (UDP or TCP) is skipped, so that a protected port never shares
+// its number with an unprotected one. It fails when the range is exhausted.
+func (s *Stack) Allocate() (*Lease, error) {
+	if s.isClosed() {
+		return nil, errClosed
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	ports := registry.ports[s.addr]
+	if ports == nil {
+		ports = map[uint16]bool{}
+		registry.ports[s.addr] = ports
+	}
+	var got []uint16
+	span := int(s.cfg.PortMax) - int(s.cfg.PortMin) + 1
+	start := rand.IntN(span)
+	for i := 0; i < span && len(got) < 2; i++ {
+		p := uint16(int(s.cfg.PortMin) + (start+i)%span)
+		if ports[p] || s.portInUse(p) || kernelHolds(s.addr, p) {
+			continue
+		}
+		got = append(got, p)
+	}
+	if len(got) < 2 {
+		return nil, fmt.Errorf("esp: no two free protected ports left in %d–%d on %s (%d leased)", s.cfg.PortMin, s.cfg.PortMax, s.addr, len(ports))
+	}
+	var spis [2]uint32
+	for i := range spis {
+		for {
+			spi := rand.Uint32()
+			if spi < 256 || registry.spiRefs[spi] > 0 || (i == 1 && spi == spis[0]) {
+				continue
+			}
+			spis[i] = spi
+			break
+		}
+	}
+	l := &Lease{stack: s, side: Side{Addr: s.addr, PortC: got[0], PortS: got[1], SPIC: spis[0], SPIS: spis[1]}}
+	// Remembered before it is claimed: a Close that has not seen it yet
+	// releases it, one that has refuses it here.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errClosed
+	}
+	s.leases[l] = true
+	s.mu.Unlock()
+	for _, spi := range spis {
+		_ = claimSPILocked(s, spi) // free under the lock
+	}
+	ports[got[0]], ports[got[1]] = true, true
+	return l, nil
+}
+
+// kernelHolds reports whether a kernel UDP or TCP socket holds port on addr.
+func kernelHolds(addr netip.Addr, port uint16) bool {
+	ap := netip.AddrPortFrom(addr, port).String()
+	u, err := net.ListenPacket("udp", ap)
+	if err != nil {
+		return true
+	}
+	u.Close()
+	t, err := net.Listen("tcp", ap)
+	if err != nil {
+		return true
+	}
+	t.Close()
+	return false
+}
