@@ -28,6 +28,7 @@ format: |
 rules:
   - id: Cx-3-MAR/Diameter-Header/command
     header: Diameter-Header
+    level: must
     citation: TS 29.229 6.1.7
     statement: command code is 303
     when: {cx_observed: "true"}
@@ -36,6 +37,7 @@ rules:
     request: true
   - id: Cx-3-MAR/SIP-Auth-Data-Item/scheme
     header: SIP-Auth-Data-Item/SIP-Authentication-Scheme
+    level: must
     citation: TS 29.228 6.3
     statement: scheme is Digest-AKAv1-MD5
     when: {cx_observed: "true"}
@@ -74,7 +76,7 @@ func TestLoadDiameter(t *testing.T) {
 	}
 	cases := map[string]struct{ flow, table, want string }{
 		"unknown AVP": {cxFlow, strings.Replace(cxTable, "SIP-Auth-Data-Item/SIP-Authentication-Scheme", "Colour", 1),
-			`cx.yaml:16: rule "Cx-3-MAR/SIP-Auth-Data-Item/scheme": expected an AVP name of the Diameter dictionary`},
+			`cx.yaml:17: rule "Cx-3-MAR/SIP-Auth-Data-Item/scheme": expected an AVP name of the Diameter dictionary`},
 		"not a group": {cxFlow, strings.Replace(cxTable, "SIP-Auth-Data-Item/SIP-Authentication-Scheme", "User-Name/SIP-Authentication-Scheme", 1),
 			"expected User-Name to be a grouped AVP to look inside, saw a UTF8String"},
 		"SIP part": {cxFlow, strings.Replace(cxTable, "    value: Digest-AKAv1-MD5", "    part: uri.host\n    value: x", 1),
