@@ -76,7 +76,7 @@ func TestFullFlow(t *testing.T) {
 					t.Errorf("var %s: expected set", k)
 				}
 			}
-			for _, k := range []string{"ue_port", "ue_port_c", "ue_port_s", "vccapp_host", "pcscf_entry", "impu", "ue_host"} {
+			for _, k := range []string{"ue_port", "ue_port_c", "ue_port_s", "vccapp_host", "pcscf_entry", "impu", "ue_host", "scscf_names", "resync"} {
 				if r.Vars[k] == "" || r.Vars[k] == "0" {
 					t.Errorf("var %s: expected a value, got %q", k, r.Vars[k])
 				}
@@ -150,6 +150,10 @@ func TestStaleSQN(t *testing.T) {
 	}
 	if !auts {
 		t.Error("expected a REGISTER with auts in the trace")
+	}
+	first, last := r.Messages["5.resync"], r.Messages["5"]
+	if r.Vars["resync"] != "true" || first.Raw == nil || first.Seq >= last.Seq {
+		t.Errorf("expected step 5.resync, the 401 before step 5's, and var resync true; got seq %d and %d, resync %q", first.Seq, last.Seq, r.Vars["resync"])
 	}
 }
 
