@@ -30,6 +30,12 @@ const (
 	Reject403 Action = "reject-403" // step 10: answer the authenticated REGISTER with 403 Forbidden
 	Malformed Action = "malformed"  // Step: send Value (or garbage) as a datagram that does not parse, instead of the message
 	WrongRES  Action = "wrong-res"  // step 7 (UE): send a wrong digest response
+	// AsTable, on step 11, makes the S-CSCF pass the authenticated REGISTER
+	// on to the VCC Application as table A.3.2.2-11 shows it (the Via chain
+	// of the P-CSCF and the I-CSCF, no Via of its own, Request-URI
+	// sip:<scscf_name>) instead of originating the third-party REGISTER of
+	// TS 24.229 5.4.1.7: the seed's reading, which breaks RFC 3261 16.6.
+	AsTable Action = "as-table"
 )
 
 // Deviation breaks one field of the message of one step.

@@ -49,7 +49,7 @@ func Parse(s string) (Deviation, error) {
 }
 
 var allActions = []Action{DropHeader, SetHeader, AddHeader, DropParam, SetParam, StartLine,
-	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES}
+	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES, AsTable}
 
 var known = func() map[Action]bool {
 	m := map[Action]bool{}

@@ -3,7 +3,10 @@
 // and an in-memory HSS with Milenage authentication vectors and SQN
 // re-synchronisation. It answers the VCC UE's REGISTERs as TS 24.229 and the
 // tables of TS 24.206 annex A.3.2.2 say (IMS AKA with AKAv1-MD5), sends the
-// third-party REGISTER of step 11 to the VCC Application, and applies the
+// third-party REGISTER of step 11 to the VCC Application as TS 24.229
+// 5.4.1.7 has the S-CSCF originate it (under every profile; the deviation
+// 11/as-table passes the UE's REGISTER on as table A.3.2.2-11 shows it
+// instead), and applies the
 // deviations it is given to its own steps (5, 10/14, 11) so that a test can
 // show each rule fail.
 //
@@ -46,7 +49,7 @@ const Garbage = "\x00\x01\x02 this is not a SIP message \xff\xfe\r\n\r\n"
 
 // Config configures a reference core.
 type Config struct {
-	Lab        *lab.Profile          // identities, realm, core names, subscriber, profile ("a322" default, or "ts24229"), max expires
+	Lab        *lab.Profile          // identities, realm, core names, subscriber, profile ("a322" default, or "ts24229": the same core), max expires
 	Host       string                // loopback IP all nodes bind: "::1" or "127.0.0.1"
 	Transport  string                // "udp" or "tcp" (UE-facing; inner hops use the same)
 	EntryAddr  string                // optional fixed host:port for the P-CSCF (standalone command); "" = port 0
@@ -407,6 +410,16 @@ func (c *Core) pcscf(raw []byte, from peer) {
 	// the option tag), and the P-CSCF that inserts Path requires the "path"
 	// extension of the registrar (RFC 3327 5.2): the relayed REGISTER carries
 	// Require: path, which table A.3.2.2-11 shows in the REGISTER passed on.
+	// TS 24.229 5.2.2: the P-CSCF marks the credentials it passes on with
+	// integrity-protected, "yes" for a REGISTER that came over the security
+	// association (it carries Security-Verify), "no" for the first one.
+	if a := m.get("Authorization"); a != "" {
+		ip := "no"
+		if m.has("Security-Verify") {
+			ip = "yes"
+		}
+		m.set("Authorization", a+`, integrity-protected="`+ip+`"`)
+	}
 	m.del("Security-Client")
 	m.del("Security-Verify")
 	m.del("Proxy-Require")

@@ -309,8 +309,10 @@ func (c *Core) register(m *message, from peer, impu string, impus []string) {
 func (c *Core) thirdParty(m *message, impu string, exp int) {
 	names := c.lab.Core
 	var r *message
-	if c.profile == "ts24229" {
-		// TS 24.229 5.4.1.7: the S-CSCF originates a new REGISTER.
+	if !deviation.Has(c.devs("11"), deviation.AsTable) {
+		// TS 24.229 5.4.1.7: the S-CSCF originates a new REGISTER, under
+		// every profile (a core that forwards the UE's REGISTER, as table
+		// A.3.2.2-11 shows, breaks RFC 3261 16.6 step 8).
 		c.mu.Lock()
 		c.vccCSeq++
 		seq := c.vccCSeq
@@ -337,8 +339,9 @@ func (c *Core) thirdParty(m *message, impu string, exp int) {
 			hdr{"Content-Length", "0"},
 		)
 	} else {
-		// Table A.3.2.2-11 as written: the received REGISTER passed on with
-		// its Via chain (no S-CSCF Via) and Request-URI sip:<scscf_name>.
+		// Deviation 11/as-table: table A.3.2.2-11 as written, the received
+		// REGISTER passed on with its Via chain (no S-CSCF Via) and
+		// Request-URI sip:<scscf_name>.
 		r = &message{start: "REGISTER sip:" + names.SCSCFName + " SIP/2.0", req: true, method: "REGISTER"}
 		r.hdrs = []hdr{{"Via", strings.Join(m.all("Via"), ", ")}}
 		if mf := m.get("Max-Forwards"); mf != "" {
