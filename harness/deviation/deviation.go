@@ -36,6 +36,11 @@ const (
 	// sip:<scscf_name>) instead of originating the third-party REGISTER of
 	// TS 24.229 5.4.1.7: the seed's reading, which breaks RFC 3261 16.6.
 	AsTable Action = "as-table"
+	// Late, on a Cx step, makes the S-CSCF send that request only after the
+	// SIP answer it should come before: the MAR of step 3.MAR when the UE
+	// answers the 401 (the 401's vector comes from the core's own AuC), the
+	// SAR of step 9.SAR once the P-CSCF has relayed the 200 OK to the UE.
+	Late Action = "late"
 )
 
 // Deviation breaks one field of the message of one step.

@@ -81,16 +81,19 @@ type Core struct {
 	hss     *hss
 	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
 
-	mu      sync.Mutex
-	ptx     map[string]*pTx      // P-CSCF: its branch -> transaction
-	pByUE   map[string]*pTx      // P-CSCF: UE transaction key -> transaction
-	itx     map[string]peer      // I-CSCF: its branch -> previous hop
-	nonces  map[string]*nonceRec // S-CSCF: nonce -> vector
-	vccTx   map[string]chan int  // S-CSCF: step 11 branch -> final status
-	routes  map[string]string    // P-CSCF: IMPU -> Service-Route
-	regs    map[string]int       // S-CSCF: IMPU -> granted expires
-	impus   map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
-	vccCSeq int
+	mu     sync.Mutex
+	ptx    map[string]*pTx      // P-CSCF: its branch -> transaction
+	pByUE  map[string]*pTx      // P-CSCF: UE transaction key -> transaction
+	itx    map[string]peer      // I-CSCF: its branch -> previous hop
+	nonces map[string]*nonceRec // S-CSCF: nonce -> vector
+	vccTx  map[string]chan int  // S-CSCF: step 11 branch -> final status
+	routes map[string]string    // P-CSCF: IMPU -> Service-Route
+	regs   map[string]int       // S-CSCF: IMPU -> granted expires
+	impus  map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
+	// relayed200 is signalled when the P-CSCF has relayed a 2xx to the UE
+	// (deviation 9.SAR/late waits for it).
+	relayed200 chan struct{}
+	vccCSeq    int
 }
 
 type pTx struct {
@@ -108,10 +111,11 @@ type pTx struct {
 }
 
 type nonceRec struct {
-	v     aka.Vector
-	xres  []byte // XRES as the HSS gave it
-	impi  string
-	added time.Time
+	v       aka.Vector
+	xres    []byte // XRES as the HSS gave it
+	impi    string
+	added   time.Time
+	lateMAR bool // deviation 3.MAR/late: the MAR is still to be sent
 }
 
 // Start starts the three CSCFs and the HSS. Close stops them.
@@ -158,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		cfg: cfg, lab: cfg.Lab, profile: profile, log: log, ctx: cctx, cancel: cancel, hss: h,
 		ptx: map[string]*pTx{}, pByUE: map[string]*pTx{}, itx: map[string]peer{},
 		nonces: map[string]*nonceRec{}, vccTx: map[string]chan int{}, routes: map[string]string{}, regs: map[string]int{},
-		impus: map[string][]string{},
+		impus: map[string][]string{}, relayed200: make(chan struct{}, 1),
 	}
 	if cfg.HSS.IsValid() {
 		if err := c.startCx(ctx, ha); err != nil {
@@ -491,6 +495,12 @@ func (c *Core) pcscfResponse(m *message) {
 		raw = c.emit(c.p, c.toUE(t), step, raw)
 	} else {
 		c.p.send(c.toUE(t), raw)
+	}
+	if m.status >= 200 && m.status < 300 {
+		select {
+		case c.relayed200 <- struct{}{}:
+		default:
+		}
 	}
 	c.mu.Lock()
 	t.final, t.done = raw, true

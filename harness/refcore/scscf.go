@@ -114,6 +114,10 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		c.challenge(m, from, impi, impu, []byte{})
 		return
 	}
+	if rec.lateMAR {
+		// Deviation 3.MAR/late: the MAR the 401 should have waited for.
+		c.mar(impi, impu, nil, deviation.StepMAR3)
+	}
 	if !c.verify(m, d, rec) {
 		c.forget(d["nonce"])
 		c.log.Info("S-CSCF: wrong digest response", "impi", impi)
@@ -127,6 +131,25 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		return
 	}
 	impus := c.hss.impus
+	if c.cx != nil && deviation.Has(c.devs(deviation.StepSAR9), deviation.Late) {
+		// Deviation 9.SAR/late: the 200 OK first, with the profile known
+		// before; the SAR once the P-CSCF has relayed the 200 OK to the UE.
+		c.mu.Lock()
+		if c.impus[impi] != nil {
+			impus = c.impus[impi]
+		}
+		c.mu.Unlock()
+		c.register(m, from, impu, impus, func() {
+			select {
+			case <-c.relayed200:
+			case <-c.ctx.Done():
+				return
+			case <-time.After(cxTimeout):
+			}
+			c.sar(impi, impu)
+		})
+		return
+	}
 	if c.cx != nil {
 		// TS 29.228 6.1.2: SAR REGISTRATION; the SAA carries the user profile.
 		got, status, reason := c.sar(impi, impu)
@@ -146,7 +169,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		}
 		c.mu.Unlock()
 	}
-	c.register(m, from, impu, impus)
+	c.register(m, from, impu, impus, nil)
 }
 
 func (c *Core) forget(nonce string) {
@@ -166,7 +189,10 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 	badMAC := deviation.Has(ds, deviation.BadMAC)
 	var v aka.Vector
 	var xres []byte
-	if c.cx != nil {
+	// Deviation 3.MAR/late: the first 401 carries a vector of the core's own
+	// AuC; the MAR goes to the HSS only when the UE answers it.
+	lateMAR := c.cx != nil && !afterResync && deviation.Has(c.devs(deviation.StepMAR3), deviation.Late)
+	if c.cx != nil && !lateMAR {
 		step := deviation.StepMAR3
 		if afterResync {
 			step = "" // the MAR of a re-synchronisation: no step of the flow
@@ -189,6 +215,9 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 	} else {
 		v = c.hss.vector(stale, badMAC)
 		xres = append([]byte(nil), v.XRES[:]...)
+		if lateMAR {
+			c.log.Info("deviation 3.MAR/late: challenging with the core's own vector; the MAR follows the UE's answer")
+		}
 	}
 	nonce := aka.Nonce{RAND: v.RAND, AUTN: v.AUTN}.Encode()
 	c.mu.Lock()
@@ -198,7 +227,7 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 			delete(c.nonces, k)
 		}
 	}
-	c.nonces[nonce] = &nonceRec{v: v, xres: xres, impi: impi, added: now}
+	c.nonces[nonce] = &nonceRec{v: v, xres: xres, impi: impi, added: now, lateMAR: lateMAR}
 	c.mu.Unlock()
 	r := respond(m, 401, "Unauthorized")
 	w := `Digest realm="` + c.lab.Realm + `", nonce="` + nonce + `", algorithm=AKAv1-MD5`
@@ -255,8 +284,9 @@ func (c *Core) grantedExpires(m *message) int {
 
 // register completes a successful registration: 200 OK (steps 10/14), with
 // impus (the user profile's) in P-Associated-URI, and the REGISTER to the
-// VCC Application (step 11).
-func (c *Core) register(m *message, from peer, impu string, impus []string) {
+// VCC Application (step 11). beforeStep11, when not nil, runs first, off
+// the caller (deviation 9.SAR/late sends its SAR there).
+func (c *Core) register(m *message, from peer, impu string, impus []string, beforeStep11 func()) {
 	exp := c.grantedExpires(m)
 	r := &message{start: "SIP/2.0 200 OK", status: 200}
 	for _, v := range m.all("Via") {
@@ -295,11 +325,16 @@ func (c *Core) register(m *message, from peer, impu string, impus []string) {
 	}
 	c.mu.Unlock()
 	c.s.send(from, r.bytes())
-	if c.cfg.VCCApp.IsValid() {
+	if c.cfg.VCCApp.IsValid() || beforeStep11 != nil {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.thirdParty(m, impu, exp)
+			if beforeStep11 != nil {
+				beforeStep11()
+			}
+			if c.cfg.VCCApp.IsValid() {
+				c.thirdParty(m, impu, exp)
+			}
 		}()
 	}
 }
