@@ -25,7 +25,7 @@ const (
 
 	// Behaviours of the reference core.
 	BadMAC    Action = "bad-mac"    // step 5: AUTN carries a wrong MAC-A
-	StaleSQN  Action = "stale-sqn"  // step 5: the HSS's SQN is behind the UE's (UE answers with AUTS)
+	StaleSQN  Action = "stale-sqn"  // step 5: the HSS's SQN is behind the UE's (UE answers with AUTS); with Value ReplayRAND the next vector repeats the rejected RAND
 	NoAnswer  Action = "no-answer"  // Step: the message of that step is never sent
 	Reject403 Action = "reject-403" // step 10: answer the authenticated REGISTER with 403 Forbidden
 	Malformed Action = "malformed"  // Step: send Value (or garbage) as a datagram that does not parse, instead of the message
@@ -42,6 +42,10 @@ const (
 	// SAR of step 9.SAR once the P-CSCF has relayed the 200 OK to the UE.
 	Late Action = "late"
 )
+
+// ReplayRAND is the Value of a stale-sqn deviation whose HSS, after the
+// re-synchronisation, sends a vector with the RAND the UE rejected.
+const ReplayRAND = "replay-rand"
 
 // Deviation breaks one field of the message of one step.
 type Deviation struct {

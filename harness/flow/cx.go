@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -26,7 +27,8 @@ func HSSHost(l *lab.Profile) string { return "hss." + l.HomeDomain }
 
 // startHSS starts the HSS emulator for the lab subscriber on host, port 0,
 // recording its messages into res's trace. With a stale-sqn deviation of
-// step 5 its first vector carries an SQN behind the UE's.
+// step 5 its first vector carries an SQN behind the UE's; with the value
+// replay-rand the vector after the re-synchronisation repeats its RAND.
 func startHSS(l *lab.Profile, host netip.Addr, res *Result, ds []deviation.Deviation, log *slog.Logger) (*hss.HSS, netip.AddrPort, error) {
 	p := *l
 	if p.Subscriber.AMF == "" {
@@ -39,8 +41,18 @@ func startHSS(l *lab.Profile, host netip.Addr, res *Result, ds []deviation.Devia
 	if err != nil {
 		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
 	}
-	if deviation.Has(deviation.For(ds, "5"), deviation.StaleSQN) {
-		if cfg.Vectors, err = hss.StaleFirst(p.Subscriber, cfg.Vectors); err != nil {
+	if d, ok := deviation.Find(deviation.For(ds, "5"), deviation.StaleSQN); ok {
+		var random io.Reader
+		if d.Value == deviation.ReplayRAND {
+			// The vector after the re-synchronisation repeats the RAND the
+			// UE rejected.
+			rand := [16]byte{0x52, 0x41, 0x4e, 0x44, 0x2d, 0x72, 0x65, 0x70, 0x6c, 0x61, 0x79, 0x65, 0x64, 0x2d, 0x31, 0x36}
+			random = hss.FixedRAND(rand)
+			if cfg.Vectors, err = hss.VectorsFromProfile(p.Subscriber, hss.FixedRAND(rand)); err != nil {
+				return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+			}
+		}
+		if cfg.Vectors, err = hss.StaleFirstRAND(p.Subscriber, cfg.Vectors, random); err != nil {
 			return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
 		}
 	}

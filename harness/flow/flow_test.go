@@ -157,6 +157,27 @@ func TestStaleSQN(t *testing.T) {
 	}
 }
 
+// TestStaleSQNReplayRAND: with stale-sqn=replay-rand the HSS's vector after
+// the re-synchronisation repeats the RAND the UE rejected; the UE accepts
+// it (its SQN is fresh) and both challenges are in the run.
+func TestStaleSQNReplayRAND(t *testing.T) {
+	r := run(t, 2*time.Second, deviation.Deviation{Step: "5", Action: deviation.StaleSQN, Value: deviation.ReplayRAND})
+	if r.Facts["5.autn"] != "valid" || r.Facts["5.auts"] != "1" || r.Vars["resync"] != "true" {
+		t.Fatalf("expected one AUTS and the second challenge valid, got facts %v, resync %q", r.Facts, r.Vars["resync"])
+	}
+	rand := func(step string) string {
+		s := string(r.Messages[step].Raw)
+		i := strings.Index(s, `nonce="`)
+		if i < 0 {
+			t.Fatalf("step %s: no nonce in %q", step, s)
+		}
+		return s[i+7 : i+7+22] // base64 of the first 16 bytes, RAND
+	}
+	if rand("5") != rand("5.resync") {
+		t.Errorf("expected the same RAND in both challenges, got %s and %s", rand("5.resync"), rand("5"))
+	}
+}
+
 func TestNoAnswer(t *testing.T) {
 	for _, step := range []string{"5", "10", "11"} {
 		t.Run(step, func(t *testing.T) {
