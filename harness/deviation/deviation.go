@@ -39,7 +39,8 @@ const (
 	// Late, on a Cx step, makes the S-CSCF send that request only after the
 	// SIP answer it should come before: the MAR of step 3.MAR when the UE
 	// answers the 401 (the 401's vector comes from the core's own AuC), the
-	// SAR of step 9.SAR once the P-CSCF has relayed the 200 OK to the UE.
+	// SAR of step 9.SAR a quarter of a second after the P-CSCF has relayed
+	// the 200 OK to the UE (and before step 11).
 	Late Action = "late"
 )
 

@@ -14,6 +14,10 @@ import (
 	"imsconform/harness/deviation"
 )
 
+// lateSAR is how long after relaying the 200 OK the S-CSCF sends the SAR
+// under the deviation 9.SAR/late.
+const lateSAR = 250 * time.Millisecond
+
 // a322Step11 lists, in the order of table A.3.2.2-11, the headers the
 // S-CSCF copies from the authenticated REGISTER (after Via and
 // Max-Forwards; Content-Length ends the message).
@@ -145,6 +149,13 @@ func (c *Core) scscfRegister(m *message, from peer) {
 			case <-c.ctx.Done():
 				return
 			case <-time.After(cxTimeout):
+			}
+			// Nothing tells the core that the UE has taken the 200 OK in:
+			// a late SAR leaves it a quarter of a second.
+			select {
+			case <-time.After(lateSAR):
+			case <-c.ctx.Done():
+				return
 			}
 			c.sar(impi, impu)
 		})
