@@ -107,6 +107,11 @@ func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
 			return inconc(w, presence(ref), "cannot compare: "+w+" is missing")
 		}
 	}
+	if r.Kind == scenario.KindWithin && len(fs) == 0 {
+		// Nothing outside the set; whether the header must be there is
+		// another rule's.
+		return pass("only values of the set", presence(fs))
+	}
 	if r.Optional {
 		fs = okOnly(fs)
 		if len(fs) == 0 {

@@ -153,6 +153,7 @@ func TestRules(t *testing.T) {
 		{"registered IMPU first", "A.3.2.2-10/P-Associated-URI/first", false, nil, Pass},
 		{"registered IMPU not first", "A.3.2.2-10/P-Associated-URI/first", false, []edit{replace("10", "P-Associated-URI: <sip:user1_public1@home1.net>, <sip:user1_public2@home1.net>", "P-Associated-URI: <sip:user1_public2@home1.net>, <sip:user1_public1@home1.net>")}, Fail},
 		{"a URI outside the implicit set", "A.3.2.2-10/P-Associated-URI/within", false, []edit{replace("10", "<tel:+1-212-555-1111>", "<tel:+1-212-555-1111>, <sip:someone.else@home1.net>")}, Fail},
+		{"no P-Associated-URI is nothing outside", "A.3.2.2-10/P-Associated-URI/within", false, []edit{replace("10", pau+"\r\n", "")}, Pass},
 		{"the implicit set, tel in other form", "A.3.2.2-10/P-Associated-URI/within", false, []edit{replace("10", "<tel:+1-212-555-1111>", "<tel:+1.212.555.1111>")}, Pass},
 		{"200 OK after the SAR", "A.3.2.2-14/Order/after-sar", false, nil, Pass},
 		{"200 OK before the SAR", "A.3.2.2-14/Order/after-sar", false, []edit{setSeq("9.SAR", 40)}, Fail},
