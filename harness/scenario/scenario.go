@@ -224,16 +224,20 @@ type Rule struct {
 	Pattern    string         // templated regular expression
 	Regexp     *regexp.Regexp // compiled Pattern when it holds no template variable
 	IgnoreCase bool
-	Optional   bool   // the field may be absent: the rule then passes (e.g. an optional AVP with a default)
-	Op         string // compare: eq, ne, lt, le, gt, ge
-	Offset     int    // compare: added to the reference value
-	Min, Max   int    // count, compare: bounds (inclusive), -1 when unset
-	MinBytes   int    // nonce
-	Ref        *Ref
-	Start      StartLine
-	Reason     *regexp.Regexp // compiled Start.ReasonPattern
-	Fact       string
-	Protocol   string // the protocol of the step's message: ProtoSIP or ProtoDiameter
+	// Optional: a value without the field is skipped, and the rule passes
+	// when none has it (e.g. an optional AVP with a default, a q that RFC
+	// 3329 leaves out); on same-as, the field must then be absent exactly
+	// when the referenced one is (an echo of an optional header).
+	Optional bool
+	Op       string // compare: eq, ne, lt, le, gt, ge
+	Offset   int    // compare: added to the reference value
+	Min, Max int    // count, compare: bounds (inclusive), -1 when unset
+	MinBytes int    // nonce
+	Ref      *Ref
+	Start    StartLine
+	Reason   *regexp.Regexp // compiled Start.ReasonPattern
+	Fact     string
+	Protocol string // the protocol of the step's message: ProtoSIP or ProtoDiameter
 
 	Request     string // the step of the request this rule's message answers, "" for a request
 	SameMessage string // another step id carrying the same message
