@@ -25,8 +25,10 @@ var variants = []variant{
 	{"sigcomp on", func(p *lab.Profile) { p.UE.Sigcomp = true }},
 	// The reference core routes as over security associations (no kernel SAs).
 	{"ipsec on", func(p *lab.Profile) { p.SUT.IPsec = true }},
-	// Content-Length is a must over a stream transport.
-	{"tcp", func(p *lab.Profile) { p.SUT.Transport = "tcp" }},
+	// Content-Length is a must over a stream transport. A TCP run connects
+	// before it sends: on a loaded machine the connection may take longer
+	// than the other labs' short step timeout.
+	{"tcp", func(p *lab.Profile) { p.SUT.Transport = "tcp"; p.Timeouts.Step = 2 * time.Second }},
 }
 
 // TestEveryRuleCanFail is the self-proof: the clean run of the core as it is
