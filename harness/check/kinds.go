@@ -505,13 +505,9 @@ func (e *evaluator) sameAs(r *scenario.Rule, fs, ref []field) outcome {
 // oneOf: every field is one of the listed values or of the ref's values
 // (e.g. an alg the UE offered in its Security-Client).
 func (e *evaluator) oneOf(r *scenario.Rule, fs, ref []field) outcome {
-	var want []string
-	for _, v := range r.Values {
-		xs, err := scenario.ExpandList(v, e.in.Vars)
-		if err != nil {
-			return outcome{v: Error, expected: v, observed: texts(fs), reason: err.Error()}
-		}
-		want = append(want, xs...)
+	want, o := e.listed(r)
+	if o != nil {
+		return *o
 	}
 	for _, f := range okOnly(ref) {
 		want = append(want, f.text)
@@ -522,11 +518,7 @@ func (e *evaluator) oneOf(r *scenario.Rule, fs, ref []field) outcome {
 	}
 	exp := "one of " + strings.Join(want, ", ")
 	for _, f := range fs {
-		ok := false
-		for _, w := range want {
-			ok = ok || e.same(r, r.Header, r.Part, f, w)
-		}
-		if !ok {
+		if !e.among(r, r.Part, []field{f}, want) {
 			return fail(exp, texts(fs), describe(r.Header, r.Part, r.Index)+" is none of the allowed values")
 		}
 	}
@@ -537,13 +529,9 @@ func (e *evaluator) oneOf(r *scenario.Rule, fs, ref []field) outcome {
 // value of the ref (e.g. the request's Contact among the 200 OK's), at any
 // position.
 func (e *evaluator) members(r *scenario.Rule, fs, ref []field) outcome {
-	var want []string
-	for _, v := range r.Values {
-		xs, err := scenario.ExpandList(v, e.in.Vars)
-		if err != nil {
-			return outcome{v: Error, expected: v, reason: err.Error()}
-		}
-		want = append(want, xs...)
+	want, o := e.listed(r)
+	if o != nil {
+		return *o
 	}
 	if r.Ref != nil {
 		if len(okOnly(ref)) == 0 {
@@ -554,38 +542,50 @@ func (e *evaluator) members(r *scenario.Rule, fs, ref []field) outcome {
 			want = append(want, f.text)
 		}
 	}
-	part := partOf(r)
 	var missing []string
 	for _, w := range want {
-		found := false
-		for _, f := range fs {
-			found = found || e.same(r, r.Header, part, f, w)
-		}
-		if !found {
+		if !e.among(r, partOf(r), fs, []string{w}) {
 			missing = append(missing, w)
 		}
 	}
 	return judge(len(missing) == 0, "includes "+strings.Join(want, " "), texts(fs), "missing "+strings.Join(missing, " "))
 }
 
-// within: every value (URI) of the header is one of the listed ones.
-func (e *evaluator) within(r *scenario.Rule, fs []field) outcome {
+// listed is the rule's values with the lab's variables filled, a list
+// variable standing for its members.
+func (e *evaluator) listed(r *scenario.Rule) ([]string, *outcome) {
 	var want []string
 	for _, v := range r.Values {
 		xs, err := scenario.ExpandList(v, e.in.Vars)
 		if err != nil {
-			return outcome{v: Error, expected: v, reason: err.Error()}
+			return nil, &outcome{v: Error, expected: v, reason: err.Error()}
 		}
 		want = append(want, xs...)
 	}
-	part := partOf(r)
+	return want, nil
+}
+
+// among reports whether some field of fs is equivalent to some of want.
+func (e *evaluator) among(r *scenario.Rule, part string, fs []field, want []string) bool {
+	for _, f := range fs {
+		for _, w := range want {
+			if e.same(r, r.Header, part, f, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// within: every value (URI) of the header is one of the listed ones.
+func (e *evaluator) within(r *scenario.Rule, fs []field) outcome {
+	want, o := e.listed(r)
+	if o != nil {
+		return *o
+	}
 	var outside []string
 	for _, f := range fs {
-		found := false
-		for _, w := range want {
-			found = found || e.same(r, r.Header, part, f, w)
-		}
-		if !found {
+		if !e.among(r, partOf(r), []field{f}, want) {
 			outside = append(outside, f.text)
 		}
 	}

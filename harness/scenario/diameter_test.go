@@ -116,7 +116,7 @@ func TestLoadDiameter(t *testing.T) {
 
 func TestLoadSIPFieldsNew(t *testing.T) {
 	rule := "kind: start-line\n    status: \"401\""
-	for name, c := range map[string]struct{ doc, want string }{
+	loadCases(t, map[string]struct{ doc, want string }{
 		"excludes":               {strings.Replace(table5, rule, "kind: excludes\n    value: sec-agree", 1), ""},
 		"excludes without value": {strings.Replace(table5, rule, "kind: excludes", 1), "expected value for kind excludes, saw none"},
 		"reason pattern":         {strings.Replace(table5, rule, "kind: start-line\n    reason_pattern: '\\S'", 1), ""},
@@ -125,13 +125,5 @@ func TestLoadSIPFieldsNew(t *testing.T) {
 		"optional":               {strings.Replace(table5, rule, "kind: equals\n    value: x\n    optional: true", 1), ""},
 		"optional on present":    {strings.Replace(table5, rule, "kind: present\n    optional: true", 1), "expected optional only on kinds equals"},
 		"Diameter field on SIP":  {strings.Replace(table5, rule, "kind: start-line\n    command: \"300\"", 1), "expected command, request and application only on a Diameter step"},
-	} {
-		err := load(c.doc)
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%s: refused: %v", name, err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("%s: got %v, want an error with %q", name, err, c.want)
-		}
-	}
+	})
 }

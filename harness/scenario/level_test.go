@@ -33,7 +33,7 @@ func TestLoadRefusesARuleWithoutLevel(t *testing.T) {
 // misuse of them is refused with what was expected.
 func TestLoadNewRuleFields(t *testing.T) {
 	rule := "kind: start-line\n    status: \"401\""
-	for name, c := range map[string]struct{ doc, want string }{
+	loadCases(t, map[string]struct{ doc, want string }{
 		"index any":              {strings.Replace(table5, rule, "kind: one-of\n    index: any\n    values: [a]", 1), ""},
 		"index any on same-as":   {strings.Replace(table5, rule, "kind: same-as\n    index: any\n    ref: {step: request}", 1), "expected index any (some value satisfies the rule) only on kinds"},
 		"index binding":          {strings.Replace(strings.Replace(table5, rule, "kind: compare\n    index: binding\n    part: expiry\n    op: le\n    ref: {step: request, part: expiry}", 1), "header: Status-Line", "header: Contact", 1), ""},
@@ -56,7 +56,14 @@ func TestLoadNewRuleFields(t *testing.T) {
 		"body-length elsewhere":  {strings.Replace(table5, rule, "kind: body-length", 1), `expected kind body-length on Content-Length, saw it on "Status-Line"`},
 		"optional date":          {strings.Replace(table5, rule, "kind: date\n    optional: true", 1), ""},
 		"unquoted part":          {strings.Replace(table5, rule, "kind: equals\n    part: unquoted\n    value: x", 1), ""},
-	} {
+	})
+}
+
+// loadCases loads each document: one with want "" must load, the others
+// must be refused with an error containing want.
+func loadCases(t *testing.T, cases map[string]struct{ doc, want string }) {
+	t.Helper()
+	for name, c := range cases {
 		err := load(c.doc)
 		switch {
 		case c.want == "" && err != nil:
