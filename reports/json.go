@@ -72,6 +72,7 @@ type jsonResult struct {
 	Table     string `json:"table"`
 	Step      string `json:"step"`
 	Verdict   string `json:"verdict"`
+	Level     string `json:"level"`
 	Statement string `json:"statement"`
 	Expected  string `json:"expected"`
 	Observed  string `json:"observed"`
@@ -165,7 +166,7 @@ func buildJSON(r *Run) jsonReport {
 	}
 	for _, res := range r.Results {
 		rep.Results = append(rep.Results, jsonResult{
-			RuleID: res.RuleID, Table: res.Table, Step: res.Step, Verdict: string(res.Verdict),
+			RuleID: res.RuleID, Table: res.Table, Step: res.Step, Verdict: string(res.Verdict), Level: string(res.Level),
 			Statement: res.Statement, Expected: res.Expected, Observed: res.Observed,
 			Reason: res.Reason, Citation: res.Citation, MsgSeq: res.MsgSeq,
 		})

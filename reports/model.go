@@ -88,16 +88,22 @@ func effective(v check.Verdict) check.Verdict {
 	return check.Error
 }
 
-// Overall is the run's verdict: the worst of its rules' (check.Worst), and
-// error when the harness reported errors or a rule carries an unknown
-// verdict. A run with no rules and no errors is none.
+// Overall is the run's verdict: the worst of its gating rules'
+// (check.Worst; a should or table rule that fails or is inconc does not
+// gate, see check.Result.Gates), and error when the harness reported errors
+// or a rule carries an unknown verdict. A run with no rules and no errors is
+// none.
 func Overall(r *Run) check.Verdict {
 	if r == nil {
 		return check.Error
 	}
 	vs := make([]check.Verdict, 0, len(r.Results)+1)
 	for _, res := range r.Results {
-		vs = append(vs, effective(res.Verdict))
+		v := effective(res.Verdict)
+		if (v == check.Fail || v == check.Inconc) && !res.Gates(false) {
+			v = check.Pass
+		}
+		vs = append(vs, v)
 	}
 	if len(r.Errors) > 0 {
 		vs = append(vs, check.Error)

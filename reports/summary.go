@@ -98,6 +98,9 @@ func Summary(w io.Writer, r *Run) {
 			why = fmt.Sprintf("expected %q, observed %q", res.Expected, res.Observed)
 		}
 		tag := string(res.Verdict)
+		if !res.Gates(false) {
+			tag += " (" + string(res.Level) + ", does not gate)"
+		}
 		if !known(res.Verdict) {
 			tag = fmt.Sprintf("error (unknown verdict %q)", printable(string(res.Verdict)))
 		}

@@ -16,7 +16,7 @@ func TestContains(t *testing.T) {
 		byID[r.ID] = r
 	}
 	m7 := string(seedInput("a322").Messages["7"].Raw)
-	m11 := string(seedInput("a322").Messages["11"].Raw)
+	m11 := string(seedForwarded().Messages["11"].Raw)
 	rp := func(m, old, new string) string {
 		if !strings.Contains(m, old) {
 			t.Fatalf("seed message lacks %q", old)
@@ -55,7 +55,11 @@ func TestContains(t *testing.T) {
 				t.Fatalf("%s is kind %s, want contains", c.rule, r.Kind)
 			}
 			in := seedInput("a322")
+			if c.step == "11" {
+				in = seedForwarded()
+			}
 			in.Messages[c.step] = withRaw(in.Messages[c.step], c.raw)
+			in.Deviated = map[string]bool{c.step: true} // a broken stimulus on purpose: fail, not error
 			got := Evaluate([]scenario.Rule{r}, in)[0]
 			if got.Verdict != c.want || got.Observed != c.observed || got.Expected != "includes "+r.Value {
 				t.Fatalf("got %s (expected %q observed %q reason %q), want %s observing %q", got.Verdict, got.Expected, got.Observed, got.Reason, c.want, c.observed)

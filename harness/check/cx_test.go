@@ -87,10 +87,10 @@ func dmsg(seq int, src, dst netip.AddrPort, raw []byte) trace.Message {
 
 // addCx files the Cx requests of steps 3, 8 and 9 into in.
 func addCx(in Input) {
-	in.Messages["3.UAR"] = dmsg(11, icscfCx, hssCx, uar("icscf1_p.home1.net;1;1"))
-	in.Messages["3.MAR"] = dmsg(12, scscfCx, hssCx, mar())
-	in.Messages["8.UAR"] = dmsg(13, icscfCx, hssCx, uar("icscf1_p.home1.net;1;4"))
-	in.Messages["9.SAR"] = dmsg(14, scscfCx, hssCx, sar())
+	in.Messages["3.UAR"] = dmsg(2, icscfCx, hssCx, uar("icscf1_p.home1.net;1;1"))
+	in.Messages["3.MAR"] = dmsg(3, scscfCx, hssCx, mar())
+	in.Messages["8.UAR"] = dmsg(6, icscfCx, hssCx, uar("icscf1_p.home1.net;1;4"))
+	in.Messages["9.SAR"] = dmsg(7, scscfCx, hssCx, sar())
 	cxVars(in.Vars)
 }
 

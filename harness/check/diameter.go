@@ -123,7 +123,7 @@ func (e *evaluator) avpFields(h *hdrMemo, index, part string) ([]field, error) {
 			}
 			t = a.vals[i].Text
 		}
-		out = append(out, field{t, true, i + 1})
+		out = append(out, field{text: t, ok: true, line: i + 1, pos: i})
 	}
 	return out, nil
 }
@@ -144,7 +144,7 @@ func (e *evaluator) diameterHeader(r *scenario.Rule, m *diameter.Message) outcom
 		}
 		want, err := e.expand(c[1])
 		if err != nil {
-			return outcome{Error, c[1], obsAll, err.Error()}
+			return outcome{v: Error, expected: c[1], observed: obsAll, reason: err.Error()}
 		}
 		exp = append(exp, c[0]+" "+want)
 		obs = append(obs, c[0]+" "+c[2])

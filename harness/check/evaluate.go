@@ -1,23 +1,31 @@
 // Package check judges captured messages against a scenario's rules: rules ×
 // captured messages → one verdict per rule (pass, fail, inconc, none, error),
-// each with what was expected, what was observed and why.
+// each with what was expected, what was observed, why, and the rule's level
+// (must, should, table), so that a gate can fail on must and still show the
+// rest.
+//
+// Values are compared as SIP defines their equality, not byte by byte
+// (equiv.go): URIs per RFC 3261 19.1.4 and RFC 3966 4, From/To per RFC 3261
+// 20.20, Via with the received and rport a hop adds, tokens
+// case-insensitively, quoted-strings exactly, numbers by value, list headers
+// over all their lines, compact forms as full names. A single-valued header
+// that appears twice fails every rule that reads it. A verdict names the
+// side at fault: a failure on a message the harness sends itself (a
+// stimulus) is the harness's error unless a deviation was asked for on it.
 //
 // Evaluation is pure: it reads the rules, the captured messages, the facts
 // the harness recorded and the lab's variables, and nothing else — no
-// sockets, no clock, no globals. It does not capture messages (package trace)
-// or run the flow; it does not decide which profile applies (the caller
-// passes that profile's rules).
+// sockets, no clock, no globals. It reads SIP with harness/sipmsg alone: no
+// other parser's opinion of a message enters a verdict. It does not capture
+// messages (package trace) or run the flow; it does not decide which profile
+// applies (the caller passes that profile's rules).
 package check
 
 import (
-	"encoding/base64"
 	"fmt"
-	"net/netip"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"imsconform/harness/diameter"
 	"imsconform/harness/scenario"
@@ -31,6 +39,10 @@ type Input struct {
 	Missing  map[string]string        // step id -> why it is absent, e.g. "not received within 5s"
 	Facts    map[string]string        // observations by the harness, e.g. "12.impu"
 	Vars     map[string]string        // lab values for templating
+	// Deviated holds the steps whose message a deviation was asked for on
+	// purpose (a broken stimulus): there a failing rule on the harness's own
+	// message is a fail, as for the SUT, not a harness error.
+	Deviated map[string]bool
 }
 
 // parsed is the message of one step as this evaluation sees it.
@@ -195,11 +207,15 @@ type outcome struct {
 	v                  Verdict
 	expected, observed string
 	reason             string
+	absent             bool // the rule's own message (or fact) is not there
 }
 
-func pass(exp, obs string) outcome { return outcome{Pass, exp, obs, ""} }
+func pass(exp, obs string) outcome { return outcome{v: Pass, expected: exp, observed: obs} }
 func fail(exp, obs, why string) outcome {
-	return outcome{Fail, exp, obs, why}
+	return outcome{v: Fail, expected: exp, observed: obs, reason: why}
+}
+func inconc(exp, obs, why string) outcome {
+	return outcome{v: Inconc, expected: exp, observed: obs, reason: why}
 }
 func judge(ok bool, exp, obs, why string) outcome {
 	if ok {
@@ -209,7 +225,7 @@ func judge(ok bool, exp, obs, why string) outcome {
 }
 
 func (e *evaluator) rule(r *scenario.Rule) Result {
-	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement}
+	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement, Level: r.Level}
 	set := func(o outcome) Result {
 		res.Verdict, res.Expected, res.Observed, res.Reason = o.v, o.expected, o.observed, o.reason
 		return res
@@ -220,7 +236,7 @@ func (e *evaluator) rule(r *scenario.Rule) Result {
 			got, ok = c.Default, true
 		}
 		if !ok {
-			return set(outcome{Error, c.Var + "=" + c.Value, "", "lab value " + c.Var + " was not provided"})
+			return set(outcome{v: Error, expected: c.Var + "=" + c.Value, reason: "lab value " + c.Var + " was not provided"})
 		}
 		if got != c.Value {
 			why := fmt.Sprintf("%s is %q in this lab; the rule applies when it is %q", c.Var, got, c.Value)
@@ -231,24 +247,48 @@ func (e *evaluator) rule(r *scenario.Rule) Result {
 			} else if c.Value == "false" && got == "true" {
 				why = c.Var + " is on in this lab"
 			}
-			return set(outcome{None, c.Var + "=" + c.Value, c.Var + "=" + got, why})
+			return set(outcome{v: None, expected: c.Var + "=" + c.Value, observed: c.Var + "=" + got, reason: why})
 		}
 	}
+	var o outcome
 	if r.Kind == scenario.KindFact {
-		return set(e.fact(r))
-	}
-	p := e.message(r.Step, r.SameMessage)
-	if !p.found {
-		return set(outcome{Fail, "a message for step " + r.Step, "none", e.missing(r.Step)})
-	}
-	res.MsgSeq = p.tm.Seq
-	if p.err != nil {
-		if p.tm.Proto == trace.Diameter {
-			return set(outcome{Fail, "a Diameter message that decodes", "undecodable Diameter message", p.err.Error()})
+		o = e.fact(r)
+	} else if p := e.message(r.Step, r.SameMessage); !p.found {
+		o = outcome{v: Fail, expected: "a message for step " + r.Step, observed: "none", reason: e.missing(r.Step), absent: true}
+	} else {
+		res.MsgSeq = p.tm.Seq
+		switch {
+		case p.err != nil && p.tm.Proto == trace.Diameter:
+			o = fail("a Diameter message that decodes", "undecodable Diameter message", p.err.Error())
+		case p.err != nil:
+			o = fail("a SIP message that parses", "unparseable message", p.err.Error())
+		default:
+			o = e.kind(r, p)
 		}
-		return set(outcome{Fail, "a SIP message that parses", "unparseable message", p.err.Error()})
 	}
-	return set(e.kind(r, p))
+	if r.Stimulus && !e.in.Deviated[r.Step] {
+		o = stimulus(r, o)
+	}
+	return set(o)
+}
+
+// stimulus turns the outcome of a rule on the harness's own message (steps
+// 2, 7, 13 and their facts) into the verdict that names the side at fault
+// (TTCN-3): a message the harness did not send is inconc, with the flow's
+// reason (it was not sent because the SUT failed earlier, or the run was
+// cut short); a message that breaks the rule is the harness's error. With a
+// deviation asked for on the step the outcome stands as it is.
+func stimulus(r *scenario.Rule, o outcome) outcome {
+	if o.v != Fail {
+		return o
+	}
+	if o.absent {
+		o.v = Inconc
+		return o
+	}
+	o.v = Error
+	o.reason = "the harness's own message (step " + r.Step + ") breaks the rule, and no deviation was asked for: " + o.reason
+	return o
 }
 
 func (e *evaluator) fact(r *scenario.Rule) outcome {
@@ -256,34 +296,56 @@ func (e *evaluator) fact(r *scenario.Rule) outcome {
 	if !ok {
 		step, _, _ := strings.Cut(r.Fact, ".")
 		if why, miss := e.in.Missing[step]; miss {
-			return fail("fact "+r.Fact, "none", why)
+			return outcome{v: Fail, expected: "fact " + r.Fact, observed: "none", reason: why, absent: true}
 		}
-		return outcome{Inconc, "fact " + r.Fact, "none", "the harness recorded no fact " + r.Fact}
+		return inconc("fact "+r.Fact, "none", "the harness recorded no fact "+r.Fact)
 	}
-	return e.valueMatch(r, got, func() string { return "fact " + r.Fact })
-}
-
-// valueMatch applies value (equals) or pattern to s; what names s in the
-// reason of a failure.
-func (e *evaluator) valueMatch(r *scenario.Rule, s string, what func() string) outcome {
 	if r.Pattern != "" {
-		re, err := e.regexp(r)
-		if err != nil {
-			return outcome{Error, r.Pattern, s, err.Error()}
-		}
-		if re.MatchString(s) {
-			return pass("matches "+re.String(), s)
-		}
-		return fail("matches "+re.String(), s, what()+" does not match")
+		return e.valueMatch(r, field{text: got, ok: true}, func() string { return "fact " + r.Fact })
 	}
 	want, err := e.expand(r.Value)
 	if err != nil {
-		return outcome{Error, r.Value, s, err.Error()}
+		return outcome{v: Error, expected: r.Value, observed: got, reason: err.Error()}
 	}
-	if equal(s, want, r.IgnoreCase) {
-		return pass(want, s)
+	return judge(equal(got, want, r.IgnoreCase), want, got, "fact "+r.Fact+" differs")
+}
+
+// valueMatch applies value (equals, by SIP equivalence for the rule's
+// header and part) or pattern to f; what names f in the reason of a
+// failure.
+func (e *evaluator) valueMatch(r *scenario.Rule, f field, what func() string) outcome {
+	if r.Pattern != "" {
+		re, err := e.regexp(r)
+		if err != nil {
+			return outcome{v: Error, expected: r.Pattern, observed: f.text, reason: err.Error()}
+		}
+		if re.MatchString(f.text) {
+			return pass("matches "+re.String(), f.text)
+		}
+		return fail("matches "+re.String(), f.text, what()+" does not match")
 	}
-	return fail(want, s, what()+" differs")
+	want, err := e.expand(r.Value)
+	if err != nil {
+		return outcome{v: Error, expected: r.Value, observed: f.text, reason: err.Error()}
+	}
+	if e.same(r, r.Header, r.Part, f, want) {
+		return pass(want, f.text)
+	}
+	return fail(want, f.text, what()+" differs")
+}
+
+// same compares a field with a wanted text: exactly or case-insensitively
+// when the rule says ignore_case, else by SIP equivalence. A wanted text
+// for part unquoted is unquoted too (a lab value may be given either way).
+func (e *evaluator) same(r *scenario.Rule, header, part string, f field, want string) bool {
+	w := field{text: want, ok: true}
+	if part == "unquoted" {
+		w.text, w.quoted = unquote(want)
+	}
+	if r.IgnoreCase && strings.EqualFold(f.text, w.text) {
+		return true
+	}
+	return e.equivalent(header, part, f, w)
 }
 
 func equal(a, b string, fold bool) bool {
@@ -322,9 +384,11 @@ type compiled struct {
 
 // field is one selected header value and its part.
 type field struct {
-	text string // the part
-	ok   bool   // the part is there
-	line int
+	text   string // the part
+	ok     bool   // the part is there
+	line   int
+	quoted bool // the part was a quoted-string
+	pos    int  // the value's position among the header's values
 }
 
 // fields picks the header values of the index and takes the part from each,
@@ -402,143 +466,20 @@ func (e *evaluator) selectFields(mm *memo, h *hdrMemo, header, index, p string) 
 		if h.vps != nil {
 			c = &h.vps[i]
 		}
-		t, ok, err := part(c, v.Text, p)
-		if p == "expiry" && err == nil && !ok {
+		pc, err := part(c, v.Text, p)
+		if p == "expiry" && err == nil && !pc.ok {
 			// RFC 3261 10.2.1.1: without an expires parameter, the Expires
 			// header gives the binding's expiry.
 			if ex := e.header(mm, "Expires").vals; len(ex) > 0 {
-				t, ok = strings.TrimSpace(ex[0].Text), true
+				pc = piece{strings.TrimSpace(ex[0].Text), true, false}
 			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %s: %v", v.Line, header, err)
 		}
-		out = append(out, field{t, ok, v.Line})
+		out = append(out, field{text: pc.text, ok: pc.ok, line: v.Line, quoted: pc.quoted, pos: i})
 	}
 	return out, nil
-}
-
-// valueParse holds the forms one header value has been parsed into, so that
-// rules on different parts of it parse it once.
-type valueParse struct {
-	headDone   bool
-	head       string
-	params     sipmsg.Params // for param:NAME
-	digestDone bool
-	digest     *sipmsg.Digest
-	digestErr  error
-	viaDone    bool
-	via        *sipmsg.Via
-	viaErr     error
-	naDone     bool
-	na         *sipmsg.NameAddr
-	naErr      error
-}
-
-// Part takes the named part of one header value (see scenario.ValidPart).
-// ok is false when the part is not there (e.g. a missing parameter).
-func Part(header, v, p string) (string, bool, error) {
-	return part(&valueParse{}, v, p)
-}
-
-// part is Part, reading and filling c, the parsed forms of v; c may be nil
-// for the whole value.
-func part(c *valueParse, v, p string) (string, bool, error) {
-	switch {
-	case p == "" || p == "value":
-		return v, true, nil
-	case c == nil:
-		return part(&valueParse{}, v, p)
-	case p == "expiry":
-		return part(c, v, "param:expires")
-	case p == "token" || strings.HasPrefix(p, "param:"):
-		if !c.headDone {
-			c.headDone = true
-			c.head, c.params = sipmsg.SplitParams(v)
-			if strings.Contains(c.head, "=") && !strings.Contains(c.head, "<") {
-				// a value made of parameters only, e.g. P-Charging-Vector
-				_, c.params = sipmsg.SplitParams(";" + v)
-			}
-		}
-		if p == "token" {
-			return c.head, c.head != "", nil
-		}
-		val, ok := c.params.Get(p[len("param:"):])
-		return val, ok, nil
-	case strings.HasPrefix(p, "digest"):
-		if !c.digestDone {
-			c.digestDone = true
-			c.digest, c.digestErr = sipmsg.ParseDigest(v)
-		}
-		d, err := c.digest, c.digestErr
-		if err != nil {
-			return "", false, err
-		}
-		if p == "digest.scheme" {
-			return d.Scheme, true, nil
-		}
-		val, ok := d.Params.Get(p[len("digest:"):])
-		return val, ok, nil
-	case strings.HasPrefix(p, "via."):
-		if !c.viaDone {
-			c.viaDone = true
-			c.via, c.viaErr = sipmsg.ParseVia(v)
-		}
-		via, err := c.via, c.viaErr
-		if err != nil {
-			return "", false, err
-		}
-		switch p {
-		case "via.protocol":
-			return via.Protocol, true, nil
-		case "via.transport":
-			return via.Transport, true, nil
-		case "via.host":
-			return via.Host, true, nil
-		case "via.port":
-			return via.Port, via.Port != "", nil
-		}
-		return via.SentBy(), true, nil
-	case strings.HasPrefix(p, "cseq."):
-		f := strings.Fields(v)
-		if len(f) != 2 {
-			return "", false, fmt.Errorf("expected \"number METHOD\", saw %q", v)
-		}
-		if p == "cseq.seq" {
-			return f[0], true, nil
-		}
-		return f[1], true, nil
-	}
-	if !c.naDone {
-		c.naDone = true
-		c.na, c.naErr = sipmsg.ParseNameAddr(v)
-	}
-	na, err := c.na, c.naErr
-	if err != nil {
-		return "", false, err
-	}
-	u := na.URI
-	switch p {
-	case "display":
-		return na.Display, na.Display != "", nil
-	case "uri":
-		return u.Raw, true, nil
-	case "uri.scheme":
-		return u.Scheme, true, nil
-	case "uri.user":
-		return u.User, u.User != "", nil
-	case "uri.host":
-		return u.Host, u.Host != "", nil
-	case "uri.port":
-		return u.Port, u.Port != "", nil
-	case "uri.hostport":
-		return u.HostPort(), u.Host != "", nil
-	}
-	if strings.HasPrefix(p, "uri.param:") {
-		val, ok := u.Params.Get(p[len("uri.param:"):])
-		return val, ok, nil
-	}
-	return "", false, fmt.Errorf("expected a known part, saw %q", p)
 }
 
 func describe(header, part, index string) string {
@@ -565,480 +506,4 @@ func texts(fs []field) string {
 		}
 	}
 	return strings.Join(b, " | ")
-}
-
-func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
-	m := p.msg
-	what := func() string { return describe(r.Header, r.Part, r.Index) }
-	switch r.Kind {
-	case scenario.KindStartLine:
-		if p.dia != nil {
-			return e.diameterHeader(r, p.dia)
-		}
-		if r.Start.Command != "" || r.Start.RequestFlag != "" || r.Start.Application != "" {
-			return fail("a Diameter message", m.StartLine, "the message is SIP")
-		}
-		return e.startLine(r, m)
-	case scenario.KindViaEcho:
-		return e.viaEcho(r, p)
-	case scenario.KindEnvelope:
-		return e.envelope(r, p.tm)
-	case scenario.KindCount:
-		if h := e.header(p.mm, r.Header); h.avp != nil && h.avp.err != nil {
-			return fail(r.Statement, "unreadable "+r.Header, h.avp.err.Error())
-		}
-		n := len(e.headerValues(p, r.Header))
-		exp := fmt.Sprintf("%s values: at least %d, at most %d", r.Header, r.Min, r.Max)
-		if r.Max < 0 {
-			exp = fmt.Sprintf("%s values: at least %d", r.Header, r.Min)
-		} else if r.Min < 0 {
-			exp = fmt.Sprintf("%s values: at most %d", r.Header, r.Max)
-		} else if r.Min == r.Max {
-			exp = fmt.Sprintf("%s values: exactly %d", r.Header, r.Min)
-		}
-		ok := (r.Min < 0 || n >= r.Min) && (r.Max < 0 || n <= r.Max)
-		return judge(ok, exp, strconv.Itoa(n), "wrong number of "+r.Header+" values")
-	case scenario.KindContains:
-		return e.contains(r, p)
-	case scenario.KindExcludes:
-		return e.excludes(r, p)
-	}
-	fs, err := e.fields(p, r.Header, r.Index, r.Part)
-	if err != nil {
-		if r.Kind == scenario.KindAbsent && r.Part != "" {
-			return fail(what()+" absent", "unreadable", err.Error())
-		}
-		return fail(r.Statement, "unreadable "+r.Header, err.Error())
-	}
-	present := len(fs) > 0
-	for _, f := range fs {
-		present = present && f.ok
-	}
-	switch r.Kind {
-	case scenario.KindPresent:
-		w := what()
-		return judge(present, w+" present", presence(fs), w+" is missing")
-	case scenario.KindAbsent:
-		anyOK := false
-		for _, f := range fs {
-			anyOK = anyOK || f.ok
-		}
-		w := what()
-		return judge(!anyOK, w+" absent", presence(fs), w+" is there")
-	}
-	if !present {
-		if r.Optional && len(fs) == 0 {
-			return pass(r.Statement+" (absent is allowed)", presence(fs))
-		}
-		return fail(r.Statement, presence(fs), what()+" is missing")
-	}
-	switch r.Kind {
-	case scenario.KindEquals, scenario.KindMatches:
-		for _, f := range fs {
-			if o := e.valueMatch(r, f.text, what); o.v != Pass {
-				o.observed = texts(fs)
-				return o
-			}
-		}
-		o := e.valueMatch(r, fs[0].text, what)
-		o.observed = texts(fs)
-		return o
-	case scenario.KindOneOf:
-		var want []string
-		for _, v := range r.Values {
-			x, err := e.expand(v)
-			if err != nil {
-				return outcome{Error, v, texts(fs), err.Error()}
-			}
-			want = append(want, x)
-		}
-		for _, f := range fs {
-			ok := false
-			for _, w := range want {
-				ok = ok || equal(f.text, w, r.IgnoreCase)
-			}
-			if !ok {
-				return fail("one of "+strings.Join(want, ", "), texts(fs), what()+" is none of the allowed values")
-			}
-		}
-		return pass("one of "+strings.Join(want, ", "), texts(fs))
-	case scenario.KindMembers:
-		return e.members(r, p)
-	case scenario.KindSameAs:
-		return e.sameAs(r, fs)
-	case scenario.KindCompare:
-		return e.compare(r, fs)
-	case scenario.KindDate:
-		for _, f := range fs {
-			if err := rfc1123(f.text); err != nil {
-				return fail("an RFC 1123 date in GMT, e.g. Wed, 11 Jul 2001 08:49:37 GMT", f.text, err.Error())
-			}
-		}
-		return pass("an RFC 1123 date in GMT", texts(fs))
-	case scenario.KindNonce:
-		for _, f := range fs {
-			b, err := base64.StdEncoding.DecodeString(f.text)
-			if err != nil {
-				return fail(fmt.Sprintf("base64 of at least %d bytes", r.MinBytes), f.text, "not base64: "+err.Error())
-			}
-			if len(b) < r.MinBytes {
-				return fail(fmt.Sprintf("base64 of at least %d bytes", r.MinBytes), fmt.Sprintf("%d bytes", len(b)), "too short to hold RAND and AUTN")
-			}
-		}
-		return pass(fmt.Sprintf("base64 of at least %d bytes", r.MinBytes), texts(fs))
-	}
-	return outcome{Error, "", "", "rule kind " + string(r.Kind) + " is not implemented"}
-}
-
-func presence(fs []field) string {
-	if len(fs) == 0 {
-		return "header absent"
-	}
-	return texts(fs)
-}
-
-func (e *evaluator) startLine(r *scenario.Rule, m *sipmsg.Message) outcome {
-	var exp, obs []string
-	ok := true
-	check := func(name, tmpl, got string) error {
-		if tmpl == "" {
-			return nil
-		}
-		want, err := e.expand(tmpl)
-		if err != nil {
-			return err
-		}
-		exp = append(exp, name+" "+want)
-		obs = append(obs, name+" "+got)
-		ok = ok && want == got
-		return nil
-	}
-	if (r.Start.Method != "" || r.Start.RequestURI != "") && !m.Request {
-		return fail("a request", m.StartLine, "the message is a response")
-	}
-	if (r.Start.Status != "" || r.Start.Reason != "") && m.Request {
-		return fail("a response", m.StartLine, "the message is a request")
-	}
-	status := ""
-	if !m.Request {
-		status = strconv.Itoa(m.StatusCode)
-	}
-	for _, c := range [][3]string{{"method", r.Start.Method, m.Method}, {"Request-URI", r.Start.RequestURI, m.RequestURI},
-		{"version", r.Start.Version, m.Version}, {"status", r.Start.Status, status}, {"reason", r.Start.Reason, m.Reason}} {
-		if err := check(c[0], c[1], c[2]); err != nil {
-			return outcome{Error, c[1], m.StartLine, err.Error()}
-		}
-	}
-	if r.Reason != nil {
-		exp = append(exp, "reason matching "+r.Reason.String())
-		obs = append(obs, "reason "+strconv.Quote(m.Reason))
-		ok = ok && r.Reason.MatchString(m.Reason)
-	}
-	return judge(ok, strings.Join(exp, ", "), strings.Join(obs, ", "), "the start line differs")
-}
-
-func (e *evaluator) ref(step string) (*parsed, *outcome) {
-	p := e.message(step, "")
-	if !p.found {
-		return nil, &outcome{Inconc, "step " + step + " for comparison", "none", "cannot compare: step " + step + " is missing: " + e.missing(step)}
-	}
-	if p.err != nil {
-		return nil, &outcome{Inconc, "step " + step + " for comparison", "unparseable", "cannot compare: step " + step + " does not parse: " + p.err.Error()}
-	}
-	return p, nil
-}
-
-// refStep is the step a rule's reference names. When it is the request the
-// rule's message answers and the flow recorded that request under
-// "<step>.request" (after an SQN re-synchronisation the 401 of step 5
-// answers the REGISTER with AUTS, not step 2), that is the one.
-func (e *evaluator) refStep(r *scenario.Rule, step string) string {
-	if step != "" && step == r.Request {
-		if _, ok := e.in.Messages[r.Step+".request"]; ok {
-			return r.Step + ".request"
-		}
-	}
-	return step
-}
-
-func (e *evaluator) sameAs(r *scenario.Rule, fs []field) outcome {
-	refStep := e.refStep(r, r.Ref.Step)
-	rp, o := e.ref(refStep)
-	if o != nil {
-		return *o
-	}
-	rfs, err := e.fields(rp, r.Ref.Header, r.Ref.Index, r.Ref.Part)
-	what := func() string { return "step " + refStep + " " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index) }
-	if err != nil {
-		return outcome{Inconc, what(), "unreadable", "cannot compare: " + err.Error()}
-	}
-	if len(rfs) == 0 || !allOK(rfs) {
-		w := what()
-		return outcome{Inconc, w, presence(rfs), "cannot compare: " + w + " is missing"}
-	}
-	same := len(fs) == len(rfs)
-	for i := 0; same && i < len(fs); i++ {
-		same = equal(fs[i].text, rfs[i].text, r.IgnoreCase)
-	}
-	if same {
-		return pass(texts(rfs), texts(fs))
-	}
-	return fail(texts(rfs), texts(fs), "differs from "+what())
-}
-
-func allOK(fs []field) bool {
-	for _, f := range fs {
-		if !f.ok {
-			return false
-		}
-	}
-	return true
-}
-
-func (e *evaluator) viaEcho(r *scenario.Rule, p *parsed) outcome {
-	reqStep := e.refStep(r, r.Request)
-	rp, o := e.ref(reqStep)
-	if o != nil {
-		return *o
-	}
-	var got, want []string
-	for _, v := range e.headerValues(p, "Via") {
-		got = append(got, v.Text)
-	}
-	for _, v := range e.headerValues(rp, "Via") {
-		want = append(want, v.Text)
-	}
-	same := len(got) == len(want)
-	for i := 0; same && i < len(got); i++ {
-		same = got[i] == want[i]
-	}
-	return judge(same, strings.Join(want, " | "), strings.Join(got, " | "), "the Via values differ from the request's (step "+reqStep+")")
-}
-
-func (e *evaluator) compare(r *scenario.Rule, fs []field) outcome {
-	var ref int64
-	var refText string
-	if r.Ref != nil {
-		rp, o := e.ref(r.Ref.Step)
-		if o != nil {
-			return *o
-		}
-		rfs, err := e.fields(rp, r.Ref.Header, r.Ref.Index, r.Ref.Part)
-		if err != nil || len(rfs) == 0 || !rfs[0].ok {
-			return outcome{Inconc, "step " + r.Ref.Step + " " + r.Ref.Header, presence(rfs), "cannot compare: step " + r.Ref.Step + " has no usable " + describe(r.Ref.Header, r.Ref.Part, r.Ref.Index)}
-		}
-		n, err := scenario.Atoi(rfs[0].text)
-		if err != nil {
-			return outcome{Inconc, "a number in step " + r.Ref.Step, rfs[0].text, "cannot compare: not a number"}
-		}
-		ref, refText = n+int64(r.Offset), fmt.Sprintf("step %s %s", r.Ref.Step, describe(r.Ref.Header, r.Ref.Part, r.Ref.Index))
-		if r.Offset != 0 {
-			refText += fmt.Sprintf(" %+d", r.Offset)
-		}
-	} else {
-		v, err := e.expand(r.Value)
-		if err != nil {
-			return outcome{Error, r.Value, texts(fs), err.Error()}
-		}
-		n, err := scenario.Atoi(v)
-		if err != nil {
-			return outcome{Error, "a number", v, "the lab value is not a number"}
-		}
-		ref, refText = n+int64(r.Offset), v
-	}
-	exp := fmt.Sprintf("%s %d (%s)", opText[r.Op], ref, refText)
-	for _, f := range fs {
-		n, err := scenario.Atoi(f.text)
-		if err != nil {
-			return fail(exp, f.text, "not a number")
-		}
-		if !cmp(n, r.Op, ref) {
-			return fail(exp, f.text, "the relation does not hold")
-		}
-	}
-	return pass(exp, texts(fs))
-}
-
-var opText = map[string]string{"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
-
-func cmp(a int64, op string, b int64) bool {
-	switch op {
-	case "eq":
-		return a == b
-	case "ne":
-		return a != b
-	case "lt":
-		return a < b
-	case "le":
-		return a <= b
-	case "gt":
-		return a > b
-	case "ge":
-		return a >= b
-	}
-	return false
-}
-
-func rfc1123(s string) error {
-	t, err := time.Parse(time.RFC1123, s)
-	if err != nil {
-		return fmt.Errorf("not RFC 1123 form: %v", err)
-	}
-	if !strings.HasSuffix(s, " GMT") {
-		return fmt.Errorf("expected the zone GMT, saw %q", s[strings.LastIndexByte(s, ' ')+1:])
-	}
-	if t.Weekday().String()[:3] != s[:3] {
-		return fmt.Errorf("the weekday %s does not match the date (a %s)", s[:3], t.Weekday())
-	}
-	return nil
-}
-
-// contains judges a list header, such as the option tags of Require,
-// Proxy-Require or Supported (RFC 3261 20.32, 20.29, 20.37): some value, on
-// any of the header's lines, equals the rule's value.
-func (e *evaluator) contains(r *scenario.Rule, p *parsed) outcome {
-	want, err := e.expand(r.Value)
-	if err != nil {
-		return outcome{Error, r.Value, "", err.Error()}
-	}
-	exp := "includes " + want
-	fs, err := e.fields(p, r.Header, "all", r.Part)
-	if err != nil {
-		return fail(exp, "unreadable "+r.Header, err.Error())
-	}
-	if len(fs) == 0 {
-		return fail(exp, presence(fs), describe(r.Header, r.Part, "")+" is missing")
-	}
-	for _, f := range fs {
-		if f.ok && equal(f.text, want, r.IgnoreCase) {
-			return pass(exp, texts(fs))
-		}
-	}
-	return fail(exp, texts(fs), describe(r.Header, r.Part, "")+" does not include "+want)
-}
-
-// excludes judges a list header the other way round: no value, on any of
-// its lines, equals the rule's value; an absent header includes nothing.
-func (e *evaluator) excludes(r *scenario.Rule, p *parsed) outcome {
-	want, err := e.expand(r.Value)
-	if err != nil {
-		return outcome{Error, r.Value, "", err.Error()}
-	}
-	exp := "does not include " + want
-	fs, err := e.fields(p, r.Header, "all", r.Part)
-	if err != nil {
-		return fail(exp, "unreadable "+r.Header, err.Error())
-	}
-	for _, f := range fs {
-		if f.ok && equal(f.text, want, r.IgnoreCase) {
-			return fail(exp, texts(fs), describe(r.Header, r.Part, "")+" includes "+want)
-		}
-	}
-	return pass(exp, presence(fs))
-}
-
-func (e *evaluator) members(r *scenario.Rule, p *parsed) outcome {
-	var want []string
-	for _, v := range r.Values {
-		x, err := e.expand(v)
-		if err != nil {
-			return outcome{Error, v, "", err.Error()}
-		}
-		want = append(want, strings.Fields(x)...)
-	}
-	part := r.Part
-	if part == "" {
-		part = "uri"
-	}
-	fs, err := e.fields(p, r.Header, "all", part)
-	if err != nil {
-		return fail(strings.Join(want, " "), "unreadable "+r.Header, err.Error())
-	}
-	var missing []string
-	for _, w := range want {
-		found := false
-		for _, f := range fs {
-			found = found || e.sameURI(f.text, w)
-		}
-		if !found {
-			missing = append(missing, w)
-		}
-	}
-	return judge(len(missing) == 0, "includes "+strings.Join(want, " "), texts(fs), "missing "+strings.Join(missing, " "))
-}
-
-// uriInfo is a URI taken apart once per Evaluate call.
-type uriInfo struct {
-	u      *sipmsg.URI
-	err    error
-	params string // paramSet(u.Params)
-}
-
-func (e *evaluator) uri(s string) *uriInfo {
-	if i, ok := e.uris[s]; ok {
-		return i
-	}
-	i := &uriInfo{}
-	i.u, i.err = sipmsg.ParseURI(s)
-	if i.err == nil {
-		i.params = paramSet(i.u.Params)
-	}
-	if e.uris == nil {
-		e.uris = map[string]*uriInfo{}
-	}
-	e.uris[s] = i
-	return i
-}
-
-// sameURI compares two URIs as RFC 3261 19.1.4 does in the main: scheme and
-// host case-insensitively, user and port exactly, parameters as a set.
-func (e *evaluator) sameURI(a, b string) bool {
-	ia, ib := e.uri(a), e.uri(b)
-	if ia.err != nil || ib.err != nil {
-		return a == b
-	}
-	ua, ub := ia.u, ib.u
-	if ua.Scheme != ub.Scheme || ua.User != ub.User || !strings.EqualFold(ua.Host, ub.Host) || ua.Port != ub.Port || ua.Opaque != ub.Opaque {
-		return false
-	}
-	return ia.params == ib.params
-}
-
-func paramSet(ps sipmsg.Params) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = strings.ToLower(p.Name) + "=" + p.Value
-	}
-	sort.Strings(s)
-	return strings.Join(s, ";")
-}
-
-func (e *evaluator) envelope(r *scenario.Rule, tm trace.Message) outcome {
-	want, err := e.expand(r.Value)
-	if err != nil {
-		return outcome{Error, r.Value, "", err.Error()}
-	}
-	var got string
-	ok := false
-	switch r.Part {
-	case "transport":
-		got = tm.Transport
-		ok = strings.EqualFold(got, want)
-	case "src.ip", "dst.ip":
-		ap := tm.Src
-		if r.Part == "dst.ip" {
-			ap = tm.Dst
-		}
-		got = ap.Addr().String()
-		w, err := netip.ParseAddr(strings.Trim(want, "[]"))
-		ok = err == nil && ap.IsValid() && w.Unmap() == ap.Addr().Unmap()
-	case "src.port", "dst.port":
-		ap := tm.Src
-		if r.Part == "dst.port" {
-			ap = tm.Dst
-		}
-		got = strconv.Itoa(int(ap.Port()))
-		ok = ap.IsValid() && got == want
-	}
-	return judge(ok, r.Part+" "+want, r.Part+" "+got, "the captured message's "+r.Part+" differs")
 }

@@ -138,7 +138,7 @@ func TestVerdictsForAbsentAndBrokenInput(t *testing.T) {
 	in = seedInput("a322")
 	in.Messages["7"] = withRaw(in.Messages["7"], "GARBAGE\r\n\r\n")
 	res = Evaluate([]scenario.Rule{eq}, in)[0]
-	if res.Verdict != Fail || !strings.Contains(res.Reason, "line 1") || res.MsgSeq != 3 {
+	if res.Verdict != Fail || !strings.Contains(res.Reason, "line 1") || res.MsgSeq != 5 {
 		t.Errorf("unparseable message: %s %q seq %d", res.Verdict, res.Reason, res.MsgSeq)
 	}
 

@@ -1,5 +1,7 @@
 package check
 
+import "imsconform/harness/scenario"
+
 // Verdict follows the conformance-testing convention (TTCN-3).
 type Verdict string
 
@@ -39,14 +41,24 @@ func Worst(vs ...Verdict) Verdict {
 
 // Result is the verdict of one rule in one run.
 type Result struct {
-	RuleID    string  `json:"rule_id"`   // stable id, e.g. "A.3.2.2-5/WWW-Authenticate/algorithm"
-	Table     string  `json:"table"`     // e.g. "A.3.2.2-5"
-	Step      string  `json:"step"`      // flow step of the message, e.g. "5"
-	Citation  string  `json:"citation"`  // table or clause the rule rests on
-	Statement string  `json:"statement"` // what must hold, one line
-	Verdict   Verdict `json:"verdict"`
-	Expected  string  `json:"expected"`
-	Observed  string  `json:"observed"`
-	Reason    string  `json:"reason,omitempty"`
-	MsgSeq    int     `json:"msg_seq,omitempty"` // trace.Message.Seq of the message judged, 0 if none
+	RuleID    string `json:"rule_id"`   // stable id, e.g. "A.3.2.2-5/WWW-Authenticate/algorithm"
+	Table     string `json:"table"`     // e.g. "A.3.2.2-5"
+	Step      string `json:"step"`      // flow step of the message, e.g. "5"
+	Citation  string `json:"citation"`  // table or clause the rule rests on
+	Statement string `json:"statement"` // what must hold, one line
+	// Level is the rule's level from its source: must, should or table.
+	Level    scenario.Level `json:"level"`
+	Verdict  Verdict        `json:"verdict"`
+	Expected string         `json:"expected"`
+	Observed string         `json:"observed"`
+	Reason   string         `json:"reason,omitempty"`
+	MsgSeq   int            `json:"msg_seq,omitempty"` // trace.Message.Seq of the message judged, 0 if none
+}
+
+// Gates reports whether the result counts in a run's gate (exit code,
+// JUnit failure): a must rule always; a should or table rule only when
+// strict. A result of no level (made outside a scenario) counts as must.
+// Every result is reported whatever it says.
+func (r Result) Gates(strict bool) bool {
+	return strict || r.Level == scenario.LevelMust || r.Level == ""
 }

@@ -15,6 +15,8 @@ func TestParseCx(t *testing.T) {
 		"3.MAR/set-header/SIP-Auth-Data-Item/SIP-Authentication-Scheme=Digest": {Step: "3.MAR", Action: SetHeader, Header: "SIP-Auth-Data-Item/SIP-Authentication-Scheme", Value: "Digest"},
 		"8.UAR/add-header/Public-Identity=sip:x@y":                             {Step: "8.UAR", Action: AddHeader, Header: "Public-Identity", Value: "sip:x@y"},
 		"9.SAR/no-answer": {Step: "9.SAR", Action: NoAnswer},
+		"3.MAR/late":      {Step: "3.MAR", Action: Late},
+		"9.SAR/late":      {Step: "9.SAR", Action: Late},
 		"9.SAR/set-header/Server-Assignment-Type=4": {Step: "9.SAR", Action: SetHeader, Header: "Server-Assignment-Type", Value: "4"},
 	}
 	bad := map[string]string{
@@ -25,6 +27,7 @@ func TestParseCx(t *testing.T) {
 		"9.SAR/set-param/Server-Name/x=1": "expected drop-header, set-header, add-header or no-answer",
 		"9.SAR/no-answer/Server-Name":     "expected no AVP with no-answer",
 		"4.UAR/drop-header/User-Name":     "expected a step among",
+		"3.UAR/late":                      "or late for 3.MAR and 9.SAR",
 	}
 	checkParse(t, good, bad)
 }

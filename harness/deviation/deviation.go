@@ -25,12 +25,28 @@ const (
 
 	// Behaviours of the reference core.
 	BadMAC    Action = "bad-mac"    // step 5: AUTN carries a wrong MAC-A
-	StaleSQN  Action = "stale-sqn"  // step 5: the HSS's SQN is behind the UE's (UE answers with AUTS)
+	StaleSQN  Action = "stale-sqn"  // step 5: the HSS's SQN is behind the UE's (UE answers with AUTS); with Value ReplayRAND the next vector repeats the rejected RAND
 	NoAnswer  Action = "no-answer"  // Step: the message of that step is never sent
 	Reject403 Action = "reject-403" // step 10: answer the authenticated REGISTER with 403 Forbidden
 	Malformed Action = "malformed"  // Step: send Value (or garbage) as a datagram that does not parse, instead of the message
 	WrongRES  Action = "wrong-res"  // step 7 (UE): send a wrong digest response
+	// AsTable, on step 11, makes the S-CSCF pass the authenticated REGISTER
+	// on to the VCC Application as table A.3.2.2-11 shows it (the Via chain
+	// of the P-CSCF and the I-CSCF, no Via of its own, Request-URI
+	// sip:<scscf_name>) instead of originating the third-party REGISTER of
+	// TS 24.229 5.4.1.7: the seed's reading, which breaks RFC 3261 16.6.
+	AsTable Action = "as-table"
+	// Late, on a Cx step, makes the S-CSCF send that request only after the
+	// SIP answer it should come before: the MAR of step 3.MAR when the UE
+	// answers the 401 (the 401's vector comes from the core's own AuC), the
+	// SAR of step 9.SAR a quarter of a second after the P-CSCF has relayed
+	// the 200 OK to the UE (and before step 11).
+	Late Action = "late"
 )
+
+// ReplayRAND is the Value of a stale-sqn deviation whose HSS, after the
+// re-synchronisation, sends a vector with the RAND the UE rejected.
+const ReplayRAND = "replay-rand"
 
 // Deviation breaks one field of the message of one step.
 type Deviation struct {

@@ -11,7 +11,9 @@ import (
 // 3.MAR, 8.UAR, 9.SAR) takes STEP/ACTION[/AVP[/AVP...]][=VALUE] with
 // drop-header, set-header, add-header or no-answer, the AVP path naming an
 // AVP of the Diameter dictionary, e.g. "3.UAR/drop-header/Visited-Network-Identifier",
-// "3.MAR/set-header/SIP-Auth-Data-Item/SIP-Authentication-Scheme=Digest-MD5".
+// "3.MAR/set-header/SIP-Auth-Data-Item/SIP-Authentication-Scheme=Digest-MD5";
+// "3.MAR/late" and "9.SAR/late" send the request after the answer it should
+// precede.
 func Parse(s string) (Deviation, error) {
 	spec, value, hasValue := strings.Cut(s, "=")
 	parts := strings.Split(spec, "/")
@@ -49,7 +51,7 @@ func Parse(s string) (Deviation, error) {
 }
 
 var allActions = []Action{DropHeader, SetHeader, AddHeader, DropParam, SetParam, StartLine,
-	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES}
+	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES, AsTable, Late}
 
 var known = func() map[Action]bool {
 	m := map[Action]bool{}
@@ -96,12 +98,12 @@ func parseCx(s string, parts []string, value string, hasValue bool) (Deviation, 
 		if _, err := AVPPath(nil, d.Header); err != nil {
 			return Deviation{}, fmt.Errorf("deviation %q: %s of a Cx step needs an AVP: STEP/%s/AVP[/AVP...]: %v", s, d.Action, d.Action, err)
 		}
-	case d.Action == NoAnswer:
+	case d.Action == NoAnswer || (d.Action == Late && (d.Step == StepMAR3 || d.Step == StepSAR9)):
 		if d.Header != "" {
-			return Deviation{}, fmt.Errorf("deviation %q: expected no AVP with no-answer, saw %q", s, d.Header)
+			return Deviation{}, fmt.Errorf("deviation %q: expected no AVP with %s, saw %q", s, d.Action, d.Header)
 		}
 	default:
-		return Deviation{}, fmt.Errorf("deviation %q: expected drop-header, set-header, add-header or no-answer for the Cx step %s, saw %q", s, d.Step, d.Action)
+		return Deviation{}, fmt.Errorf("deviation %q: expected drop-header, set-header, add-header or no-answer for the Cx step %s (or late for %s and %s), saw %q", s, d.Step, StepMAR3, StepSAR9, d.Action)
 	}
 	return d, nil
 }

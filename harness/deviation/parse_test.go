@@ -12,6 +12,7 @@ func TestParse(t *testing.T) {
 		"10/drop-header/P-Associated-URI": {Step: "10", Action: DropHeader, Header: "P-Associated-URI"},
 		"13/set-header/Date=a=b":          {Step: "13", Action: SetHeader, Header: "Date", Value: "a=b"},
 		"5/start-line=SIP/2.0 499 Broken": {Step: "5", Action: StartLine, Value: "SIP/2.0 499 Broken"},
+		"11/as-table":                     {Step: "11", Action: AsTable},
 	}
 	bad := map[string]string{
 		"":                        "expected STEP/ACTION",

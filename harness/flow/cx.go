@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -36,7 +37,9 @@ type hssRun struct {
 // recording its messages into res's trace, and sets the Cx vars: for the
 // embedded core (lab == false) with the HSSHost identity on port 0, for a
 // lab with the identity and the peers of its hss section. With a stale-sqn
-// deviation of step 5 its first vector carries an SQN behind the UE's.
+// deviation of step 5 its first vector carries an SQN behind the UE's; with
+// the value replay-rand the vector after the re-synchronisation repeats its
+// RAND.
 func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, ds []deviation.Deviation, log *slog.Logger) (*hssRun, error) {
 	p := *l
 	if p.Subscriber.AMF == "" {
@@ -55,8 +58,18 @@ func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, d
 	if err != nil {
 		return nil, fmt.Errorf("flow: HSS emulator: %w", err)
 	}
-	if deviation.Has(deviation.For(ds, "5"), deviation.StaleSQN) {
-		if cfg.Vectors, err = hss.StaleFirst(p.Subscriber, cfg.Vectors); err != nil {
+	if d, ok := deviation.Find(deviation.For(ds, "5"), deviation.StaleSQN); ok {
+		var random io.Reader
+		if d.Value == deviation.ReplayRAND {
+			// The vector after the re-synchronisation repeats the RAND the
+			// UE rejected.
+			rand := [16]byte{0x52, 0x41, 0x4e, 0x44, 0x2d, 0x72, 0x65, 0x70, 0x6c, 0x61, 0x79, 0x65, 0x64, 0x2d, 0x31, 0x36}
+			random = hss.FixedRAND(rand)
+			if cfg.Vectors, err = hss.VectorsFromProfile(p.Subscriber, hss.FixedRAND(rand)); err != nil {
+				return nil, fmt.Errorf("flow: HSS emulator: %w", err)
+			}
+		}
+		if cfg.Vectors, err = hss.StaleFirstRAND(p.Subscriber, cfg.Vectors, random); err != nil {
 			return nil, fmt.Errorf("flow: HSS emulator: %w", err)
 		}
 	}

@@ -37,7 +37,9 @@ import (
 )
 
 // Steps are the ids of the captured messages of one run, in flow order.
-// "10" and "14" are the same 200 OK, checked against both tables.
+// "10" and "14" are the same 200 OK, checked against both tables. After an
+// SQN re-synchronisation the run also holds "5.request" (the REGISTER with
+// AUTS that step 5 answers) and "5.resync" (the 401 the AUTS rejected).
 var Steps = []string{"2", "5", "7", "10", "14", "11", "13"}
 
 // CxSteps are the ids of the captured Cx requests, received by the HSS
@@ -398,9 +400,12 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	case reg.Challenge != nil:
 		res.Messages["5"] = *reg.Challenge
 		// The i-th 401 answers the i-th REGISTER: after a re-synchronisation
-		// the 401 of step 5 answers the REGISTER with AUTS, not step 2.
+		// the 401 of step 5 answers the REGISTER with AUTS, not step 2, and
+		// the 401 before it (step 5.resync) is the challenge the AUTS
+		// rejected.
 		if n := len(reg.Challenges); n > 1 && n <= len(reg.Requests) {
 			res.Messages["5.request"] = reg.Requests[n-1]
+			res.Messages["5.resync"] = reg.Challenges[n-2]
 		}
 	case reg.Final != nil:
 		res.Missing["5"] = "no 401 Unauthorized: the REGISTER of step 2 was answered with " + startLine(reg.Final.Raw)
@@ -435,6 +440,7 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	if reg.AUTS > 0 {
 		res.Facts["5.auts"] = strconv.Itoa(reg.AUTS)
 	}
+	res.Vars["resync"] = strconv.FormatBool(res.Messages["5.resync"].Raw != nil)
 	if reg.Response != "" {
 		res.Facts["7.response"] = reg.Response
 	}
@@ -524,6 +530,8 @@ func labVars(v map[string]string, l *lab.Profile, transport string, host netip.A
 	v["pcscf_name"] = l.Core.PCSCFName
 	v["icscf_name"] = l.Core.ICSCFName
 	v["scscf_name"] = l.Core.SCSCFName
+	pc, ic, sc := l.Core.NameSets()
+	v["pcscf_names"], v["icscf_names"], v["scscf_names"] = strings.Join(pc, " "), strings.Join(ic, " "), strings.Join(sc, " ")
 	v["visited_network_id"] = l.Core.VisitedNetworkID
 	v["vccapp_uri"] = l.VCCApp.URI
 	v["vccapp_host"] = ""

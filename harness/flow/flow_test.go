@@ -76,7 +76,7 @@ func TestFullFlow(t *testing.T) {
 					t.Errorf("var %s: expected set", k)
 				}
 			}
-			for _, k := range []string{"ue_port", "ue_port_c", "ue_port_s", "vccapp_host", "pcscf_entry", "impu", "ue_host"} {
+			for _, k := range []string{"ue_port", "ue_port_c", "ue_port_s", "vccapp_host", "pcscf_entry", "impu", "ue_host", "scscf_names", "resync"} {
 				if r.Vars[k] == "" || r.Vars[k] == "0" {
 					t.Errorf("var %s: expected a value, got %q", k, r.Vars[k])
 				}
@@ -150,6 +150,31 @@ func TestStaleSQN(t *testing.T) {
 	}
 	if !auts {
 		t.Error("expected a REGISTER with auts in the trace")
+	}
+	first, last := r.Messages["5.resync"], r.Messages["5"]
+	if r.Vars["resync"] != "true" || first.Raw == nil || first.Seq >= last.Seq {
+		t.Errorf("expected step 5.resync, the 401 before step 5's, and var resync true; got seq %d and %d, resync %q", first.Seq, last.Seq, r.Vars["resync"])
+	}
+}
+
+// TestStaleSQNReplayRAND: with stale-sqn=replay-rand the HSS's vector after
+// the re-synchronisation repeats the RAND the UE rejected; the UE accepts
+// it (its SQN is fresh) and both challenges are in the run.
+func TestStaleSQNReplayRAND(t *testing.T) {
+	r := run(t, 2*time.Second, deviation.Deviation{Step: "5", Action: deviation.StaleSQN, Value: deviation.ReplayRAND})
+	if r.Facts["5.autn"] != "valid" || r.Facts["5.auts"] != "1" || r.Vars["resync"] != "true" {
+		t.Fatalf("expected one AUTS and the second challenge valid, got facts %v, resync %q", r.Facts, r.Vars["resync"])
+	}
+	rand := func(step string) string {
+		s := string(r.Messages[step].Raw)
+		i := strings.Index(s, `nonce="`)
+		if i < 0 {
+			t.Fatalf("step %s: no nonce in %q", step, s)
+		}
+		return s[i+7 : i+7+22] // base64 of the first 16 bytes, RAND
+	}
+	if rand("5") != rand("5.resync") {
+		t.Errorf("expected the same RAND in both challenges, got %s and %s", rand("5.resync"), rand("5"))
 	}
 }
 

@@ -160,12 +160,38 @@ func (p *Profile) HSSServerName() string {
 // Core names the SUT's nodes as they appear in messages (Path, Service-Route,
 // Via, P-Visited-Network-ID). The reference core uses them; against a lab they
 // are what the checks expect.
+//
+// A node may be known by more than one name: RFC 3261 lets it put an address
+// in its Via and a name in Service-Route, From or Contact. The *Names lists
+// give such further names; the checks accept the node's name or any of them
+// (see NameSets). Empty lists, the default, mean the one name alone.
 type Core struct {
-	PCSCFName        string `yaml:"pcscf_name"` // e.g. pcscf1.visited1.net
-	ICSCFName        string `yaml:"icscf_name"` // e.g. icscf1_p.home1.net
-	SCSCFName        string `yaml:"scscf_name"` // e.g. scscf1.home1.net
-	VisitedNetworkID string `yaml:"visited_network_id"`
-	MaxExpires       int    `yaml:"max_expires"` // registration expiry the reference core grants at most
+	PCSCFName        string   `yaml:"pcscf_name"` // e.g. pcscf1.visited1.net
+	ICSCFName        string   `yaml:"icscf_name"` // e.g. icscf1_p.home1.net
+	SCSCFName        string   `yaml:"scscf_name"` // e.g. scscf1.home1.net
+	VisitedNetworkID string   `yaml:"visited_network_id"`
+	MaxExpires       int      `yaml:"max_expires"` // registration expiry the reference core grants at most
+	PCSCFNames       []string `yaml:"pcscf_names"` // further names of the P-CSCF, e.g. [192.0.2.2]
+	ICSCFNames       []string `yaml:"icscf_names"` // further names of the I-CSCF
+	SCSCFNames       []string `yaml:"scscf_names"` // further names of the S-CSCF, e.g. its Via address
+}
+
+// NameSets returns the set of names of each node, its *_name first and its
+// further names after it, each once (host names compared without regard to
+// case): P-CSCF, I-CSCF, S-CSCF.
+func (c Core) NameSets() (pcscf, icscf, scscf []string) {
+	return nameSet(c.PCSCFName, c.PCSCFNames), nameSet(c.ICSCFName, c.ICSCFNames), nameSet(c.SCSCFName, c.SCSCFNames)
+}
+
+func nameSet(name string, more []string) []string {
+	var out []string
+	for _, n := range append([]string{name}, more...) {
+		if n == "" || slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // Timeouts bound each step.
@@ -300,6 +326,9 @@ func (p *Profile) clone() *Profile {
 	c := *p
 	c.Subscriber.IMPUs = slices.Clone(p.Subscriber.IMPUs)
 	c.VCCApp.AcceptFrom = slices.Clone(p.VCCApp.AcceptFrom)
+	c.Core.PCSCFNames = slices.Clone(p.Core.PCSCFNames)
+	c.Core.ICSCFNames = slices.Clone(p.Core.ICSCFNames)
+	c.Core.SCSCFNames = slices.Clone(p.Core.SCSCFNames)
 	if p.src != nil {
 		c.src = make(map[string]string, len(p.src))
 		for k, v := range p.src {

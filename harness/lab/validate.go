@@ -291,6 +291,15 @@ var listChecks = map[string]func(s string) string{
 		_, problem := checkIP(s)
 		return problem
 	},
+	"core.pcscf_names": func(s string) string {
+		return checkNodeHost(s, "a further name of the P-CSCF: a host name or an IP address")
+	},
+	"core.icscf_names": func(s string) string {
+		return checkNodeHost(s, "a further name of the I-CSCF: a host name or an IP address")
+	},
+	"core.scscf_names": func(s string) string {
+		return checkNodeHost(s, "a further name of the S-CSCF: a host name or an IP address")
+	},
 }
 
 // checkPeer expects the Diameter identity of a CSCF when the harness plays

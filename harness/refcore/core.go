@@ -3,7 +3,10 @@
 // and an in-memory HSS with Milenage authentication vectors and SQN
 // re-synchronisation. It answers the VCC UE's REGISTERs as TS 24.229 and the
 // tables of TS 24.206 annex A.3.2.2 say (IMS AKA with AKAv1-MD5), sends the
-// third-party REGISTER of step 11 to the VCC Application, and applies the
+// third-party REGISTER of step 11 to the VCC Application as TS 24.229
+// 5.4.1.7 has the S-CSCF originate it (under every profile; the deviation
+// 11/as-table passes the UE's REGISTER on as table A.3.2.2-11 shows it
+// instead), and applies the
 // deviations it is given to its own steps (5, 10/14, 11) so that a test can
 // show each rule fail.
 //
@@ -46,7 +49,7 @@ const Garbage = "\x00\x01\x02 this is not a SIP message \xff\xfe\r\n\r\n"
 
 // Config configures a reference core.
 type Config struct {
-	Lab        *lab.Profile          // identities, realm, core names, subscriber, profile ("a322" default, or "ts24229"), max expires
+	Lab        *lab.Profile          // identities, realm, core names, subscriber, profile ("a322" default, or "ts24229": the same core), max expires
 	Host       string                // loopback IP all nodes bind: "::1" or "127.0.0.1"
 	Transport  string                // "udp" or "tcp" (UE-facing; inner hops use the same)
 	EntryAddr  string                // optional fixed host:port for the P-CSCF (standalone command); "" = port 0
@@ -78,16 +81,19 @@ type Core struct {
 	hss     *hss
 	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
 
-	mu      sync.Mutex
-	ptx     map[string]*pTx      // P-CSCF: its branch -> transaction
-	pByUE   map[string]*pTx      // P-CSCF: UE transaction key -> transaction
-	itx     map[string]peer      // I-CSCF: its branch -> previous hop
-	nonces  map[string]*nonceRec // S-CSCF: nonce -> vector
-	vccTx   map[string]chan int  // S-CSCF: step 11 branch -> final status
-	routes  map[string]string    // P-CSCF: IMPU -> Service-Route
-	regs    map[string]int       // S-CSCF: IMPU -> granted expires
-	impus   map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
-	vccCSeq int
+	mu     sync.Mutex
+	ptx    map[string]*pTx      // P-CSCF: its branch -> transaction
+	pByUE  map[string]*pTx      // P-CSCF: UE transaction key -> transaction
+	itx    map[string]peer      // I-CSCF: its branch -> previous hop
+	nonces map[string]*nonceRec // S-CSCF: nonce -> vector
+	vccTx  map[string]chan int  // S-CSCF: step 11 branch -> final status
+	routes map[string]string    // P-CSCF: IMPU -> Service-Route
+	regs   map[string]int       // S-CSCF: IMPU -> granted expires
+	impus  map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
+	// relayed200 is signalled when the P-CSCF has relayed a 2xx to the UE
+	// (deviation 9.SAR/late waits for it).
+	relayed200 chan struct{}
+	vccCSeq    int
 }
 
 type pTx struct {
@@ -105,10 +111,11 @@ type pTx struct {
 }
 
 type nonceRec struct {
-	v     aka.Vector
-	xres  []byte // XRES as the HSS gave it
-	impi  string
-	added time.Time
+	v       aka.Vector
+	xres    []byte // XRES as the HSS gave it
+	impi    string
+	added   time.Time
+	lateMAR bool // deviation 3.MAR/late: the MAR is still to be sent
 }
 
 // Start starts the three CSCFs and the HSS. Close stops them.
@@ -155,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		cfg: cfg, lab: cfg.Lab, profile: profile, log: log, ctx: cctx, cancel: cancel, hss: h,
 		ptx: map[string]*pTx{}, pByUE: map[string]*pTx{}, itx: map[string]peer{},
 		nonces: map[string]*nonceRec{}, vccTx: map[string]chan int{}, routes: map[string]string{}, regs: map[string]int{},
-		impus: map[string][]string{},
+		impus: map[string][]string{}, relayed200: make(chan struct{}, 1),
 	}
 	if cfg.HSS.IsValid() {
 		if err := c.startCx(ctx, ha); err != nil {
@@ -407,6 +414,16 @@ func (c *Core) pcscf(raw []byte, from peer) {
 	// the option tag), and the P-CSCF that inserts Path requires the "path"
 	// extension of the registrar (RFC 3327 5.2): the relayed REGISTER carries
 	// Require: path, which table A.3.2.2-11 shows in the REGISTER passed on.
+	// TS 24.229 5.2.2: the P-CSCF marks the credentials it passes on with
+	// integrity-protected, "yes" for a REGISTER that came over the security
+	// association (it carries Security-Verify), "no" for the first one.
+	if a := m.get("Authorization"); a != "" {
+		ip := "no"
+		if m.has("Security-Verify") {
+			ip = "yes"
+		}
+		m.set("Authorization", a+`, integrity-protected="`+ip+`"`)
+	}
 	m.del("Security-Client")
 	m.del("Security-Verify")
 	m.del("Proxy-Require")
@@ -478,6 +495,12 @@ func (c *Core) pcscfResponse(m *message) {
 		raw = c.emit(c.p, c.toUE(t), step, raw)
 	} else {
 		c.p.send(c.toUE(t), raw)
+	}
+	if m.status >= 200 && m.status < 300 {
+		select {
+		case c.relayed200 <- struct{}{}:
+		default:
+		}
 	}
 	c.mu.Lock()
 	t.final, t.done = raw, true

@@ -433,30 +433,12 @@ func TestCleanFlow(t *testing.T) {
 				if _, err := time.Parse(time.RFC1123, r200.get("Date")); err != nil || !strings.HasSuffix(r200.get("Date"), "GMT") {
 					t.Errorf("step 10: expected an RFC 1123 GMT Date, got %q", r200.get("Date"))
 				}
-				// Step 11 (table A.3.2.2-11 as written).
+				// Step 11: the third-party REGISTER of TS 24.229 5.4.1.7.
 				got := e.vcc.wait(t, 1, 3*time.Second)
 				if len(got) != 1 {
 					t.Fatalf("step 11: expected one REGISTER at the VCC App, got %d", len(got))
 				}
-				m, err := parseMessage(got[0])
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m.start != "REGISTER sip:"+names.SCSCFName+" SIP/2.0" {
-					t.Errorf("step 11: expected Request-URI sip:%s, got %q", names.SCSCFName, m.start)
-				}
-				vias := m.all("Via")
-				if len(vias) != 3 || !strings.Contains(vias[0], " "+names.ICSCFName+";") || !strings.Contains(vias[1], " "+names.PCSCFName+";") || !strings.Contains(vias[2], "z9hG4bKnashds7") {
-					t.Errorf("step 11: expected Vias icscf, pcscf, UE, got %q", vias)
-				}
-				if m.get("Max-Forwards") != "68" {
-					t.Errorf("step 11: expected Max-Forwards 68, got %q", m.get("Max-Forwards"))
-				}
-				for _, h := range a322Step11 {
-					if !m.has(h) {
-						t.Errorf("step 11: expected %s, got none", h)
-					}
-				}
+				checkThirdParty(t, e, got[0])
 				if network == "udp" && e.vcc.from[0] != e.core.SCSCF() {
 					t.Errorf("step 11: expected it from the S-CSCF %s, got %s", e.core.SCSCF(), e.vcc.from[0])
 				}
@@ -492,7 +474,14 @@ func TestTS24229Profile(t *testing.T) {
 	if len(got) < 1 {
 		t.Fatal("step 11: expected a REGISTER at the VCC App, got none")
 	}
-	m, _ := parseMessage(got[0])
+	checkThirdParty(t, e, got[0])
+}
+
+// checkThirdParty checks the REGISTER of step 11 as TS 24.229 5.4.1.7 has
+// the S-CSCF originate it.
+func checkThirdParty(t *testing.T, e *env, raw []byte) {
+	t.Helper()
+	m, _ := parseMessage(raw)
 	names := e.lab.Core
 	checks := map[string]string{
 		"start":        "REGISTER " + e.lab.VCCApp.URI + " SIP/2.0",
@@ -515,6 +504,57 @@ func TestTS24229Profile(t *testing.T) {
 	}
 	if !strings.HasPrefix(m.get("From"), "<sip:"+names.SCSCFName+">") || m.get("Call-ID") == e.ue.callID || m.get("P-Charging-Vector") == "" {
 		t.Errorf("step 11: expected From <sip:%s>, a new Call-ID and P-Charging-Vector, got From %q Call-ID %q PCV %q", names.SCSCFName, m.get("From"), m.get("Call-ID"), m.get("P-Charging-Vector"))
+	}
+	for _, h := range []string{"Authorization", "Security-Client", "Security-Verify", "Path"} {
+		if m.has(h) {
+			t.Errorf("step 11: expected no %s in the third-party REGISTER, got %q", h, m.get(h))
+		}
+	}
+}
+
+// TestStep11AsTable: with the deviation 11/as-table the S-CSCF passes the
+// authenticated REGISTER on as table A.3.2.2-11 shows it, the credentials
+// marked integrity-protected by the P-CSCF (TS 24.229 5.2.2), under either
+// profile.
+func TestStep11AsTable(t *testing.T) {
+	for _, profile := range []string{"a322", "ts24229"} {
+		t.Run(profile, func(t *testing.T) {
+			e := setup(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: "11", Action: deviation.AsTable}}, func(p *lab.Profile) { p.Profile = profile })
+			names := e.lab.Core
+			_, r200 := e.flow(t, "")
+			if r200.status != 200 {
+				t.Fatalf("expected 200, got %q", r200.start)
+			}
+			got := e.vcc.wait(t, 1, 3*time.Second)
+			if len(got) != 1 {
+				t.Fatalf("step 11: expected one REGISTER at the VCC App, got %d", len(got))
+			}
+			m, err := parseMessage(got[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.start != "REGISTER sip:"+names.SCSCFName+" SIP/2.0" {
+				t.Errorf("step 11: expected Request-URI sip:%s, got %q", names.SCSCFName, m.start)
+			}
+			vias := m.all("Via")
+			if len(vias) != 3 || !strings.Contains(vias[0], " "+names.ICSCFName+";") || !strings.Contains(vias[1], " "+names.PCSCFName+";") {
+				t.Errorf("step 11: expected Vias icscf, pcscf, UE, got %q", vias)
+			}
+			if m.get("Max-Forwards") != "68" {
+				t.Errorf("step 11: expected Max-Forwards 68, got %q", m.get("Max-Forwards"))
+			}
+			for _, h := range a322Step11 {
+				if !m.has(h) {
+					t.Errorf("step 11: expected %s, got none", h)
+				}
+			}
+			if a := m.get("Authorization"); !strings.Contains(a, `integrity-protected="`) {
+				t.Errorf("step 11: expected the P-CSCF's integrity-protected in Authorization, got %q", a)
+			}
+			if m.has("Security-Client") || m.has("Security-Verify") {
+				t.Error("step 11: expected no Security-Client or Security-Verify past the P-CSCF")
+			}
+		})
 	}
 }
 

@@ -229,3 +229,51 @@ func TestCxStart(t *testing.T) {
 		t.Errorf("expected a connection error naming the I-CSCF, got %v", err)
 	}
 }
+
+// TestCxLate: with 3.MAR/late the 401 goes out before any MAR (its vector
+// is the core's own) and the MAR follows the UE's answer; with 9.SAR/late
+// the 200 OK goes out before the SAR, which still comes before step 11.
+// Either way the registration succeeds.
+func TestCxLate(t *testing.T) {
+	count := func(e *cxEnv, code uint32) int {
+		n := 0
+		for _, c := range e.requests() {
+			if c == code {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("3.MAR", func(t *testing.T) {
+		e := setupCx(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: deviation.StepMAR3, Action: deviation.Late}}, nil)
+		e.ue.send(e.ue.register(false, initialAuth, 600000), false)
+		r401 := e.ue.mustRecv(false)
+		if n := count(e, diameter.CmdMultimediaAuth); r401.status != 401 || n != 0 {
+			t.Fatalf("expected a 401 before any MAR, got %q after %d MARs", r401.start, n)
+		}
+		auth, err := e.ue.answer(r401.get("WWW-Authenticate"), "")
+		if err != nil {
+			t.Fatalf("the core's own vector: %v", err)
+		}
+		e.ue.send(e.ue.register(true, auth, 600000), true)
+		if r := e.ue.mustRecv(true); r.status != 200 {
+			t.Fatalf("expected 200, got %q", r.start)
+		}
+		if n := count(e, diameter.CmdMultimediaAuth); n != 1 {
+			t.Errorf("expected the MAR after the UE's answer, got %d MARs", n)
+		}
+	})
+	t.Run("9.SAR", func(t *testing.T) {
+		e := setupCx(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: deviation.StepSAR9, Action: deviation.Late}}, nil)
+		_, r := e.flow(t, "")
+		if r.status != 200 {
+			t.Fatalf("expected 200, got %q", r.start)
+		}
+		if got := e.vcc.wait(t, 1, 3*time.Second); len(got) != 1 {
+			t.Fatalf("step 11: expected one REGISTER at the VCC App, got %d", len(got))
+		}
+		if n := count(e, diameter.CmdServerAssignment); n != 1 {
+			t.Errorf("expected the SAR before step 11, got %d SARs", n)
+		}
+	})
+}

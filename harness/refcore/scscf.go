@@ -14,6 +14,10 @@ import (
 	"imsconform/harness/deviation"
 )
 
+// lateSAR is how long after relaying the 200 OK the S-CSCF sends the SAR
+// under the deviation 9.SAR/late.
+const lateSAR = 250 * time.Millisecond
+
 // a322Step11 lists, in the order of table A.3.2.2-11, the headers the
 // S-CSCF copies from the authenticated REGISTER (after Via and
 // Max-Forwards; Content-Length ends the message).
@@ -114,6 +118,10 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		c.challenge(m, from, impi, impu, []byte{})
 		return
 	}
+	if rec.lateMAR {
+		// Deviation 3.MAR/late: the MAR the 401 should have waited for.
+		c.mar(impi, impu, nil, deviation.StepMAR3)
+	}
 	if !c.verify(m, d, rec) {
 		c.forget(d["nonce"])
 		c.log.Info("S-CSCF: wrong digest response", "impi", impi)
@@ -127,6 +135,32 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		return
 	}
 	impus := c.hss.impus
+	if c.cx != nil && deviation.Has(c.devs(deviation.StepSAR9), deviation.Late) {
+		// Deviation 9.SAR/late: the 200 OK first, with the profile known
+		// before; the SAR once the P-CSCF has relayed the 200 OK to the UE.
+		c.mu.Lock()
+		if c.impus[impi] != nil {
+			impus = c.impus[impi]
+		}
+		c.mu.Unlock()
+		c.register(m, from, impu, impus, func() {
+			select {
+			case <-c.relayed200:
+			case <-c.ctx.Done():
+				return
+			case <-time.After(cxTimeout):
+			}
+			// Nothing tells the core that the UE has taken the 200 OK in:
+			// a late SAR leaves it a quarter of a second.
+			select {
+			case <-time.After(lateSAR):
+			case <-c.ctx.Done():
+				return
+			}
+			c.sar(impi, impu)
+		})
+		return
+	}
 	if c.cx != nil {
 		// TS 29.228 6.1.2: SAR REGISTRATION; the SAA carries the user profile.
 		got, status, reason := c.sar(impi, impu)
@@ -146,7 +180,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		}
 		c.mu.Unlock()
 	}
-	c.register(m, from, impu, impus)
+	c.register(m, from, impu, impus, nil)
 }
 
 func (c *Core) forget(nonce string) {
@@ -166,7 +200,10 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 	badMAC := deviation.Has(ds, deviation.BadMAC)
 	var v aka.Vector
 	var xres []byte
-	if c.cx != nil {
+	// Deviation 3.MAR/late: the first 401 carries a vector of the core's own
+	// AuC; the MAR goes to the HSS only when the UE answers it.
+	lateMAR := c.cx != nil && !afterResync && deviation.Has(c.devs(deviation.StepMAR3), deviation.Late)
+	if c.cx != nil && !lateMAR {
 		step := deviation.StepMAR3
 		if afterResync {
 			step = "" // the MAR of a re-synchronisation: no step of the flow
@@ -189,6 +226,9 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 	} else {
 		v = c.hss.vector(stale, badMAC)
 		xres = append([]byte(nil), v.XRES[:]...)
+		if lateMAR {
+			c.log.Info("deviation 3.MAR/late: challenging with the core's own vector; the MAR follows the UE's answer")
+		}
 	}
 	nonce := aka.Nonce{RAND: v.RAND, AUTN: v.AUTN}.Encode()
 	c.mu.Lock()
@@ -198,7 +238,7 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 			delete(c.nonces, k)
 		}
 	}
-	c.nonces[nonce] = &nonceRec{v: v, xres: xres, impi: impi, added: now}
+	c.nonces[nonce] = &nonceRec{v: v, xres: xres, impi: impi, added: now, lateMAR: lateMAR}
 	c.mu.Unlock()
 	r := respond(m, 401, "Unauthorized")
 	w := `Digest realm="` + c.lab.Realm + `", nonce="` + nonce + `", algorithm=AKAv1-MD5`
@@ -255,8 +295,9 @@ func (c *Core) grantedExpires(m *message) int {
 
 // register completes a successful registration: 200 OK (steps 10/14), with
 // impus (the user profile's) in P-Associated-URI, and the REGISTER to the
-// VCC Application (step 11).
-func (c *Core) register(m *message, from peer, impu string, impus []string) {
+// VCC Application (step 11). beforeStep11, when not nil, runs first, off
+// the caller (deviation 9.SAR/late sends its SAR there).
+func (c *Core) register(m *message, from peer, impu string, impus []string, beforeStep11 func()) {
 	exp := c.grantedExpires(m)
 	r := &message{start: "SIP/2.0 200 OK", status: 200}
 	for _, v := range m.all("Via") {
@@ -295,11 +336,16 @@ func (c *Core) register(m *message, from peer, impu string, impus []string) {
 	}
 	c.mu.Unlock()
 	c.s.send(from, r.bytes())
-	if c.cfg.VCCApp.IsValid() {
+	if c.cfg.VCCApp.IsValid() || beforeStep11 != nil {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.thirdParty(m, impu, exp)
+			if beforeStep11 != nil {
+				beforeStep11()
+			}
+			if c.cfg.VCCApp.IsValid() {
+				c.thirdParty(m, impu, exp)
+			}
 		}()
 	}
 }
@@ -309,8 +355,10 @@ func (c *Core) register(m *message, from peer, impu string, impus []string) {
 func (c *Core) thirdParty(m *message, impu string, exp int) {
 	names := c.lab.Core
 	var r *message
-	if c.profile == "ts24229" {
-		// TS 24.229 5.4.1.7: the S-CSCF originates a new REGISTER.
+	if !deviation.Has(c.devs("11"), deviation.AsTable) {
+		// TS 24.229 5.4.1.7: the S-CSCF originates a new REGISTER, under
+		// every profile (a core that forwards the UE's REGISTER, as table
+		// A.3.2.2-11 shows, breaks RFC 3261 16.6 step 8).
 		c.mu.Lock()
 		c.vccCSeq++
 		seq := c.vccCSeq
@@ -337,8 +385,9 @@ func (c *Core) thirdParty(m *message, impu string, exp int) {
 			hdr{"Content-Length", "0"},
 		)
 	} else {
-		// Table A.3.2.2-11 as written: the received REGISTER passed on with
-		// its Via chain (no S-CSCF Via) and Request-URI sip:<scscf_name>.
+		// Deviation 11/as-table: table A.3.2.2-11 as written, the received
+		// REGISTER passed on with its Via chain (no S-CSCF Via) and
+		// Request-URI sip:<scscf_name>.
 		r = &message{start: "REGISTER sip:" + names.SCSCFName + " SIP/2.0", req: true, method: "REGISTER"}
 		r.hdrs = []hdr{{"Via", strings.Join(m.all("Via"), ", ")}}
 		if mf := m.get("Max-Forwards"); mf != "" {

@@ -103,7 +103,10 @@ type Outcome struct {
 // Execute runs the flow once and evaluates every rule of the plan.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
-	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars}
+	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}}
+	for _, d := range pl.opts.Deviations {
+		in.Deviated[d.Step] = true // asked for: a broken stimulus there fails, it does not err
+	}
 	results := check.Evaluate(pl.Rules, in)
 	if fr.Err != nil {
 		// The harness could not run the flow: no rule can be judged on its merits.

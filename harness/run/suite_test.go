@@ -81,8 +81,9 @@ func readJUnit(t *testing.T, path string) junitSuites {
 	return j
 }
 
-// failedRules reads report.json and returns the ids of rules that are not
-// pass or none, sorted.
+// failedRules reads report.json and returns the ids of the gating (must)
+// rules that are not pass or none, sorted; a should or table rule that fails
+// does not gate.
 func failedRules(t *testing.T, dir string) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
@@ -93,6 +94,7 @@ func failedRules(t *testing.T, dir string) []string {
 		Results []struct {
 			RuleID  string `json:"rule_id"`
 			Verdict string `json:"verdict"`
+			Level   string `json:"level"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
@@ -100,7 +102,7 @@ func failedRules(t *testing.T, dir string) []string {
 	}
 	var ids []string
 	for _, r := range rep.Results {
-		if r.Verdict != "pass" && r.Verdict != "none" {
+		if r.Verdict != "pass" && r.Verdict != "none" && r.Level == "must" {
 			ids = append(ids, r.RuleID+" "+r.Verdict)
 		}
 	}
@@ -148,7 +150,8 @@ func TestSuite(t *testing.T) {
 		want    []string
 	}{
 		{"5/set-param/Security-Server/q=7", []string{"A.3.2.2-5/Security-Server/q fail"}},
-		{"10/drop-header/P-Associated-URI", []string{"A.3.2.2-10/P-Associated-URI/impus fail", "A.3.2.2-14/P-Associated-URI/impus fail"}},
+		{"10/drop-header/P-Associated-URI", []string{"A.3.2.2-10/P-Associated-URI/first fail", "A.3.2.2-10/P-Associated-URI/impus fail",
+			"A.3.2.2-14/P-Associated-URI/first fail", "A.3.2.2-14/P-Associated-URI/impus fail"}},
 		{"13/set-header/Date=Wed, 11 July 2001 08:49:37 GMT", []string{"A.3.2.2-13/Date/rfc1123 fail"}},
 	} {
 		t.Run("deviation "+c.deviate, func(t *testing.T) {

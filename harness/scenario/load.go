@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ type stepDoc struct {
 	SameMessage    string            `yaml:"same_message"`
 	Protocol       string            `yaml:"protocol"`
 	ObservableWhen map[string]string `yaml:"observable_when"`
+	Sender         string            `yaml:"sender"`
 }
 
 type tableDoc struct {
@@ -73,9 +75,11 @@ type ruleDoc struct {
 	Note       string            `yaml:"note"`
 	Profiles   []string          `yaml:"profiles"`
 	When       map[string]string `yaml:"when"`
+	Level      string            `yaml:"level"`
 	Kind       string            `yaml:"kind"`
 	Part       string            `yaml:"part"`
 	Index      string            `yaml:"index"`
+	Mechanism  string            `yaml:"mechanism"`
 	Value      *string           `yaml:"value"`
 	Values     []string          `yaml:"values"`
 	Pattern    string            `yaml:"pattern"`
@@ -104,6 +108,7 @@ type refDoc struct {
 	Header string `yaml:"header"`
 	Part   string `yaml:"part"`
 	Index  string `yaml:"index"`
+	Of     string `yaml:"of"`
 }
 
 // Load reads dir/flow.yaml and dir/tables/*.yaml from fsys and checks them.
@@ -173,10 +178,17 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: step %s: %v", flowFile, ln, st.ID, err)
 		}
+		switch st.Sender {
+		case "":
+			st.Sender = SenderSUT
+		case SenderSUT, SenderHarness:
+		default:
+			return nil, fmt.Errorf("%s:%d: expected step %s sender %s or %s, saw %q", flowFile, ln, st.ID, SenderSUT, SenderHarness, st.Sender)
+		}
 		stepLine[st.ID] = ln
 		s.Steps = append(s.Steps, Step{ID: st.ID, Title: st.Title, From: st.From, To: st.To, Table: st.Table,
 			Observable: st.Observable, Why: st.Why, Answers: st.Answers, SameMessage: st.SameMessage,
-			Protocol: st.Protocol, ObservableWhen: ow})
+			Protocol: st.Protocol, ObservableWhen: ow, Sender: st.Sender})
 	}
 	for _, st := range s.Steps {
 		ln := stepLine[st.ID]
@@ -253,6 +265,7 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 			c.ID = t.ID + strings.TrimPrefix(r.ID, l.like)
 			c.Table, c.TableTitle, c.Step = t.ID, t.Title, t.Step
 			c.Request, c.SameMessage = st.Answers, st.SameMessage
+			c.Stimulus = st.Sender == SenderHarness
 			c.Profiles = append([]string(nil), r.Profiles...)
 			if prev, dup := seenID[c.ID]; dup {
 				return nil, fmt.Errorf("%s:%d: expected a unique rule id, saw %q again (first at %s)", l.file, l.line, c.ID, prev)
@@ -405,20 +418,24 @@ func isVar(name string) bool {
 }
 
 var (
-	reIndex = regexp.MustCompile(`^(|all|last|[0-9]+)$`)
-	parts   = map[string]bool{"": true, "value": true, "uri": true, "uri.scheme": true, "uri.user": true,
+	reIndex    = regexp.MustCompile(`^(|all|last|any|binding|[0-9]+)$`)
+	reRefIndex = regexp.MustCompile(`^(|all|last|binding|[0-9]+)$`)
+	parts      = map[string]bool{"": true, "value": true, "uri": true, "uri.scheme": true, "uri.user": true,
 		"uri.host": true, "uri.port": true, "uri.hostport": true, "display": true, "token": true,
 		"digest.scheme": true, "via.protocol": true, "via.transport": true, "via.host": true,
-		"via.port": true, "via.sent-by": true, "cseq.seq": true, "cseq.method": true, "expiry": true}
+		"via.port": true, "via.sent-by": true, "cseq.seq": true, "cseq.method": true, "expiry": true,
+		"unquoted": true, "aka.rand": true, "aka.autn": true}
 	envParts = map[string]bool{"transport": true, "src.ip": true, "src.port": true, "dst.ip": true, "dst.port": true}
 )
 
 // ValidPart reports whether p names a part of a header value: value, uri,
 // uri.scheme|user|host|port|hostport, uri.param:NAME, param:NAME, display,
-// token (before the first ';'), digest.scheme, digest:NAME,
-// via.protocol|transport|host|port|sent-by, cseq.seq, cseq.method, expiry
-// (the value's expires parameter, else the message's Expires header: the
-// expiry of a binding, RFC 3261 10.2.1.1 and 10.3).
+// token (before the first ';'), unquoted (the token, a quoted-string
+// unquoted: RFC 3455 4.3's token / quoted-string), digest.scheme,
+// digest:NAME, aka.rand and aka.autn (RAND and AUTN of a Digest nonce, in
+// hex: RFC 3310 3.1), via.protocol|transport|host|port|sent-by, cseq.seq,
+// cseq.method, expiry (the value's expires parameter, else the message's
+// Expires header: the expiry of a binding, RFC 3261 10.2.1.1 and 10.3).
 func ValidPart(p string) bool {
 	if parts[p] {
 		return true
@@ -450,8 +467,17 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 	if rd.Header == "" || rd.Citation == "" {
 		return Rule{}, bad("expected header and citation, saw header %q citation %q", rd.Header, rd.Citation)
 	}
+	level := Level(rd.Level)
+	switch level {
+	case LevelMust, LevelShould, LevelTable:
+	case "":
+		return Rule{}, bad("expected a level (must: the RFC or TS says MUST or SHALL; should: SHOULD; table: only the seed's example shows it), saw none")
+	default:
+		return Rule{}, bad("expected level must, should or table, saw %q", rd.Level)
+	}
 	r := Rule{ID: rd.ID, Table: t.ID, TableTitle: t.Title, Step: t.Step, Header: rd.Header,
 		Citation: rd.Citation, Statement: strings.TrimSpace(rd.Statement), Note: strings.TrimSpace(rd.Note),
+		Level: level, Stimulus: st.Sender == SenderHarness, Mechanism: rd.Mechanism,
 		Kind: Kind(rd.Kind), Part: rd.Part, Index: rd.Index, Values: rd.Values, Pattern: rd.Pattern,
 		IgnoreCase: rd.IgnoreCase, Optional: rd.Optional, Op: rd.Op, Offset: rd.Offset, Min: -1, Max: -1, MinBytes: rd.MinBytes,
 		Start: StartLine{Method: rd.Method, RequestURI: rd.RequestURI, Version: rd.Version, Status: rd.Status, Reason: rd.Reason,
@@ -492,7 +518,13 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		}
 	}
 	if !reIndex.MatchString(r.Index) {
-		return Rule{}, bad("expected index \"\", all, last or a number, saw %q", r.Index)
+		return Rule{}, bad("expected index \"\", all, last, any, binding or a number, saw %q", r.Index)
+	}
+	if r.Index == "binding" && (st.Answers == "" || !strings.EqualFold(r.Header, "Contact")) {
+		return Rule{}, bad("expected index binding only on the Contact of a response (the UE's binding: the Contact whose URI is the request's), saw it on %s of step %s", r.Header, st.ID)
+	}
+	if r.Mechanism != "" && st.Protocol == ProtoDiameter {
+		return Rule{}, bad("expected mechanism only on a SIP header (Security-Client, -Server, -Verify), saw it on step %s (Diameter)", st.ID)
 	}
 	if err := s.checkField(r, st); err != nil {
 		return Rule{}, bad("%v", err)
@@ -504,34 +536,11 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		}
 	}
 	if rd.Ref != nil {
-		ref := Ref(*rd.Ref)
-		if ref.Step == "request" {
-			if st.Answers == "" {
-				return Rule{}, bad("expected ref step request only on a response, saw it on step %s (a request)", st.ID)
-			}
-			ref.Step = st.Answers
+		ref, err := s.buildRef(*rd.Ref, r, st)
+		if err != nil {
+			return Rule{}, bad("%v", err)
 		}
-		rs, ok := s.Step(ref.Step)
-		if !ok || rs.Table == "" {
-			return Rule{}, bad("expected ref step to be a step with a message (or \"request\"), saw %q", rd.Ref.Step)
-		}
-		if ref.Header == "" {
-			ref.Header = r.Header
-		}
-		if rs.Protocol == ProtoDiameter {
-			if _, err := DiameterPath(ref.Header); err != nil {
-				return Rule{}, bad("ref: %v", err)
-			}
-			if !diameterParts[ref.Part] {
-				return Rule{}, bad("expected a Diameter ref part (value, text, hex), saw %q", ref.Part)
-			}
-		} else if !ValidPart(ref.Part) {
-			return Rule{}, bad("expected a ref part (value, uri, param:NAME, ...), saw %q", ref.Part)
-		}
-		if !reIndex.MatchString(ref.Index) {
-			return Rule{}, bad("expected ref index \"\", all, last or a number, saw %q", ref.Index)
-		}
-		r.Ref = &ref
+		r.Ref = ref
 	}
 	need := func(ok bool, what string) error {
 		if ok {
@@ -561,16 +570,31 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 	case KindMatches:
 		err = need(r.Pattern != "", "pattern")
 	case KindOneOf, KindMembers:
+		err = need(len(r.Values) > 0 || r.Ref != nil, "values or ref")
+	case KindWithin:
 		err = need(len(r.Values) > 0, "values")
-	case KindSameAs:
+	case KindSameAs, KindDiffers:
 		err = need(r.Ref != nil, "ref")
+	case KindAfter:
+		if err = need(r.Ref != nil, "ref"); err == nil && (r.Ref.Self || r.Ref.Header != r.Header || r.Ref.Part != "" || r.Ref.Index != "") {
+			err = bad("expected a ref that names only a step for kind after (it compares capture order), saw header %q part %q index %q", rd.Ref.Header, r.Ref.Part, r.Ref.Index)
+		}
+	case KindBodyLen:
+		if CanonicalHeader(r.Header) != "content-length" {
+			err = bad("expected kind body-length on Content-Length, saw it on %q", r.Header)
+		}
 	case KindCompare:
-		if err = need(rd.Value != nil || r.Ref != nil, "value or ref"); err == nil {
+		switch {
+		case rd.Value != nil || r.Ref != nil:
 			switch r.Op {
 			case "eq", "ne", "lt", "le", "gt", "ge":
 			default:
 				err = bad("expected op eq, ne, lt, le, gt or ge, saw %q", r.Op)
 			}
+		case r.Op != "":
+			err = bad("expected value or ref with op %s, saw none", r.Op)
+		default:
+			err = need(r.Min >= 0 || r.Max >= 0, "value or ref (with op), or min or max")
 		}
 	case KindNonce:
 		err = need(r.MinBytes > 0, "min_bytes")
@@ -602,9 +626,16 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 	}
 	if r.Optional {
 		switch r.Kind {
-		case KindEquals, KindMatches, KindOneOf, KindCompare, KindSameAs:
+		case KindEquals, KindMatches, KindOneOf, KindCompare, KindSameAs, KindDate:
 		default:
-			return Rule{}, bad("expected optional only on kinds equals, matches, one-of, compare and same-as, saw it on %s", r.Kind)
+			return Rule{}, bad("expected optional only on kinds equals, matches, one-of, compare, same-as and date, saw it on %s", r.Kind)
+		}
+	}
+	if r.Index == "any" {
+		switch r.Kind {
+		case KindEquals, KindMatches, KindOneOf, KindCompare, KindPresent:
+		default:
+			return Rule{}, bad("expected index any (some value satisfies the rule) only on kinds equals, matches, one-of, compare and present, saw it on %s", r.Kind)
 		}
 	}
 	if r.Pattern != "" && len(TemplateVars(r.Pattern)) == 0 {
@@ -619,6 +650,105 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		}
 	}
 	return r, nil
+}
+
+// buildRef resolves a rule's ref: "request" (the request the rule's
+// response answers, or with of: the request another response step
+// answers), "self" (another part of the same header value), or a step id.
+func (s *Scenario) buildRef(rd refDoc, r Rule, st Step) (*Ref, error) {
+	ref := Ref{Header: rd.Header, Part: rd.Part, Index: rd.Index}
+	switch rd.Step {
+	case "self":
+		if rd.Of != "" || rd.Header != "" || rd.Index != "" {
+			return nil, fmt.Errorf("expected only a part with ref step self (another part of the same value), saw header %q index %q of %q", rd.Header, rd.Index, rd.Of)
+		}
+		if st.Protocol == ProtoDiameter || !ValidPart(ref.Part) || ref.Part == "" || ref.Part == "value" {
+			return nil, fmt.Errorf("expected ref step self with a part of a SIP header value (param:NAME, uri.port, ...), saw part %q on step %s", ref.Part, st.ID)
+		}
+		ref.Self, ref.Header = true, r.Header
+		return &ref, nil
+	case "request":
+		of := st.ID
+		if rd.Of != "" {
+			of = rd.Of
+		}
+		os, ok := s.Step(of)
+		if !ok || os.Answers == "" {
+			if rd.Of == "" {
+				return nil, fmt.Errorf("expected ref step request only on a response, saw it on step %s (a request)", st.ID)
+			}
+			return nil, fmt.Errorf("expected ref of to name a response step, saw %q", rd.Of)
+		}
+		ref.Step, ref.Of = os.Answers, of
+	default:
+		if rd.Of != "" {
+			return nil, fmt.Errorf("expected of only with ref step request, saw it with step %q", rd.Step)
+		}
+		ref.Step = rd.Step
+	}
+	rs, ok := s.Step(ref.Step)
+	if !ok || !rs.Observable {
+		return nil, fmt.Errorf("expected ref step to be a step with a message (or \"request\" or \"self\"), saw %q", rd.Step)
+	}
+	ref.Request = rs.Answers
+	if ref.Header == "" {
+		ref.Header = r.Header
+	}
+	if rs.Protocol == ProtoDiameter {
+		if r.Kind == KindAfter {
+			return &ref, nil
+		}
+		if _, err := DiameterPath(ref.Header); err != nil {
+			return nil, fmt.Errorf("ref: %v", err)
+		}
+		if !diameterParts[ref.Part] {
+			return nil, fmt.Errorf("expected a Diameter ref part (value, text, hex), saw %q", ref.Part)
+		}
+	} else if !ValidPart(ref.Part) {
+		return nil, fmt.Errorf("expected a ref part (value, uri, param:NAME, ...), saw %q", ref.Part)
+	}
+	if !reRefIndex.MatchString(ref.Index) {
+		return nil, fmt.Errorf("expected ref index \"\", all, last, binding or a number, saw %q", ref.Index)
+	}
+	if ref.Index == "binding" && (rs.Answers == "" || CanonicalHeader(ref.Header) != "contact") {
+		return nil, fmt.Errorf("expected ref index binding only on the Contact of a response step, saw %s of step %s", ref.Header, rs.ID)
+	}
+	return &ref, nil
+}
+
+// CanonicalHeader is a SIP header name in lower case with a compact form
+// (RFC 3261 7.3.3) written out, for comparing rule header names.
+func CanonicalHeader(name string) string {
+	n := strings.ToLower(strings.TrimSpace(name))
+	if full, ok := compactForms[n]; ok {
+		return full
+	}
+	return n
+}
+
+var compactForms = map[string]string{"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
+	"l": "content-length", "k": "supported", "s": "subject", "c": "content-type", "e": "content-encoding"}
+
+// ExpandList fills a template as Expand does; a template that is exactly
+// one of ListVars gives that set's members.
+func ExpandList(t string, vars map[string]string) ([]string, error) {
+	v, err := Expand(t, vars, nil)
+	if err != nil {
+		return nil, err
+	}
+	if name, ok := wholeVar(t); ok && slices.Contains(ListVars, name) {
+		return strings.Fields(v), nil
+	}
+	return []string{v}, nil
+}
+
+// wholeVar returns the variable name when t is exactly one {{variable}}.
+func wholeVar(t string) (string, bool) {
+	m := reVar.FindStringSubmatchIndex(t)
+	if m == nil || m[0] != 0 || m[1] != len(t) {
+		return "", false
+	}
+	return t[m[2]:m[3]], true
 }
 
 // conditions turns a when: mapping into conditions, sorted by variable,

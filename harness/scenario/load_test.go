@@ -26,6 +26,7 @@ example: "SIP/2.0 401 Unauthorized"
 rules:
   - id: T-5/Status-Line/status
     header: Status-Line
+    level: must
     citation: Table T-5
     statement: status is 401
     kind: start-line
@@ -48,14 +49,14 @@ func TestLoadRefusesBrokenScenarios(t *testing.T) {
 	}
 	add := func(extra string) string { return table5 + extra }
 	cases := map[string]struct{ doc, want string }{
-		"unknown field":     {add("    colour: red\n"), `t-5.yaml:12: expected a known field, saw unknown field "colour"`},
+		"unknown field":     {add("    colour: red\n"), `t-5.yaml:13: expected a known field, saw unknown field "colour"`},
 		"unknown kind":      {strings.Replace(table5, "kind: start-line", "kind: telepathy", 1), `t-5.yaml:6: rule "T-5/Status-Line/status": expected a rule kind`},
 		"bad regexp":        {strings.Replace(table5, "kind: start-line\n    status: \"401\"", "kind: matches\n    pattern: \"([\"", 1), "expected a valid regular expression"},
 		"unknown table ref": {strings.Replace(table5, "step: \"5\"", "step: \"9\"", 1), `t-5.yaml:1: expected step to name a step whose table is T-5, saw step "9"`},
 		"unknown step ref":  {strings.Replace(table5, "kind: start-line\n    status: \"401\"", "kind: same-as\n    ref: {step: \"7\"}", 1), `expected ref step to be a step with a message`},
 		"unknown part":      {strings.Replace(table5, "kind: start-line\n    status: \"401\"", "kind: present\n    part: colour", 1), `expected a part`},
 		"unknown variable":  {strings.Replace(table5, `status: "401"`, `status: "{{nosuch}}"`, 1), "saw {{nosuch}}"},
-		"duplicate id":      {table5 + strings.SplitN(table5, "rules:\n", 2)[1], `t-5.yaml:12: expected a unique rule id, saw "T-5/Status-Line/status" again`},
+		"duplicate id":      {table5 + strings.SplitN(table5, "rules:\n", 2)[1], `t-5.yaml:13: expected a unique rule id, saw "T-5/Status-Line/status" again`},
 		"empty statement":   {strings.Replace(table5, "statement: status is 401", "statement: \"\"", 1), "expected a statement of what must hold, saw an empty one"},
 		"unknown profile":   {add("    profiles: [nosuch]\n"), `expected profiles among a322, ts24229, saw "nosuch"`},
 		"unknown condition": {add("    when: {colour: red}\n"), `expected a lab variable in when, saw "colour"`},
@@ -106,7 +107,7 @@ func TestRulesAndProfiles(t *testing.T) {
 			}
 		}
 	}
-	if len(s.Steps) != 18 || len(s.Tables) != 11 {
+	if len(s.Steps) != 19 || len(s.Tables) != 11 {
 		t.Errorf("%d steps, %d tables", len(s.Steps), len(s.Tables))
 	}
 	for _, st := range s.Steps {

@@ -20,29 +20,53 @@ type Kind string
 
 // The rule kinds.
 const (
-	KindStartLine Kind = "start-line" // method, Request-URI, version, status code, reason
-	KindPresent   Kind = "present"    // the header (or the part of it) is there
-	KindAbsent    Kind = "absent"     // the header (or the part of it) is not there
-	KindCount     Kind = "count"      // number of header values within min..max
-	KindEquals    Kind = "equals"     // the field equals a (templated) value
-	KindMatches   Kind = "matches"    // the field matches a (templated) regular expression
-	KindOneOf     Kind = "one-of"     // the field is one of the listed values
-	KindMembers   Kind = "members"    // the header's URIs include every listed URI
-	KindContains  Kind = "contains"   // the header's values, over all its lines, include the value (an option tag)
-	KindExcludes  Kind = "excludes"   // the header's values, over all its lines, do not include the value
-	KindSameAs    Kind = "same-as"    // the field equals a field of another captured message
-	KindViaEcho   Kind = "via-echo"   // a response's Via values equal its request's, in order
-	KindCompare   Kind = "compare"    // numeric relation with a value or another message's field
-	KindDate      Kind = "date"       // an RFC 1123 date in GMT
-	KindNonce     Kind = "nonce"      // base64 of at least min_bytes bytes (RAND‖AUTN‖...)
-	KindEnvelope  Kind = "envelope"   // transport, source or destination of the captured message
-	KindFact      Kind = "fact"       // an observation recorded by the harness
+	KindStartLine Kind = "start-line"  // method, Request-URI, version, status code, reason
+	KindPresent   Kind = "present"     // the header (or the part of it) is there
+	KindAbsent    Kind = "absent"      // the header (or the part of it) is not there
+	KindCount     Kind = "count"       // number of header values within min..max
+	KindEquals    Kind = "equals"      // the field equals a (templated) value
+	KindMatches   Kind = "matches"     // the field matches a (templated) regular expression
+	KindOneOf     Kind = "one-of"      // the field is one of the listed values
+	KindMembers   Kind = "members"     // the header's URIs include every listed URI
+	KindContains  Kind = "contains"    // the header's values, over all its lines, include the value (an option tag)
+	KindExcludes  Kind = "excludes"    // the header's values, over all its lines, do not include the value
+	KindSameAs    Kind = "same-as"     // the field equals a field of another captured message
+	KindViaEcho   Kind = "via-echo"    // a response's Via values equal its request's, in order
+	KindCompare   Kind = "compare"     // numeric relation with a value or another message's field
+	KindDate      Kind = "date"        // an RFC 1123 date in GMT
+	KindNonce     Kind = "nonce"       // base64 of at least min_bytes bytes (RAND‖AUTN‖...)
+	KindEnvelope  Kind = "envelope"    // transport, source or destination of the captured message
+	KindFact      Kind = "fact"        // an observation recorded by the harness
+	KindWithin    Kind = "within"      // every URI of the header is one of the listed URIs
+	KindAfter     Kind = "after"       // the message was captured after another step's message
+	KindDiffers   Kind = "differs"     // the field is not equivalent to a field of another captured message
+	KindBodyLen   Kind = "body-length" // Content-Length equals the body's length in octets
 )
 
 // Kinds lists every rule kind.
 var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals, KindMatches,
 	KindOneOf, KindMembers, KindContains, KindExcludes, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
-	KindEnvelope, KindFact}
+	KindEnvelope, KindFact, KindWithin, KindAfter, KindDiffers, KindBodyLen}
+
+// Level is how binding a rule is, taken from its source.
+type Level string
+
+// The rule levels. A run's gate fails on must by default; should and table
+// results are reported at their level (see check.Result.Gates).
+const (
+	LevelMust   Level = "must"   // the RFC or TS says MUST or SHALL
+	LevelShould Level = "should" // the RFC or TS says SHOULD
+	LevelTable  Level = "table"  // only the seed's example shows it; the normative text allows otherwise
+)
+
+// Levels lists the rule levels, the most binding first.
+var Levels = []Level{LevelMust, LevelShould, LevelTable}
+
+// Senders of a step's message.
+const (
+	SenderSUT     = "sut"     // the system under test sends it: its rules judge the SUT
+	SenderHarness = "harness" // the harness sends it (a stimulus): its rules are self-checks
+)
 
 // Vars lists the template variables a scenario may use ({{name}}) and the
 // lab variables a condition may test.
@@ -50,7 +74,13 @@ var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "
 	"transport", "ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "ue_spi_c", "ue_spi_s",
 	"sigcomp", "sec_agree", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
 	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile",
-	"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri", "cx_observed"}
+	"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri", "cx_observed",
+	"pcscf_names", "icscf_names", "scscf_names", "resync"}
+
+// ListVars are the variables that hold a set: space-separated values. In
+// the values of one-of, members and within, a value that is exactly one
+// of them ("{{scscf_names}}") stands for each of its members.
+var ListVars = []string{"impus", "pcscf_names", "icscf_names", "scscf_names"}
 
 // Facts lists the facts the harness records and a rule may test.
 var Facts = []string{"12.impu", "12.status", "12.contact", "12.expires", "12.preference",
@@ -100,6 +130,9 @@ type Step struct {
 	// step can be captured at all (the Cx steps: only when the harness
 	// plays the HSS); empty means always.
 	ObservableWhen []Condition
+	// Sender is who sends the step's message: SenderSUT, or SenderHarness
+	// for the stimulus the harness itself sends (steps 2, 7 and 13).
+	Sender string
 }
 
 // Table is one table of the flow with the seed's example text.
@@ -129,12 +162,24 @@ type Condition struct {
 	HasDefault bool
 }
 
-// Ref names a field of another captured message.
+// Ref names a field of another captured message, or (Self) another part
+// of the same header value.
 type Ref struct {
-	Step   string // resolved step id
+	Step   string // resolved step id ("" with Self)
 	Header string
 	Part   string
 	Index  string
+	// Of, for a ref to "the request" of a response step, is that response
+	// step: when the flow recorded the request under "<Of>.request" (after
+	// an SQN re-synchronisation the 401 of step 5 answers the REGISTER with
+	// AUTS, not step 2), that message is the one meant.
+	Of string
+	// Request is the step the referenced step's message answers ("" for a
+	// request), for index binding.
+	Request string
+	// Self compares with part Part of the same header value the rule reads
+	// (e.g. a Security-Server's port-c with its own port-s).
+	Self bool
 }
 
 // StartLine holds the expected start-line fields; "" means not checked.
@@ -164,25 +209,35 @@ type Rule struct {
 	Note       string
 	Profiles   []string
 	When       []Condition
+	Level      Level
+	// Stimulus says the rule's message is sent by the harness (its step's
+	// sender is SenderHarness): a failure there is the harness's error
+	// unless a deviation was asked for on that step.
+	Stimulus bool
 
 	Kind       Kind
 	Part       string         // which part of the header value, see Parts
-	Index      string         // which value: "" (the first), "all", "last" or a 0-based number
+	Index      string         // which value: "" (the first), "all", "last", "any", "binding" or a 0-based number
+	Mechanism  string         // only the values whose mechanism (the token before ';') is this, e.g. ipsec-3gpp (RFC 3329 2.2)
 	Value      string         // templated
 	Values     []string       // templated
 	Pattern    string         // templated regular expression
 	Regexp     *regexp.Regexp // compiled Pattern when it holds no template variable
 	IgnoreCase bool
-	Optional   bool   // the field may be absent: the rule then passes (e.g. an optional AVP with a default)
-	Op         string // compare: eq, ne, lt, le, gt, ge
-	Offset     int    // compare: added to the reference value
-	Min, Max   int    // count: -1 when unset
-	MinBytes   int    // nonce
-	Ref        *Ref
-	Start      StartLine
-	Reason     *regexp.Regexp // compiled Start.ReasonPattern
-	Fact       string
-	Protocol   string // the protocol of the step's message: ProtoSIP or ProtoDiameter
+	// Optional: a value without the field is skipped, and the rule passes
+	// when none has it (e.g. an optional AVP with a default, a q that RFC
+	// 3329 leaves out); on same-as, the field must then be absent exactly
+	// when the referenced one is (an echo of an optional header).
+	Optional bool
+	Op       string // compare: eq, ne, lt, le, gt, ge
+	Offset   int    // compare: added to the reference value
+	Min, Max int    // count, compare: bounds (inclusive), -1 when unset
+	MinBytes int    // nonce
+	Ref      *Ref
+	Start    StartLine
+	Reason   *regexp.Regexp // compiled Start.ReasonPattern
+	Fact     string
+	Protocol string // the protocol of the step's message: ProtoSIP or ProtoDiameter
 
 	Request     string // the step of the request this rule's message answers, "" for a request
 	SameMessage string // another step id carrying the same message

@@ -4,6 +4,12 @@
 // verdict fail. A rule that no deviation breaks is a defect of the scenario or
 // of the engine: a check that cannot fail proves nothing.
 //
+// A rule is proven from a baseline in which it passes: the core as it is
+// (conformant at must level), the core that passes step 11 on as table
+// A.3.2.2-11 shows it (for the table-level rules of that reading), or the
+// HSS whose SQN is behind the UE's (for the rules of a re-synchronisation).
+// The deviation that breaks the rule is added to that baseline.
+//
 // It is not a conformance run: it only ever targets the reference core.
 package selfproof
 
@@ -25,6 +31,17 @@ import (
 
 // broken is the value the deviations put where a field should be.
 const broken = "broken-by-selfproof"
+
+// Baselines are the clean runs a rule may be proven from, tried in order:
+// the reference core as it is; with step 11 passed on as table A.3.2.2-11
+// shows it (the forwarded reading, level table); with an HSS whose SQN is
+// behind the UE's, so that the UE re-synchronises (the rules of
+// var resync).
+var Baselines = [][]deviation.Deviation{
+	nil,
+	{{Step: "11", Action: deviation.AsTable}},
+	{{Step: "5", Action: deviation.StaleSQN}},
+}
 
 // sender maps a step to the step id its sender applies deviations under:
 // 10 and 14 are one message, sent by the core as step 10.
@@ -110,7 +127,20 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 		if p, ok := strings.CutPrefix(part, "param:"); ok {
 			out = append(out, edit(deviation.SetParam, h, p, "1"))
 		}
+		if p, ok := strings.CutPrefix(part, "digest:"); ok {
+			out = append(out, edit(deviation.SetParam, h, p, "00112233445566778899aabbccddeeff"))
+		}
 		out = append(out, edit(deviation.AddHeader, h, "", "<sip:"+broken+".invalid>"))
+	case scenario.KindWithin:
+		out = append(out, edit(deviation.AddHeader, h, "", "<sip:"+broken+"@"+broken+".invalid>"))
+	case scenario.KindAfter:
+		// The Cx request the message should wait for, sent after it.
+		return append(out, deviation.Deviation{Step: r.Ref.Step, Action: deviation.Late})
+	case scenario.KindDiffers:
+		if strings.HasPrefix(part, "aka.") {
+			// An HSS that repeats the rejected RAND after the re-synchronisation.
+			return append(out, deviation.Deviation{Step: "5", Action: deviation.StaleSQN, Value: deviation.ReplayRAND})
+		}
 	case scenario.KindExcludes:
 		out = append(out, edit(deviation.AddHeader, h, "", r.Value), edit(deviation.SetHeader, h, "", r.Value))
 	case scenario.KindCount:
@@ -164,10 +194,15 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 
 // Proof says how one rule was made to fail, or that it could not be.
 type Proof struct {
-	RuleID    string
-	Profile   string
-	Proven    bool
-	Deviation deviation.Deviation // the deviation that made it fail
+	RuleID  string
+	Profile string
+	Proven  bool
+	// Baseline is the clean run the rule was judged from (one of
+	// Baselines), Clean its verdict there: pass, or none when the rule does
+	// not apply in this lab.
+	Baseline  []deviation.Deviation
+	Clean     check.Verdict
+	Deviation deviation.Deviation // the deviation, added to Baseline, that made it fail
 	Observed  string              // what the rule saw then
 	Reason    string
 	Tried     int // how many deviations were tried
@@ -180,14 +215,16 @@ type Options struct {
 	// Parallel runs this many flows at once (default 2).
 	Parallel int
 	// Only, when not nil, limits the deviations to the rules with these ids
-	// (the clean run still judges every rule); the others are reported unproven.
+	// (the clean runs still judge every rule); the others are reported unproven.
 	Only []string
 }
 
-// Prove runs the clean flow and then, for every rule of profile, deviations
-// from Candidates until the rule fails. Each distinct deviation runs once and
-// is judged against every rule, so rules sharing a field share the run.
-// It returns the clean run's results and a proof per rule.
+// Prove runs the clean flow of every baseline and then, for every rule of
+// profile, deviations from Candidates added to the first baseline the rule
+// passes in, until the rule fails. Each distinct run is made once and
+// judged against every rule, so rules sharing a field share the run. It
+// returns the results of the first baseline's clean run (the core as it is)
+// and a proof per rule.
 func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options) ([]check.Result, []Proof, error) {
 	rules, err := sc.Rules(profile)
 	if err != nil {
@@ -210,41 +247,62 @@ func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options
 		if fr.Err != nil {
 			return nil, fr.Err
 		}
-		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars}), nil
+		// The deviations are asked for on purpose: on a step the harness
+		// sends, a broken stimulus fails its rules rather than erring.
+		dev := map[string]bool{}
+		for _, d := range ds {
+			dev[d.Step] = true
+		}
+		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: dev}), nil
 	}
-	clean, err := run(nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("clean run: %w", err)
+	cleans := make([][]check.Result, len(Baselines))
+	for b, base := range Baselines {
+		if cleans[b], err = run(base); err != nil {
+			return nil, nil, fmt.Errorf("clean run %s: %w", baselineName(base), err)
+		}
 	}
 
 	proofs := make([]Proof, len(rules))
-	cands := make([][]deviation.Deviation, len(rules))
+	cands := make([][][]deviation.Deviation, len(rules))
 	only := map[string]bool{}
 	for _, id := range o.Only {
 		only[id] = true
 	}
 	for i, r := range rules {
-		proofs[i] = Proof{RuleID: r.ID, Profile: profile}
+		proofs[i] = Proof{RuleID: r.ID, Profile: profile, Clean: cleans[0][i].Verdict}
+		base := -1
+		for b := range Baselines {
+			if cleans[b][i].Verdict == check.Pass {
+				base = b
+				break
+			}
+		}
+		if base < 0 {
+			continue // passes in no baseline: nothing to prove it from
+		}
+		proofs[i].Baseline, proofs[i].Clean = Baselines[base], check.Pass
 		if o.Only == nil || only[r.ID] {
-			cands[i] = Candidates(r)
+			for _, d := range Candidates(r) {
+				cands[i] = append(cands[i], with(Baselines[base], d))
+			}
 		}
 	}
-	done := map[string][]check.Result{} // deviation key -> results
+	done := map[string][]check.Result{} // run key -> results
 	for round := 0; ; round++ {
 		// The next untried candidate of every unproven rule.
-		var todo []deviation.Deviation
+		var todo [][]deviation.Deviation
 		seen := map[string]bool{}
 		for i := range rules {
 			if proofs[i].Proven || round >= len(cands[i]) {
 				continue
 			}
-			d := cands[i][round]
-			k := key(d)
+			ds := cands[i][round]
+			k := runKey(ds)
 			if _, ok := done[k]; ok || seen[k] {
 				continue
 			}
 			seen[k] = true
-			todo = append(todo, d)
+			todo = append(todo, ds)
 		}
 		if len(todo) == 0 && !anyLeft(proofs, cands, round) {
 			break
@@ -253,30 +311,30 @@ func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options
 		var firstErr error
 		sem := make(chan struct{}, par)
 		var wg sync.WaitGroup
-		for _, d := range todo {
+		for _, ds := range todo {
 			wg.Add(1)
 			sem <- struct{}{}
-			go func(d deviation.Deviation) {
+			go func(ds []deviation.Deviation) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				res, err := run([]deviation.Deviation{d})
+				res, err := run(ds)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
 					if firstErr == nil {
-						firstErr = fmt.Errorf("run with %s: %w", key(d), err)
+						firstErr = fmt.Errorf("run with %s: %w", runKey(ds), err)
 					}
 					return
 				}
-				done[key(d)] = res
-			}(d)
+				done[runKey(ds)] = res
+			}(ds)
 		}
 		wg.Wait()
 		if firstErr != nil {
-			return clean, proofs, firstErr
+			return cleans[0], proofs, firstErr
 		}
 		if ctx.Err() != nil {
-			return clean, proofs, ctx.Err()
+			return cleans[0], proofs, ctx.Err()
 		}
 		// Judge every unproven rule against every run made so far, in the
 		// order of its own candidates, so the proof names the most specific.
@@ -285,14 +343,15 @@ func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options
 				continue
 			}
 			for j := 0; j <= round && j < len(cands[i]); j++ {
-				res, ok := done[key(cands[i][j])]
+				res, ok := done[runKey(cands[i][j])]
 				if !ok {
 					continue
 				}
 				proofs[i].Tried = j + 1
 				if res[i].Verdict == check.Fail {
+					ds := cands[i][j]
 					proofs[i].Proven = true
-					proofs[i].Deviation = cands[i][j]
+					proofs[i].Deviation = ds[len(ds)-1]
 					proofs[i].Observed = res[i].Observed
 					proofs[i].Reason = res[i].Reason
 					break
@@ -300,10 +359,29 @@ func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options
 			}
 		}
 	}
-	return clean, proofs, nil
+	return cleans[0], proofs, nil
 }
 
-func anyLeft(proofs []Proof, cands [][]deviation.Deviation, round int) bool {
+// with is base plus d, d replacing a deviation of base of the same step
+// and action (stale-sqn=replay-rand in place of plain stale-sqn).
+func with(base []deviation.Deviation, d deviation.Deviation) []deviation.Deviation {
+	out := make([]deviation.Deviation, 0, len(base)+1)
+	for _, b := range base {
+		if b.Step != d.Step || b.Action != d.Action {
+			out = append(out, b)
+		}
+	}
+	return append(out, d)
+}
+
+func baselineName(base []deviation.Deviation) string {
+	if len(base) == 0 {
+		return "(the core as it is)"
+	}
+	return runKey(base)
+}
+
+func anyLeft(proofs []Proof, cands [][][]deviation.Deviation, round int) bool {
 	for i := range proofs {
 		if !proofs[i].Proven && round < len(cands[i]) {
 			return true
@@ -312,8 +390,12 @@ func anyLeft(proofs []Proof, cands [][]deviation.Deviation, round int) bool {
 	return false
 }
 
-func key(d deviation.Deviation) string {
-	return strings.Join([]string{d.Step, string(d.Action), d.Header, d.Param, d.Value}, "|")
+func runKey(ds []deviation.Deviation) string {
+	var ks []string
+	for _, d := range ds {
+		ks = append(ks, strings.Join([]string{d.Step, string(d.Action), d.Header, d.Param, d.Value}, "|"))
+	}
+	return strings.Join(ks, " + ")
 }
 
 // Describe formats a deviation for people: "step 5: set-param WWW-Authenticate;algorithm=broken".

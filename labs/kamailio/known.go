@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"imsconform/harness/check"
+	"imsconform/harness/scenario"
 )
 
 //go:embed known-results.yaml
@@ -20,10 +21,12 @@ type Known struct {
 	Profiles map[string]map[string]KnownRule `yaml:"profiles"`
 }
 
-// KnownRule is one rule's expected verdict against Kamailio, and why.
+// KnownRule is one rule's expected verdict against Kamailio, the rule's
+// level (only a failing must rule gates), and why.
 type KnownRule struct {
-	Verdict check.Verdict `yaml:"verdict"`
-	Why     string        `yaml:"why"`
+	Verdict check.Verdict  `yaml:"verdict"`
+	Level   scenario.Level `yaml:"level"`
+	Why     string         `yaml:"why"`
 }
 
 // KnownResults reads known-results.yaml.
@@ -51,6 +54,9 @@ func (k *Known) Compare(profile string, results []check.Result) []string {
 		}
 		if r.Verdict != exp {
 			diffs = append(diffs, fmt.Sprintf("%s: expected %s (%s), got %s: observed %q, %s", r.RuleID, exp, why, r.Verdict, r.Observed, r.Reason))
+		}
+		if kr, ok := want[r.RuleID]; ok && kr.Level != r.Level {
+			diffs = append(diffs, fmt.Sprintf("%s: known-results.yaml gives level %q, the rule's is %q", r.RuleID, kr.Level, r.Level))
 		}
 	}
 	for id := range want {

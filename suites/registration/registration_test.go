@@ -58,6 +58,12 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 				AddReportEntry("reason", r.Reason, ReportEntryVisibilityFailureOrVerbose)
 			}
 			AddReportEntry("citation", r.Citation, ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("level", string(r.Level), ReportEntryVisibilityFailureOrVerbose)
+			if (r.Verdict == check.Fail || r.Verdict == check.Inconc) && !r.Gates(false) {
+				// A should or table rule: reported at its level, it does not gate.
+				AddReportEntry("not gating", fmt.Sprintf("%s at level %s: %s", r.Verdict, r.Level, run.Describe(r)), ReportEntryVisibilityAlways)
+				return
+			}
 			switch r.Verdict {
 			case check.Pass:
 			case check.None:
