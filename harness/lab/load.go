@@ -368,6 +368,12 @@ func (p *Profile) settleKeys(given map[string]bool) {
 func (p *Profile) normalize() {
 	p.Profile = strings.ToLower(p.Profile)
 	p.SUT.Transport = strings.ToLower(p.SUT.Transport)
+	// An empty list of other names is no other names.
+	for _, l := range []*[]string{&p.Core.PCSCFNames, &p.Core.ICSCFNames, &p.Core.SCSCFNames} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 }
 
 var hexRun = regexp.MustCompile(`[0-9A-Fa-f]{16,}`)
