@@ -66,7 +66,9 @@ func TestResponseRoute(t *testing.T) {
 	}
 }
 
-func itoa16(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa16(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 func TestSizeLimit(t *testing.T) {
 	for mtu, want := range map[int]int{0: 1300, 1500: 1300, 9000: 8800, 1280: 1080, 100: 0} {
