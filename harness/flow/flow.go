@@ -147,7 +147,7 @@ func Run(ctx context.Context, opts Options) *Result {
 
 	exCh := make(chan vccapp.Exchange, 16)
 	app, err := vccapp.Start(ctx, vccapp.Options{
-		Lab: l, Transport: transport, Trace: res.Trace, Deviations: opts.Deviations, Logger: log,
+		Lab: l, Trace: res.Trace, Deviations: opts.Deviations, Logger: log,
 		OnRegister: func(ex vccapp.Exchange) {
 			select {
 			case exCh <- ex:
