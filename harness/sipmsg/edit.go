@@ -171,6 +171,31 @@ func (m *Message) TopVia() (string, *Via, error) {
 	return vs[0].Text, v, err
 }
 
+// SetViaTransport sets the transport of the top Via's sent-protocol (the Via
+// must say what was used, RFC 3261 18.1.1); the other values of its line stay
+// as written.
+func (m *Message) SetViaTransport(transport string) error {
+	i := m.index("Via", 0)
+	if i < 0 {
+		return fmt.Errorf("sipmsg: expected a Via header, saw none")
+	}
+	line := m.Headers[i].Value
+	top, rest := line, ""
+	if c := indexOutside(line, ","); c >= 0 {
+		top, rest = line[:c], line[c:]
+	}
+	v, err := ParseVia(top)
+	if err != nil {
+		return err
+	}
+	params := ""
+	if sc := indexOutside(top, ";"); sc >= 0 {
+		params = top[sc:]
+	}
+	m.Headers[i].Value = v.Protocol + "/" + transport + " " + v.SentBy() + params + rest
+	return nil
+}
+
 // Branch returns the branch parameter of the top Via ("" when there is none).
 func (m *Message) Branch() string {
 	_, v, err := m.TopVia()

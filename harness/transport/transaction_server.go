@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -36,7 +37,9 @@ type ServerTx struct {
 // serverKey identifies the transaction of a request (RFC 3261 17.2.3): the
 // top Via branch, sent-by and the method, on the endpoint it came to; a
 // request without the magic cookie is matched on its whole top Via, Call-ID
-// and CSeq instead.
+// and CSeq instead. The CSeq number is part of the key too: a retransmission
+// always carries its request's, and a peer that wrongly reuses a branch for
+// a new request (a new CSeq) then gets a new transaction, not the old answer.
 func serverKey(e *Endpoint, p *sipmsg.Message) string {
 	text, v, err := p.TopVia()
 	if err != nil {
@@ -44,7 +47,8 @@ func serverKey(e *Endpoint, p *sipmsg.Message) string {
 	}
 	b, _ := v.Params.Get("branch")
 	if strings.HasPrefix(b, "z9hG4bK") {
-		return e.addr.String() + "|" + b + "|" + strings.ToLower(v.SentBy()) + "|" + p.Method
+		n, _, _ := p.CSeq()
+		return e.addr.String() + "|" + b + "|" + strings.ToLower(v.SentBy()) + "|" + p.Method + "|" + strconv.FormatUint(uint64(n), 10)
 	}
 	return e.addr.String() + "|" + text + "|" + p.Get("Call-ID") + "|" + p.Get("CSeq")
 }

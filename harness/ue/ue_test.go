@@ -14,7 +14,7 @@ import (
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
 	"imsconform/harness/transport"
-	)
+)
 
 func testLab(ip string) *lab.Profile {
 	l := lab.DefaultFor(ip)
