@@ -67,12 +67,12 @@ func (e *Endpoint) Request(ctx context.Context, dst Dest, m *sipmsg.Message, the
 		if err := big.SetViaTransport(TCP); err == nil {
 			tcp := Dest{Transport: TCP, Addr: d.Addr}
 			if _, err := e.connTo(ctx, d.Addr); err == nil {
-				return e.RequestRaw(ctx, tcp, big.Bytes(), then)
+				return e.request(ctx, tcp, big.Bytes(), big, then)
 			}
 			e.l.log.Debug("transport: RFC 3261 18.1.1: no TCP connection for a large request; sent over UDP", "to", d.Addr, "size", len(raw))
 		}
 	}
-	return e.RequestRaw(ctx, d, raw, then)
+	return e.request(ctx, d, raw, m, then)
 }
 
 // RequestRaw is Request for bytes as they are (a deviation's): no 18.1.1
@@ -83,10 +83,17 @@ func (e *Endpoint) RequestRaw(ctx context.Context, dst Dest, raw []byte, then fu
 	if err != nil {
 		return nil, err
 	}
+	p, _ := sipmsg.Parse(raw)
+	return e.request(ctx, d, raw, p, then)
+}
+
+// request runs the transaction of raw; p is raw read (nil when it does not
+// read), for the branch and method that match its responses.
+func (e *Endpoint) request(ctx context.Context, d Dest, raw []byte, p *sipmsg.Message, then func(*Incoming, error)) (*ClientTx, error) {
 	l := e.l
 	t := &ClientTx{l: l, e: e, dst: d, raw: raw, then: then, done: make(chan struct{})}
 	method, branch := "", ""
-	if p, perr := sipmsg.Parse(raw); perr == nil && p.Request {
+	if p != nil && p.Request {
 		branch = p.Branch()
 		_, method, _ = p.CSeq()
 		if method == "" {
