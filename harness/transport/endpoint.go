@@ -16,6 +16,7 @@ import (
 // at once, sends from, and connects from.
 type Endpoint struct {
 	l       *Layer
+	stack   Stack
 	addr    netip.AddrPort
 	udp     net.PacketConn
 	tcp     net.Listener
@@ -32,10 +33,20 @@ type Endpoint struct {
 const bindAttempts = 16
 
 // Listen binds laddr on UDP and TCP (port 0: one ephemeral port free for
-// both) and starts receiving; h gets what no transaction absorbs (nil
-// drops it).
+// both) on the Layer's Stack and starts receiving; h gets what no
+// transaction absorbs (nil drops it).
 func (l *Layer) Listen(ctx context.Context, laddr netip.AddrPort, h Handler) (*Endpoint, error) {
+	return l.ListenOn(ctx, l.stack, laddr, h)
+}
+
+// ListenOn is Listen on another Stack than the Layer's: e.g. the UE's
+// protected ports on a user-space stack under ESP, its unprotected port on
+// the kernel's, all in one Layer so that transactions match across them.
+func (l *Layer) ListenOn(ctx context.Context, stack Stack, laddr netip.AddrPort, h Handler) (*Endpoint, error) {
 	laddr = unmap(laddr)
+	if stack == nil {
+		stack = l.stack
+	}
 	if !laddr.Addr().IsValid() {
 		return nil, fmt.Errorf("transport: listen: expected an IP address and port, got %v", laddr)
 	}
@@ -44,12 +55,12 @@ func (l *Layer) Listen(ctx context.Context, laddr netip.AddrPort, h Handler) (*E
 	}
 	var lastErr error
 	for range bindAttempts {
-		pc, err := l.stack.ListenPacket(ctx, laddr)
+		pc, err := stack.ListenPacket(ctx, laddr)
 		if err != nil {
 			return nil, fmt.Errorf("transport: listen udp %s: %w", laddr, err)
 		}
 		port := addrPort(pc.LocalAddr()).Port()
-		ln, err := l.stack.Listen(ctx, netip.AddrPortFrom(laddr.Addr(), port))
+		ln, err := stack.Listen(ctx, netip.AddrPortFrom(laddr.Addr(), port))
 		if err != nil {
 			pc.Close()
 			lastErr = fmt.Errorf("transport: listen tcp %s: %w", netip.AddrPortFrom(laddr.Addr(), port), err)
@@ -58,7 +69,7 @@ func (l *Layer) Listen(ctx context.Context, laddr netip.AddrPort, h Handler) (*E
 			}
 			continue
 		}
-		e := &Endpoint{l: l, addr: netip.AddrPortFrom(laddr.Addr(), port), udp: pc, tcp: ln, handler: h,
+		e := &Endpoint{l: l, stack: stack, addr: netip.AddrPortFrom(laddr.Addr(), port), udp: pc, tcp: ln, handler: h,
 			conns: map[netip.AddrPort]*conn{}, all: map[*conn]bool{}}
 		l.mu.Lock()
 		if l.closed {

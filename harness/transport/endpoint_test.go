@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -291,5 +292,88 @@ func TestReachRefusesADestination(t *testing.T) {
 	_, err := e.Send(context.Background(), Dest{Addr: netip.MustParseAddrPort("127.0.0.1:9")}, []byte("x"))
 	if err == nil || !strings.Contains(err.Error(), "refused 127.0.0.1:9") || len(tr.Messages()) != 0 {
 		t.Errorf("expected a refusal and nothing recorded, got %v and %d messages", err, len(tr.Messages()))
+	}
+}
+
+// TestStalledTCPMessageIsRecordedAndClosed: a peer that sends half a
+// message and stops is cut off after HeaderTimeout; what it sent is
+// recorded, with a note.
+func TestStalledTCPMessageIsRecordedAndClosed(t *testing.T) {
+	h, got := collect()
+	e := listen(t, newLayer(t, Options{HeaderTimeout: 50 * time.Millisecond}), h)
+	c, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("REGISTER sip:r SIP/2.0\r\nVia: SIP/2.0/TCP"))
+	in := next(t, got)
+	if in.Parsed != nil || string(in.Msg.Raw) != "REGISTER sip:r SIP/2.0\r\nVia: SIP/2.0/TCP" || !strings.Contains(in.Msg.Note, "nothing more came within 50ms in the header block") {
+		t.Errorf("expected the stalled bytes with a note, got %q, %q", in.Msg.Raw, in.Msg.Note)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("expected the connection closed")
+	}
+}
+
+// TestIdleTCPConnectionIsClosed: IdleTimeout closes a connection that
+// carries nothing.
+func TestIdleTCPConnectionIsClosed(t *testing.T) {
+	e := listen(t, newLayer(t, Options{IdleTimeout: 50 * time.Millisecond}), nil)
+	c, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("expected the idle connection closed by the endpoint, got %v", err)
+	}
+}
+
+// countingStack is a Stack that hands out the kernel's sockets and counts.
+type countingStack struct {
+	packets, listens, dials atomic.Int32
+}
+
+func (s *countingStack) ListenPacket(ctx context.Context, a netip.AddrPort) (net.PacketConn, error) {
+	s.packets.Add(1)
+	return Kernel.ListenPacket(ctx, a)
+}
+
+func (s *countingStack) Listen(ctx context.Context, a netip.AddrPort) (net.Listener, error) {
+	s.listens.Add(1)
+	return Kernel.Listen(ctx, a)
+}
+
+func (s *countingStack) Dial(ctx context.Context, l, r netip.AddrPort) (net.Conn, error) {
+	s.dials.Add(1)
+	return Kernel.Dial(ctx, l, r)
+}
+
+// TestEndpointUsesItsStack: an endpoint takes every socket from the Stack
+// it was created on (the protected ports of a UE will be on another stack
+// than its unprotected port, in the same Layer).
+func TestEndpointUsesItsStack(t *testing.T) {
+	h, got := collect()
+	peer := listen(t, newLayer(t, Options{}), h)
+	var st countingStack
+	l := newLayer(t, Options{})
+	plain := listen(t, l, nil)
+	prot, err := l.ListenOn(context.Background(), &st, loopback4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prot.Send(context.Background(), Dest{Transport: TCP, Addr: peer.Addr()}, register("z9hG4bKstack", "SIP/2.0/TCP 127.0.0.1:"+itoaPort(prot)).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	next(t, got)
+	if _, err := plain.Send(context.Background(), Dest{Transport: TCP, Addr: peer.Addr()}, register("z9hG4bKkern", "SIP/2.0/TCP 127.0.0.1:"+itoaPort(plain)).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	next(t, got)
+	if st.packets.Load() != 1 || st.listens.Load() != 1 || st.dials.Load() != 1 {
+		t.Errorf("stack calls: %d ListenPacket, %d Listen, %d Dial; want 1 each (the kernel endpoint's none)", st.packets.Load(), st.listens.Load(), st.dials.Load())
 	}
 }

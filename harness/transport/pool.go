@@ -31,9 +31,9 @@ func (e *Endpoint) connTo(ctx context.Context, raddr netip.AddrPort) (*conn, err
 	defer cancel()
 	stop := context.AfterFunc(e.l.ctx, cancel)
 	defer stop()
-	nc, err := e.l.stack.Dial(dctx, e.addr, raddr)
+	nc, err := e.stack.Dial(dctx, e.addr, raddr)
 	if err != nil && errors.Is(err, syscall.EADDRINUSE) {
-		nc, err = e.l.stack.Dial(dctx, netip.AddrPortFrom(e.addr.Addr(), 0), raddr)
+		nc, err = e.stack.Dial(dctx, netip.AddrPortFrom(e.addr.Addr(), 0), raddr)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {

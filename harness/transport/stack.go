@@ -17,7 +17,9 @@ type Stack interface {
 	// a Dial from the same local port (the kernel's uses SO_REUSEPORT).
 	Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener, error)
 	// Dial opens a TCP connection to raddr from laddr (a fixed local port,
-	// or port 0).
+	// or port 0). A refused connection's error wraps syscall.ECONNREFUSED,
+	// a local port in use syscall.EADDRINUSE (errors.Is), as the kernel's
+	// do.
 	Dial(ctx context.Context, laddr, raddr netip.AddrPort) (net.Conn, error)
 }
 
