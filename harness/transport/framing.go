@@ -21,10 +21,10 @@ type Framer struct {
 	body int // Content-Length of the message being read
 }
 
-// ErrTooLarge is what Framer.Next returns for a message above the limit.
-type ErrTooLarge struct{ Size, Max int }
+// TooLargeError is what Framer.Next returns for a message above the limit.
+type TooLargeError struct{ Size, Max int }
 
-func (e *ErrTooLarge) Error() string {
+func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("a message on the stream of at least %d bytes, above the limit of %d: the connection is closed", e.Size, e.Max)
 }
 
@@ -42,7 +42,7 @@ func (f *Framer) Write(p []byte) { f.buf = append(f.buf, p...) }
 func (f *Framer) Buffered() int { return len(f.buf) }
 
 // Next returns the next whole message (a fresh copy) and true, or false
-// when more data is needed. An *ErrTooLarge means the stream cannot be
+// when more data is needed. An *TooLargeError means the stream cannot be
 // recovered: the buffered bytes come with it, so that they can be recorded.
 func (f *Framer) Next() ([]byte, bool, error) {
 	if f.head == 0 {
@@ -86,7 +86,7 @@ func (f *Framer) Next() ([]byte, bool, error) {
 func (f *Framer) fail(size int) ([]byte, bool, error) {
 	out := f.buf
 	f.buf, f.head, f.body = nil, 0, 0
-	return out, true, &ErrTooLarge{Size: size, Max: f.max()}
+	return out, true, &TooLargeError{Size: size, Max: f.max()}
 }
 
 // Unfinished returns the bytes that never became a whole message and says

@@ -49,9 +49,9 @@ func TestFramerTooLarge(t *testing.T) {
 	f := Framer{Max: 100}
 	f.Write([]byte(strings.Repeat("x", 101)))
 	raw, ok, err := f.Next()
-	var tl *ErrTooLarge
+	var tl *TooLargeError
 	if !errors.As(err, &tl) || !ok || len(raw) != 101 {
-		t.Fatalf("expected ErrTooLarge with the bytes, got %v %v %d", err, ok, len(raw))
+		t.Fatalf("expected TooLargeError with the bytes, got %v %v %d", err, ok, len(raw))
 	}
 }
 
@@ -68,8 +68,8 @@ func TestFramerRefusesAHugeContentLength(t *testing.T) {
 				t.Errorf("Content-Length %s: got %q, %v, %v; want the head alone", cl, out, ok, err)
 			}
 		default:
-			if !ok || !errors.As(err, new(*ErrTooLarge)) {
-				t.Errorf("Content-Length %s: got ok %v, err %v; want ErrTooLarge", cl, ok, err)
+			if !ok || !errors.As(err, new(*TooLargeError)) {
+				t.Errorf("Content-Length %s: got ok %v, err %v; want TooLargeError", cl, ok, err)
 			}
 		}
 	}
