@@ -377,3 +377,30 @@ func TestEndpointUsesItsStack(t *testing.T) {
 		t.Errorf("stack calls: %d ListenPacket, %d Listen, %d Dial; want 1 each (the kernel endpoint's none)", st.packets.Load(), st.listens.Load(), st.dials.Load())
 	}
 }
+
+// TestSameRequestOnTwoConnectionsIsAnsweredOnEach: the key of a server
+// transaction holds the source, so that a peer reusing a branch on another
+// connection is answered there, not on the first connection.
+func TestSameRequestOnTwoConnectionsIsAnsweredOnEach(t *testing.T) {
+	var calls atomic.Int32
+	e := listen(t, newLayer(t, Options{}), func(in *Incoming) {
+		calls.Add(1)
+		in.Tx.Respond(sipmsg.NewResponse(in.Parsed, 200, "OK", "x").Bytes())
+	})
+	raw := register("z9hG4bKsame", "SIP/2.0/TCP 127.0.0.1:5060").Bytes()
+	for i := range 2 {
+		c, err := net.Dial("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(raw)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 4096)); err != nil {
+			t.Fatalf("connection %d: expected an answer, got %v", i, err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Errorf("handler called %d times, want 2", calls.Load())
+	}
+}

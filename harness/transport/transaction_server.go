@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
 )
 
@@ -37,26 +36,30 @@ type ServerTx struct {
 // serverKey identifies the transaction of a request (RFC 3261 17.2.3): the
 // top Via branch, sent-by and the method, on the endpoint it came to; a
 // request without the magic cookie is matched on its whole top Via, Call-ID
-// and CSeq instead. The CSeq number is part of the key too: a retransmission
-// always carries its request's, and a peer that wrongly reuses a branch for
-// a new request (a new CSeq) then gets a new transaction, not the old answer.
-func serverKey(e *Endpoint, p *sipmsg.Message) string {
+// and CSeq instead. The CSeq number, the transport and the source address
+// are part of the key too: a retransmission always carries its request's
+// CSeq and comes from the same socket, while a peer that wrongly reuses a
+// branch for a new request (a new CSeq, another connection) then gets a new
+// transaction, not the old answer on another connection.
+func serverKey(e *Endpoint, in *Incoming) string {
+	p := in.Parsed
+	at := e.addr.String() + "|" + in.Msg.Transport + "|" + in.Msg.Src.String() + "|"
 	text, v, err := p.TopVia()
 	if err != nil {
-		return e.addr.String() + "|noVia|" + p.Get("Call-ID") + "|" + p.Get("CSeq")
+		return at + "noVia|" + p.Get("Call-ID") + "|" + p.Get("CSeq")
 	}
 	b, _ := v.Params.Get("branch")
 	if strings.HasPrefix(b, "z9hG4bK") {
 		n, _, _ := p.CSeq()
-		return e.addr.String() + "|" + b + "|" + strings.ToLower(v.SentBy()) + "|" + p.Method + "|" + strconv.FormatUint(uint64(n), 10)
+		return at + b + "|" + strings.ToLower(v.SentBy()) + "|" + p.Method + "|" + strconv.FormatUint(uint64(n), 10)
 	}
-	return e.addr.String() + "|" + text + "|" + p.Get("Call-ID") + "|" + p.Get("CSeq")
+	return at + text + "|" + p.Get("Call-ID") + "|" + p.Get("CSeq")
 }
 
 // serverFor returns the transaction of a request, new or (again true) the
 // one its first copy opened.
 func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
-	key := serverKey(e, in.Parsed)
+	key := serverKey(e, in)
 	l.mu.Lock()
 	if t := l.servers[key]; t != nil {
 		l.mu.Unlock()
