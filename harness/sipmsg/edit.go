@@ -163,12 +163,17 @@ func (m *Message) PopVia() string {
 
 // TopVia returns the top Via value, as written and taken apart.
 func (m *Message) TopVia() (string, *Via, error) {
-	vs := m.Values("Via")
-	if len(vs) == 0 {
+	i := m.index("Via", 0)
+	if i < 0 {
 		return "", nil, fmt.Errorf("sipmsg: expected a Via header, saw none")
 	}
-	v, err := ParseVia(vs[0].Text)
-	return vs[0].Text, v, err
+	top := m.Headers[i].Value
+	if c := indexOutside(top, ","); c >= 0 {
+		top = top[:c]
+	}
+	top = strings.TrimSpace(top)
+	v, err := ParseVia(top)
+	return top, v, err
 }
 
 // SetViaTransport sets the transport of the top Via's sent-protocol (the Via
