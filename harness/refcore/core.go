@@ -282,7 +282,7 @@ func (c *Core) outgoing(step string, m *sipmsg.Message) (raw []byte, send bool) 
 // reply answers a request through its server transaction.
 func (c *Core) reply(tx *transport.ServerTx, raw []byte) {
 	if _, err := tx.Respond(raw); err != nil {
-		c.log.Warn("answer not sent", "to", tx.Request().Msg.Src, "error", err)
+		c.log.Warn("answer not sent", "error", err)
 	}
 }
 
@@ -356,7 +356,9 @@ func (c *Core) relay(hop *transport.Endpoint, next netip.AddrPort, tx *transport
 		if err != nil {
 			if code, reason := failed(err); code != 0 {
 				c.log.Info("relayed request got no answer", "to", next, "error", err)
-				c.reply(tx, respond(tx.Request().Parsed, code, reason).Bytes())
+				if req := tx.Request(); req != nil {
+					c.reply(tx, respond(req.Parsed, code, reason).Bytes())
+				}
 			}
 			return
 		}

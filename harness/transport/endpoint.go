@@ -163,7 +163,12 @@ func (e *Endpoint) send(ctx context.Context, dst Dest, c *conn, raw []byte) (tra
 	}
 	if dst.Transport == UDP {
 		m := e.l.record(trace.Message{Transport: UDP, Dir: trace.Sent, Src: e.addr, Dst: dst.Addr, Raw: raw})
-		_, err := e.udp.WriteTo(raw, net.UDPAddrFromAddrPort(dst.Addr))
+		var err error
+		if u, ok := e.udp.(*net.UDPConn); ok {
+			_, err = u.WriteToUDPAddrPort(raw, dst.Addr)
+		} else {
+			_, err = e.udp.WriteTo(raw, net.UDPAddrFromAddrPort(dst.Addr))
+		}
 		if err != nil {
 			if errors.Is(err, syscall.ECONNREFUSED) {
 				return m, &UnreachableError{Transport: UDP, Addr: dst.Addr, Err: err}

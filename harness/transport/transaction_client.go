@@ -212,7 +212,7 @@ func (t *ClientTx) receive(in *Incoming) bool {
 		}
 		t.state = stCompleted
 		stopTimers(t.timerE, t.timerF)
-		t.res = in
+		t.res, t.raw = in, nil
 		if t.dst.Transport == UDP {
 			t.timerK = t.l.clock.AfterFunc(t.l.t.T4, func() { t.terminate(nil, nil) })
 		}
@@ -244,8 +244,9 @@ func (t *ClientTx) onTimerE() {
 		t.interval = t.l.t.T2
 	}
 	t.timerE = t.l.clock.AfterFunc(t.interval, t.onTimerE)
+	raw := t.raw
 	t.mu.Unlock()
-	if _, err := t.e.send(t.l.ctx, t.dst, nil, t.raw); err != nil {
+	if _, err := t.e.send(t.l.ctx, t.dst, nil, raw); err != nil {
 		if _, ok := err.(*UnreachableError); ok {
 			t.terminate(nil, err)
 			return

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
 )
 
@@ -22,11 +23,13 @@ type ServerTx struct {
 	l     *Layer
 	e     *Endpoint
 	key   string
-	req   *Incoming
+	tp    string // the request's transport
+	c     *conn  // over TCP, the connection it came on
 	route Route
 	rerr  error // why the response cannot be routed
 
 	mu     sync.Mutex
+	req    *Incoming // until the final response: then only what answers retransmissions stays
 	state  int
 	last   []byte // the last response sent
 	dst    Dest   // where it went
@@ -41,10 +44,9 @@ type ServerTx struct {
 // CSeq and comes from the same socket, while a peer that wrongly reuses a
 // branch for a new request (a new CSeq, another connection) then gets a new
 // transaction, not the old answer on another connection.
-func serverKey(e *Endpoint, in *Incoming) string {
+func serverKey(e *Endpoint, in *Incoming, text string, v *sipmsg.Via, err error) string {
 	p := in.Parsed
 	at := e.addr.String() + "|" + in.Msg.Transport + "|" + in.Msg.Src.String() + "|"
-	text, v, err := p.TopVia()
 	if err != nil {
 		return at + "noVia|" + p.Get("Call-ID") + "|" + p.Get("CSeq")
 	}
@@ -59,22 +61,25 @@ func serverKey(e *Endpoint, in *Incoming) string {
 // serverFor returns the transaction of a request, new or (again true) the
 // one its first copy opened.
 func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
-	key := serverKey(e, in)
+	text, v, verr := in.Parsed.TopVia()
+	key := serverKey(e, in, text, v, verr)
 	l.mu.Lock()
 	if t := l.servers[key]; t != nil {
 		l.mu.Unlock()
 		return t, true
 	}
-	t := &ServerTx{l: l, e: e, key: key, req: in}
+	t := &ServerTx{l: l, e: e, key: key, req: in, tp: in.Msg.Transport}
+	if t.tp == TCP {
+		t.c = in.conn
+	}
 	if !l.closed {
 		l.servers[key] = t
 	}
 	l.mu.Unlock()
-	_, v, err := in.Parsed.TopVia()
-	if err == nil {
+	if verr == nil {
 		t.route, t.rerr = ResponseRoute(v, in.Msg.Transport, in.Msg.Src)
 	} else {
-		t.rerr = err
+		t.rerr = verr
 	}
 	t.mu.Lock()
 	t.timerJ = l.clock.AfterFunc(l.t.F(), t.terminate)
@@ -82,8 +87,14 @@ func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
 	return t, false
 }
 
-// Request is the request that opened the transaction.
-func (t *ServerTx) Request() *Incoming { return t.req }
+// Request is the request that opened the transaction; nil once the final
+// response is sent (the transaction then keeps only that response, for
+// retransmissions of the request).
+func (t *ServerTx) Request() *Incoming {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.req
+}
 
 // Route is where responses go (RFC 3261 18.2.2), or why they cannot be
 // routed.
@@ -109,7 +120,7 @@ func (t *ServerTx) Respond(raw []byte) (trace.Message, error) {
 // protected client port); over TCP it still prefers the request's
 // connection.
 func (t *ServerTx) RespondTo(addr netip.AddrPort, raw []byte) (trace.Message, error) {
-	return t.respond(Dest{Transport: t.req.Msg.Transport, Addr: unmap(addr)}, raw)
+	return t.respond(Dest{Transport: t.tp, Addr: unmap(addr)}, raw)
 }
 
 func (t *ServerTx) resolve() (Dest, error) {
@@ -134,6 +145,7 @@ func (t *ServerTx) respond(d Dest, raw []byte) (trace.Message, error) {
 	t.last, t.dst = raw, d
 	if final {
 		t.state = stCompleted
+		t.req = nil
 		stopTimers(t.timerJ)
 		if d.Transport == UDP {
 			t.timerJ = t.l.clock.AfterFunc(t.l.t.F(), t.terminate)
@@ -150,12 +162,7 @@ func (t *ServerTx) respond(d Dest, raw []byte) (trace.Message, error) {
 }
 
 // conn is the request's connection, when it came over TCP.
-func (t *ServerTx) conn() *conn {
-	if t.req.Msg.Transport == TCP {
-		return t.req.conn
-	}
-	return nil
-}
+func (t *ServerTx) conn() *conn { return t.c }
 
 // retransmitted answers a retransmission of the request with the last
 // response, if any (absorbed otherwise).

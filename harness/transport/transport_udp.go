@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -12,8 +13,18 @@ import (
 func (e *Endpoint) readUDP() {
 	defer e.l.wg.Done()
 	buf := make([]byte, 65536)
+	u, fast := e.udp.(*net.UDPConn)
 	for {
-		n, from, err := e.udp.ReadFrom(buf)
+		var n int
+		var src netip.AddrPort
+		var err error
+		if fast {
+			n, src, err = u.ReadFromUDPAddrPort(buf)
+		} else {
+			var from net.Addr
+			n, from, err = e.udp.ReadFrom(buf)
+			src = addrPort(from)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -25,7 +36,7 @@ func (e *Endpoint) readUDP() {
 			}
 			continue
 		}
-		src := addrPort(from)
+		src = unmap(src)
 		if n > e.l.o.MaxMessage {
 			e.l.received(e, UDP, src, nil, append([]byte(nil), buf[:n]...), fmt.Sprintf("does not parse as SIP: a datagram of %d bytes, above the limit of %d", n, e.l.o.MaxMessage))
 			continue
