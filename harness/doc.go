@@ -4,7 +4,9 @@
 //
 // Each role or idea has its own package below this one: aka (Milenage and the
 // digest schemes), lab (the lab profile), trace (captured messages and pcap),
-// sipmsg (read access to captured SIP messages), scenario (loading the tables
+// sipmsg (the one SIP grammar and message model), transport (the one SIP
+// transport of the roles: UDP and TCP, transactions, timers, routing),
+// deviation (breaking a field on purpose), scenario (loading the tables
 // as rules), check (rules x captured messages -> verdicts), ue (the UE
 // emulator), vccapp (the mock VCC Application), refcore (the embedded reference
 // IMS core) and flow (one run of the registration flow). Commands live under

@@ -1,12 +1,11 @@
 package deviation
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
+	"imsconform/harness/sipmsg"
 )
 
 // IsHeaderEdit reports whether a is one of the header edits (drop-header,
@@ -63,86 +62,40 @@ func validate(d Deviation) error {
 	return nil
 }
 
-// Apply performs the header edits of ds on msg in place, in order. Deviations
-// that are not header edits are ignored (see IsHeaderEdit); pass only those of
-// the message's step (see For).
-//
-// The edits are made on the message's text and the result is parsed back into
-// msg, so the typed headers sipgo keeps (Via, From, CSeq…) stay consistent. A
-// present Content-Length is set to the body length unless a deviation sets
-// it. When the edited text no longer parses as SIP, or a start-line edit
-// turns a request into a response (or back), msg is left unchanged and an
-// error says so: send ApplyRaw's bytes instead.
-func Apply(ds []Deviation, msg sip.Message) error {
-	if msg == nil {
+// Apply performs the header edits of ds on m, the message model a role is
+// about to send, in place and in order. Deviations that are not header edits
+// are ignored (see IsHeaderEdit); pass only those of the message's step (see
+// For). Every edit is checked first: when one is invalid, m is left as it was
+// and the error says which. A start line that no longer reads as one is
+// still written as given (Bytes). Content-Length is written with the body's
+// length unless a deviation sets or adds it.
+func Apply(ds []Deviation, m *sipmsg.Message) error {
+	if m == nil {
 		return fmt.Errorf("deviation: expected a SIP message, got nil")
 	}
 	edits, err := headerEdits(ds)
 	if err != nil {
 		return err
 	}
-	if len(edits) == 0 {
-		return nil
-	}
-	out := applyText(edits, []byte(msg.String()))
-	parsed, err := sip.ParseMessage(out)
-	if err != nil {
-		return fmt.Errorf("deviation: expected the edited message to parse as SIP, got %v (send the bytes of ApplyRaw instead)", err)
-	}
-	switch m := msg.(type) {
-	case *sip.Request:
-		p, ok := parsed.(*sip.Request)
-		if !ok {
-			return fmt.Errorf("deviation: expected the edited message to stay a request, got a response (send the bytes of ApplyRaw instead)")
-		}
-		m.Method, m.Recipient, m.SipVersion = p.Method, p.Recipient, p.SipVersion
-		replaceContent(&m.MessageData, &p.MessageData, p.Headers())
-	case *sip.Response:
-		p, ok := parsed.(*sip.Response)
-		if !ok {
-			return fmt.Errorf("deviation: expected the edited message to stay a response, got a request (send the bytes of ApplyRaw instead)")
-		}
-		m.StatusCode, m.Reason, m.SipVersion = p.StatusCode, p.Reason, p.SipVersion
-		replaceContent(&m.MessageData, &p.MessageData, p.Headers())
-	default:
-		return fmt.Errorf("deviation: expected *sip.Request or *sip.Response, got %T", msg)
-	}
+	apply(edits, m)
 	return nil
 }
 
-func replaceContent(dst, src *sip.MessageData, hdrs []sip.Header) {
-	dst.SetBody(src.Body())
-	for {
-		hs := dst.Headers()
-		if len(hs) == 0 {
-			break
-		}
-		if !dst.RemoveHeader(hs[0].Name()) {
-			break
-		}
-	}
-	for _, h := range hdrs {
-		dst.AppendHeader(h)
-	}
-}
-
-// ApplyRaw performs the header edits of ds on a serialized SIP message and
+// ApplyRaw performs the header edits of ds on a serialized message and
 // returns the new text (raw is not modified). It accepts any text, even text
-// that does not parse as SIP: the start line is the first line, headers are
-// "Name: value" lines up to the first empty line, and the rest is the body.
-// Lines are rejoined with CRLF; a present Content-Length is set to the body
-// length unless a deviation sets it. Invalid deviations are skipped.
+// that does not parse as SIP (sipmsg.Loose reads it): the start line is the
+// first line, headers are "Name: value" lines up to the first empty line,
+// and the rest is the body. Lines are rejoined with CRLF; a present
+// Content-Length is set to the body length unless a deviation sets it.
+// Invalid deviations are skipped.
 func ApplyRaw(ds []Deviation, raw []byte) []byte {
-	var edits []Deviation
-	for _, d := range ds {
-		if IsHeaderEdit(d.Action) && validate(d) == nil {
-			edits = append(edits, d)
-		}
-	}
+	edits := validEdits(ds)
 	if len(edits) == 0 {
 		return append([]byte(nil), raw...)
 	}
-	return applyText(edits, raw)
+	m := sipmsg.Loose(raw)
+	apply(edits, m)
+	return m.Bytes()
 }
 
 func headerEdits(ds []Deviation) ([]Deviation, error) {
@@ -159,131 +112,39 @@ func headerEdits(ds []Deviation) ([]Deviation, error) {
 	return edits, nil
 }
 
-// compact maps RFC 3261 7.3.3 compact forms (and a few RFC 3841/3892/4028 ones)
-// to full names, lower case.
-var compact = map[string]string{
-	"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
-	"c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to",
-	"v": "via", "o": "event", "u": "allow-events", "r": "refer-to", "b": "referred-by",
-	"x": "session-expires", "a": "accept-contact", "j": "reject-contact", "d": "request-disposition",
-}
-
-func canonName(n string) string {
-	n = strings.ToLower(strings.TrimSpace(n))
-	if full, ok := compact[n]; ok {
-		return full
-	}
-	return n
-}
-
-type line struct {
-	name  string // as written; "" for a line without a colon
-	value string // trimmed value
-	text  string // the whole line, for lines without a colon
-}
-
-func (l line) String() string {
-	if l.name == "" {
-		return l.text
-	}
-	return l.name + ": " + l.value
-}
-
-func applyText(edits []Deviation, raw []byte) []byte {
-	head, body := splitMessage(raw)
-	rawLines := strings.Split(strings.ReplaceAll(head, "\r\n", "\n"), "\n")
-	start := rawLines[0]
-	var lines []line
-	for _, l := range rawLines[1:] {
-		if (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) && len(lines) > 0 {
-			// Folded continuation (RFC 3261 7.3.1): join it to the previous line.
-			p := &lines[len(lines)-1]
-			if p.name != "" {
-				p.value += " " + strings.TrimSpace(l)
-			} else {
-				p.text += " " + strings.TrimSpace(l)
-			}
-			continue
-		}
-		if l == "" {
-			continue
-		}
-		if i := strings.IndexByte(l, ':'); i > 0 {
-			lines = append(lines, line{name: strings.TrimSpace(l[:i]), value: strings.TrimSpace(l[i+1:])})
-		} else {
-			lines = append(lines, line{text: l})
-		}
-	}
-	setsLength := false
+// apply performs valid header edits on m.
+func apply(edits []Deviation, m *sipmsg.Message) {
 	for _, d := range edits {
-		want := canonName(d.Header)
-		match := func(l line) bool { return l.name != "" && canonName(l.name) == want }
+		want := sipmsg.CanonicalName(d.Header)
+		match := func(h sipmsg.Header) bool { return h.Name != "" && strings.EqualFold(h.Key, want) }
 		switch d.Action {
 		case StartLine:
-			start = d.Value
+			_ = m.SetStartLine(d.Value) // written as given even when it reads as no start line
 		case DropHeader:
-			kept := lines[:0]
-			for _, l := range lines {
-				if !match(l) {
-					kept = append(kept, l)
-				}
-			}
-			lines = kept
+			m.Del(d.Header)
 		case SetHeader:
 			found := false
-			for i := range lines {
-				if match(lines[i]) {
-					lines[i].value = d.Value
+			for i := range m.Headers {
+				if match(m.Headers[i]) {
+					m.Headers[i].Value = d.Value
 					found = true
 				}
 			}
 			if !found {
-				lines = append(lines, line{name: d.Header, value: d.Value})
+				m.Append(d.Header, d.Value)
 			}
-			if want == "content-length" {
-				setsLength = true
-			}
+			m.KeepLength = m.KeepLength || want == "Content-Length"
 		case AddHeader:
-			lines = append(lines, line{name: d.Header, value: d.Value})
-			if want == "content-length" {
-				setsLength = true
-			}
+			m.Append(d.Header, d.Value)
+			m.KeepLength = m.KeepLength || want == "Content-Length"
 		case DropParam, SetParam:
-			for i := range lines {
-				if match(lines[i]) {
-					lines[i].value = editParams(lines[i].value, d)
+			for i := range m.Headers {
+				if match(m.Headers[i]) {
+					m.Headers[i].Value = editParams(m.Headers[i].Value, d)
 				}
 			}
 		}
 	}
-	if !setsLength {
-		for i := range lines {
-			if lines[i].name != "" && canonName(lines[i].name) == "content-length" {
-				lines[i].value = strconv.Itoa(len(body))
-			}
-		}
-	}
-	var b bytes.Buffer
-	b.WriteString(start)
-	b.WriteString("\r\n")
-	for _, l := range lines {
-		b.WriteString(l.String())
-		b.WriteString("\r\n")
-	}
-	b.WriteString("\r\n")
-	b.Write(body)
-	return b.Bytes()
-}
-
-// splitMessage splits raw at the first empty line.
-func splitMessage(raw []byte) (head string, body []byte) {
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		return string(raw[:i]), append([]byte(nil), raw[i+4:]...)
-	}
-	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		return string(raw[:i]), append([]byte(nil), raw[i+2:]...)
-	}
-	return strings.TrimRight(string(raw), "\r\n"), nil
 }
 
 // isAuthValue reports whether a value is a challenge or credentials: an
@@ -436,16 +297,16 @@ func editSemiParams(v string, d Deviation) string {
 // that cannot parse as SIP.
 const Garbage = "\x00\x01 this is not SIP\r\n\r\n"
 
-// Outgoing applies ds to the raw message a role is about to send: the header
-// edits on its text (so that everything not edited stays as built), and the
-// behaviours no-answer (it reports not to send) and malformed (it returns the
-// deviation's Value, or Garbage, instead of the message).
-func Outgoing(ds []Deviation, raw []byte) ([]byte, bool) {
+// Outgoing applies ds to the message a role is about to send: the header
+// edits in place on m, and the behaviours no-answer (send is false: nothing
+// goes) and malformed (raw holds the deviation's Value, or Garbage, to send
+// instead of m). raw is nil when m itself is to be sent.
+func Outgoing(ds []Deviation, m *sipmsg.Message) (raw []byte, send bool) {
 	if len(ds) == 0 {
-		return raw, true
+		return nil, true
 	}
 	if Has(ds, NoAnswer) {
-		return raw, false
+		return nil, false
 	}
 	if d, ok := Find(ds, Malformed); ok {
 		if d.Value != "" {
@@ -453,5 +314,17 @@ func Outgoing(ds []Deviation, raw []byte) ([]byte, bool) {
 		}
 		return []byte(Garbage), true
 	}
-	return ApplyRaw(ds, raw), true
+	apply(validEdits(ds), m)
+	return nil, true
+}
+
+// validEdits returns the header edits of ds that are valid.
+func validEdits(ds []Deviation) []Deviation {
+	var out []Deviation
+	for _, d := range ds {
+		if IsHeaderEdit(d.Action) && validate(d) == nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -9,6 +10,7 @@ import (
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
+	"imsconform/harness/transport"
 	"imsconform/harness/ue"
 )
 
@@ -105,6 +107,34 @@ func diagnoseUnparseable(res *Result) {
 	if diaN > 0 {
 		res.diagnose(DiagUnparseable, fmt.Sprintf("the SUT sent %d Diameter message(s) to the HSS that do not decode; the first is %s", diaN, diaFirst))
 	}
+}
+
+// diagnoseUnreachable reports a P-CSCF where nothing listens — ICMP port
+// unreachable over UDP, a refused connection over TCP, as the transport
+// tells the UE's first exchange (*transport.UnreachableError) — and names it
+// in the reasons of the steps that could not come. It reports whether it
+// was so.
+func diagnoseUnreachable(res *Result, err error, pcscf netip.AddrPort) bool {
+	var unr *transport.UnreachableError
+	if !errors.As(err, &unr) {
+		return false
+	}
+	how := "ICMP port unreachable"
+	if unr.Transport == transport.TCP {
+		how = "connection refused"
+	}
+	why := fmt.Sprintf("nothing listens at the P-CSCF %s over %s (%s)", pcscf, unr.Transport, how)
+	res.diagnose(DiagUnreachable, why+": check the address and port, and that the P-CSCF has "+unr.Transport+" enabled")
+	if _, sent := res.Messages["2"]; !sent {
+		res.Missing["2"] = "not sent: " + why
+	}
+	for _, s := range []string{"5", "10", "14", "11"} {
+		res.Missing[s] = "not received: " + why
+	}
+	for _, s := range []string{"7", "13"} {
+		res.Missing[s] = "not sent: " + why
+	}
+	return true
 }
 
 // unreached marks every step of a run that could not reach the P-CSCF.

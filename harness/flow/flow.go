@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"imsconform/harness/deviation"
@@ -180,7 +179,7 @@ func Run(ctx context.Context, opts Options) *Result {
 
 	exCh := make(chan vccapp.Exchange, 16)
 	app, err := vccapp.Start(ctx, vccapp.Options{
-		Lab: l, Transport: transport, Trace: res.Trace, Deviations: opts.Deviations, Logger: log,
+		Lab: l, Trace: res.Trace, Deviations: opts.Deviations, Logger: log,
 		OnRegister: func(ex vccapp.Exchange) {
 			select {
 			case exCh <- ex:
@@ -228,22 +227,17 @@ func Run(ctx context.Context, opts Options) *Result {
 	u, err := ue.New(ue.Options{Lab: l, PCSCF: pcscf, Transport: transport, Host: host, Trace: res.Trace,
 		Deviations: opts.Deviations, Timeout: step, Logger: log})
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			why := fmt.Sprintf("nothing listens at the P-CSCF %s over TCP (connection refused)", pcscf)
-			res.diagnose(DiagUnreachable, why+": check the address and port, and that the P-CSCF has TCP enabled")
-			unreached(res, why)
-			cxSteps(ctx, res, &ue.Registration{}, step, playsHSS)
-			return res
-		}
 		return fail(err)
 	}
 	defer u.Close()
 	ueVars(res.Vars, u.Addrs())
 
-	reg, _ := u.Register(ctx)
+	reg, regErr := u.Register(ctx)
 	res.Vars["expires"] = strconv.Itoa(reg.Expires)
 	ueSteps(res, reg)
-	diagnoseRegistration(res, reg, pcscf, transport, playsHSS)
+	if !diagnoseUnreachable(res, regErr, pcscf) {
+		diagnoseRegistration(res, reg, pcscf, transport, playsHSS)
+	}
 	log.Debug("flow: UE done", "status", reg.Status, "autn", reg.AUTN, "why", reg.Why)
 
 	// Step 11 (and 13): it may have come before, with or after 10/14.

@@ -200,6 +200,24 @@ func TestNothingListensAtThePCSCF(t *testing.T) {
 			t.Errorf("step 5: %q", r.Missing["5"])
 		}
 	})
+	t.Run("udp port unreachable", func(t *testing.T) {
+		// Nothing bound there: the kernel answers the REGISTER with ICMP
+		// port unreachable, which ends the exchange long before the step
+		// timeout.
+		l := testLab("127.0.0.1", "udp")
+		l.SUT.PCSCF = "127.0.0.1:" + strconv.Itoa(freePort(t, "udp", "127.0.0.1"))
+		l.Timeouts.Step = time.Hour
+		r := Run(context.Background(), Options{Lab: l})
+		if msg := diag(r, DiagUnreachable); !strings.Contains(msg, "nothing listens at the P-CSCF "+l.SUT.PCSCF+" over UDP (ICMP port unreachable)") {
+			t.Errorf("expected the %s diagnostic, got %v", DiagUnreachable, r.Diagnostics)
+		}
+		if diag(r, DiagNoAnswer) != "" {
+			t.Errorf("an unreachable P-CSCF is not also one that did not answer: %v", r.Diagnostics)
+		}
+		if _, sent := r.Messages["2"]; !sent || !strings.Contains(r.Missing["5"], "ICMP port unreachable") {
+			t.Errorf("step 2 sent %v, step 5: %q", sent, r.Missing["5"])
+		}
+	})
 	t.Run("udp silent", func(t *testing.T) {
 		// A socket that reads and never answers.
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -18,9 +18,18 @@
 // 9.SAR) edit those requests' AVPs or withhold them. Without Config.HSS the
 // Cx queries are function calls on an in-memory HSS.
 //
+// Each hop is an endpoint of its own instance of the shared SIP transport
+// (harness/transport), listening on UDP and TCP at once: it answers through
+// RFC 3261 server transactions (a retransmitted request gets the cached
+// answer), relays and originates through client transactions that
+// retransmit over UDP, and routes responses per RFC 3261 18.2.2; each hop's
+// own Via carries rport (RFC 3581), so that the hop after it answers to the
+// socket it sent from, whatever host name the Via names.
+//
 // It is test equipment, not a product: one subscriber (the lab's), no real
 // IPsec (the protected REGISTER arrives on the same entry socket), no
-// Diameter routing or failover, loopback addresses only.
+// Diameter routing or failover, loopback addresses only: it binds only
+// loopback addresses and its transport refuses to send anywhere else.
 package refcore
 
 import (
@@ -37,7 +46,8 @@ import (
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
-	"imsconform/harness/sipstack"
+	"imsconform/harness/sipmsg"
+	"imsconform/harness/transport"
 )
 
 // DefaultSecurityServer is the Security-Server of table A.3.2.2-5.
@@ -51,7 +61,7 @@ const Garbage = "\x00\x01\x02 this is not a SIP message \xff\xfe\r\n\r\n"
 type Config struct {
 	Lab        *lab.Profile          // identities, realm, core names, subscriber, profile ("a322" default, or "ts24229": the same core), max expires
 	Host       string                // loopback IP all nodes bind: "::1" or "127.0.0.1"
-	Transport  string                // "udp" or "tcp" (UE-facing; inner hops use the same)
+	Transport  string                // "udp" or "tcp": the inner hops and the Via token (every hop listens on both)
 	EntryAddr  string                // optional fixed host:port for the P-CSCF (standalone command); "" = port 0
 	VCCApp     netip.AddrPort        // where the S-CSCF sends the REGISTER of step 11
 	Deviations []deviation.Deviation // deviations of steps 5, 10/14, 11, the Cx steps 3.UAR, 3.MAR, 8.UAR, 9.SAR and the core's behaviours
@@ -59,6 +69,9 @@ type Config struct {
 	// SecurityServer is the Security-Server value of the 401; "" means
 	// DefaultSecurityServer.
 	SecurityServer string
+	// Timers are the RFC 3261 timers of every hop; zero fields mean the
+	// defaults.
+	Timers transport.Timers
 	// HSS is the Diameter Cx address (TCP, loopback) of the HSS that the
 	// I-CSCF and the S-CSCF query, each as a client peer; the zero value
 	// means the in-memory HSS (no Diameter). Over Cx the HSS owns the SQN:
@@ -71,22 +84,20 @@ type Core struct {
 	cfg     Config
 	lab     *lab.Profile
 	profile string
+	tp      string // transport.UDP or transport.TCP
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
 
-	p, i, s *node
+	layers  []*transport.Layer // one per hop, as if each ran on its own
+	p, i, s *transport.Endpoint
 	hss     *hss
 	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
 
 	mu     sync.Mutex
-	ptx    map[string]*pTx      // P-CSCF: its branch -> transaction
-	pByUE  map[string]*pTx      // P-CSCF: UE transaction key -> transaction
-	itx    map[string]peer      // I-CSCF: its branch -> previous hop
 	nonces map[string]*nonceRec // S-CSCF: nonce -> vector
-	vccTx  map[string]chan int  // S-CSCF: step 11 branch -> final status
 	routes map[string]string    // P-CSCF: IMPU -> Service-Route
 	regs   map[string]int       // S-CSCF: IMPU -> granted expires
 	impus  map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
@@ -96,18 +107,16 @@ type Core struct {
 	vccCSeq    int
 }
 
+// pTx is what the P-CSCF keeps of a REGISTER it relays.
 type pTx struct {
-	ue       peer
-	ueVia    string // the UE's Via as received
-	secAgree bool   // the REGISTER carried Security-Client
-	authResp bool   // the REGISTER carried credentials (a non-empty response)
+	ue       netip.AddrPort // where the REGISTER came from
+	secAgree bool           // the REGISTER carried Security-Client
+	authResp bool           // the REGISTER carried credentials (a non-empty response)
 	// protected: the lab says sec-agree runs over real IPsec and the REGISTER
 	// carried Security-Verify, so it came over the security association: its
 	// responses go back the way it came, to the UE's port-c (TS 33.203 7.1),
 	// not to the Via sent-by. The core has no kernel SAs; it routes as if.
 	protected bool
-	final     []byte // the final response as sent to the UE (nil when none sent yet)
-	done      bool
 }
 
 type nonceRec struct {
@@ -118,12 +127,34 @@ type nonceRec struct {
 	lateMAR bool // deviation 3.MAR/late: the MAR is still to be sent
 }
 
+// LoopbackAddr reads hostport ("host:port", host an IP literal, IPv6 in
+// brackets) and refuses any address that is not loopback: the reference core
+// is test equipment on this host only.
+func LoopbackAddr(hostport string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("refcore: address: expected host:port with an IP literal, got %q: %v", hostport, err)
+	}
+	if err := loopbackOnly(ap); err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// loopbackOnly is the core's transport policy: loopback destinations only.
+func loopbackOnly(ap netip.AddrPort) error {
+	if !ap.Addr().Unmap().IsLoopback() {
+		return fmt.Errorf("refcore: expected a loopback address (127.0.0.0/8 or ::1), got %s", ap.Addr())
+	}
+	return nil
+}
+
 // Start starts the three CSCFs and the HSS. Close stops them.
 func Start(ctx context.Context, cfg Config) (*Core, error) {
 	if cfg.Lab == nil {
 		return nil, errors.New("refcore: expected a lab profile in Config.Lab, got nil")
 	}
-	network, err := sipstack.Network(cfg.Transport)
+	tp, err := transport.Network(cfg.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("refcore: %w", err)
 	}
@@ -135,8 +166,15 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil || !ha.IsLoopback() {
 		return nil, fmt.Errorf("refcore: Host: expected a loopback IP (\"::1\" or \"127.0.0.1\"), got %q", cfg.Host)
 	}
+	ha = ha.Unmap()
 	if cfg.VCCApp.IsValid() && !cfg.VCCApp.Addr().IsLoopback() {
 		return nil, fmt.Errorf("refcore: VCCApp: expected a loopback address, got %s", cfg.VCCApp)
+	}
+	entry := netip.AddrPortFrom(ha, 0)
+	if cfg.EntryAddr != "" {
+		if entry, err = LoopbackAddr(cfg.EntryAddr); err != nil {
+			return nil, err
+		}
 	}
 	profile := cfg.Lab.Profile
 	switch profile {
@@ -159,9 +197,8 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Core{
-		cfg: cfg, lab: cfg.Lab, profile: profile, log: log, ctx: cctx, cancel: cancel, hss: h,
-		ptx: map[string]*pTx{}, pByUE: map[string]*pTx{}, itx: map[string]peer{},
-		nonces: map[string]*nonceRec{}, vccTx: map[string]chan int{}, routes: map[string]string{}, regs: map[string]int{},
+		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h,
+		nonces: map[string]*nonceRec{}, routes: map[string]string{}, regs: map[string]int{},
 		impus: map[string][]string{}, relayed200: make(chan struct{}, 1),
 	}
 	if cfg.HSS.IsValid() {
@@ -170,33 +207,19 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 			return nil, err
 		}
 	}
-	bind := netip.AddrPortFrom(ha, 0).String()
-	entry := bind
-	if cfg.EntryAddr != "" {
-		entry = cfg.EntryAddr
+	for _, n := range []struct {
+		name string
+		ep   **transport.Endpoint
+		at   netip.AddrPort
+		h    transport.Handler
+	}{{"P-CSCF", &c.p, entry, c.pcscf}, {"I-CSCF", &c.i, netip.AddrPortFrom(ha, 0), c.icscf}, {"S-CSCF", &c.s, netip.AddrPortFrom(ha, 0), c.scscf}} {
+		l := transport.New(transport.Options{Timers: cfg.Timers, Reach: loopbackOnly, Logger: log.With("node", n.name)})
+		c.layers = append(c.layers, l)
+		if *n.ep, err = l.Listen(cctx, n.at, n.h); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("refcore: %s: %w", n.name, err)
+		}
 	}
-	if c.p, err = newNode(cctx, &c.wg, "P-CSCF", network, entry, log); err != nil {
-		c.closeCx()
-		cancel()
-		return nil, err
-	}
-	if c.i, err = newNode(cctx, &c.wg, "I-CSCF", network, bind, log); err != nil {
-		c.p.close()
-		c.closeCx()
-		cancel()
-		return nil, err
-	}
-	if c.s, err = newNode(cctx, &c.wg, "S-CSCF", network, bind, log); err != nil {
-		c.p.close()
-		c.i.close()
-		c.closeCx()
-		cancel()
-		return nil, err
-	}
-	c.p.handle, c.i.handle, c.s.handle = c.pcscf, c.icscf, c.scscf
-	c.p.serve()
-	c.i.serve()
-	c.s.serve()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -204,34 +227,32 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		case <-cctx.Done():
 		}
 	}()
-	log.Info("reference core started", "profile", profile, "transport", network, "pcscf", c.p.addr(), "icscf", c.i.addr(), "scscf", c.s.addr(), "vcc_app", cfg.VCCApp, "hss", cfg.HSS)
+	log.Info("reference core started", "profile", profile, "transport", tp, "pcscf", c.p.Addr(), "icscf", c.i.Addr(), "scscf", c.s.Addr(), "vcc_app", cfg.VCCApp, "hss", cfg.HSS)
 	return c, nil
 }
 
-// PCSCF returns the UE-facing entry of the core.
-func (c *Core) PCSCF() netip.AddrPort { return c.p.addr() }
+// PCSCF returns the UE-facing entry of the core (UDP and TCP).
+func (c *Core) PCSCF() netip.AddrPort { return c.p.Addr() }
 
 // ICSCF returns the I-CSCF's address (an inner hop).
-func (c *Core) ICSCF() netip.AddrPort { return c.i.addr() }
+func (c *Core) ICSCF() netip.AddrPort { return c.i.Addr() }
 
 // SCSCF returns the S-CSCF's address: the source of the REGISTER of step 11
 // and where the VCC Application's 200 OK (step 13) must go.
-func (c *Core) SCSCF() netip.AddrPort { return c.s.addr() }
+func (c *Core) SCSCF() netip.AddrPort { return c.s.Addr() }
 
 // Close stops everything. It is idempotent.
 func (c *Core) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.closeCx()
-		c.p.close()
-		c.i.close()
-		c.s.close()
+		for _, l := range c.layers {
+			l.Close()
+		}
 		c.wg.Wait()
 	})
 	return nil
 }
-
-func (c *Core) transportToken() string { return strings.ToUpper(c.p.network) }
 
 // devs returns the deviations of step ("10" also matches "14").
 func (c *Core) devs(step string) []deviation.Deviation {
@@ -242,61 +263,70 @@ func (c *Core) devs(step string) []deviation.Deviation {
 	return ds
 }
 
-// emit sends the message of step from n to p, applying the step's
-// deviations: no-answer drops it, malformed replaces it, header edits edit
-// it. It returns the bytes sent (nil when none).
-func (c *Core) emit(n *node, p peer, step string, raw []byte) []byte {
+// outgoing applies the deviations of step to m, the core's message of that
+// step: no-answer withholds it (send is false), malformed replaces it with
+// Garbage (or the deviation's value), header edits edit it. It returns the
+// bytes to send.
+func (c *Core) outgoing(step string, m *sipmsg.Message) (raw []byte, send bool) {
 	ds := c.devs(step)
 	if deviation.Has(ds, deviation.NoAnswer) {
 		c.log.Info("deviation no-answer: message not sent", "step", step)
-		return nil
+		return nil, false
 	}
 	if d, ok := deviation.Find(ds, deviation.Malformed); ok {
-		raw = []byte(Garbage)
-		if d.Value != "" {
-			raw = []byte(d.Value)
+		c.log.Info("deviation malformed: garbage sent instead", "step", step)
+		if d.Value == "" {
+			return []byte(Garbage), true
 		}
-		c.log.Info("deviation malformed: garbage sent instead", "step", step, "to", p.addr)
-	} else {
-		raw = deviation.ApplyRaw(ds, raw)
 	}
-	if err := n.send(p, raw); err != nil {
-		c.log.Warn("send failed", "node", n.name, "step", step, "to", p.addr, "error", err)
+	raw, send = deviation.Outgoing(ds, m)
+	if raw == nil {
+		raw = m.Bytes()
 	}
-	return raw
+	return raw, send
+}
+
+// reply answers a request through its server transaction.
+func (c *Core) reply(tx *transport.ServerTx, raw []byte) {
+	if _, err := tx.Respond(raw); err != nil {
+		c.log.Warn("answer not sent", "error", err)
+	}
 }
 
 // respond builds a response to req with the Vias, From, To (with a tag),
 // Call-ID and CSeq of req.
-func respond(req *message, status int, reason string) *message {
-	r := &message{start: "SIP/2.0 " + strconv.Itoa(status) + " " + reason, status: status}
-	for _, v := range req.all("Via") {
-		r.hdrs = append(r.hdrs, hdr{"Via", v})
+func respond(req *sipmsg.Message, status int, reason string) *sipmsg.Message {
+	return sipmsg.NewResponse(req, status, reason, randHex(4))
+}
+
+// failed is the response a hop gives when its relayed request got none
+// (RFC 3261 16.7 and 16.8: 408 after Timer F, 503 when the next hop is
+// unreachable); 0 when the core is closing.
+func failed(err error) (int, string) {
+	switch {
+	case errors.Is(err, transport.ErrClosed), errors.Is(err, context.Canceled):
+		return 0, ""
+	case errors.As(err, new(*transport.UnreachableError)):
+		return 503, "Service Unavailable"
 	}
-	r.hdrs = append(r.hdrs, hdr{"From", req.get("From")})
-	to := req.get("To")
-	if _, ok := params(to)["tag"]; !ok && status > 100 {
-		to += ";tag=" + randHex(4)
-	}
-	r.hdrs = append(r.hdrs, hdr{"To", to}, hdr{"Call-ID", req.get("Call-ID")}, hdr{"CSeq", req.get("CSeq")}, hdr{"Content-Length", "0"})
-	return r
+	return 408, "Request Timeout"
 }
 
 // wellFormed checks what every hop needs of a request.
-func wellFormed(m *message) error {
+func wellFormed(m *sipmsg.Message) error {
 	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-		if !m.has(h) || strings.TrimSpace(m.get(h)) == "" {
+		if strings.TrimSpace(m.Get(h)) == "" {
 			return fmt.Errorf("expected a %s header, got none", h)
 		}
 	}
-	if _, ok := parseVia(m.get("Via")); !ok {
-		return fmt.Errorf("expected a Via of the form SIP/2.0/UDP host[:port];branch=..., got %q", m.get("Via"))
+	if text, _, err := m.TopVia(); err != nil {
+		return fmt.Errorf("expected a Via of the form SIP/2.0/UDP host[:port];branch=..., got %q", text)
 	}
-	_, meth, ok := cseqOf(m.get("CSeq"))
-	if !ok || (m.req && meth != m.method) {
-		return fmt.Errorf("expected CSeq \"<number> %s\", got %q", m.method, m.get("CSeq"))
+	_, meth, err := m.CSeq()
+	if err != nil || meth != m.Method {
+		return fmt.Errorf("expected CSeq \"<number> %s\", got %q", m.Method, m.Get("CSeq"))
 	}
-	if mf := m.get("Max-Forwards"); mf != "" {
+	if mf := m.Get("Max-Forwards"); mf != "" {
 		if v, err := strconv.Atoi(mf); err != nil || v < 0 || v > 255 {
 			return fmt.Errorf("expected Max-Forwards 0..255, got %q", mf)
 		}
@@ -304,110 +334,95 @@ func wellFormed(m *message) error {
 	return nil
 }
 
-// decMaxForwards decrements Max-Forwards (adding 70 when absent); false
+// decMaxForwards decrements Max-Forwards (adding 69 when absent); false
 // when it was already 0.
-func decMaxForwards(m *message) bool {
-	mf := m.get("Max-Forwards")
+func decMaxForwards(m *sipmsg.Message) bool {
+	mf := m.Get("Max-Forwards")
 	if mf == "" {
-		m.insertAfter("Via", "Max-Forwards", "69")
+		m.InsertAfter("Via", "Max-Forwards", "69")
 		return true
 	}
 	v, _ := strconv.Atoi(mf)
 	if v <= 0 {
 		return false
 	}
-	m.set("Max-Forwards", strconv.Itoa(v-1))
+	m.Set("Max-Forwards", strconv.Itoa(v-1))
 	return true
 }
 
-// ueDest is where a response to the UE goes over UDP: the sent-by of its
-// Via (RFC 3261 18.2.2), or the packet source when the Via has rport, a
-// name, no port, or an address that is not loopback.
-func ueDest(ueVia string, src peer) peer {
-	if src.conn != nil {
-		return src
-	}
-	v, ok := parseVia(ueVia)
-	if !ok {
-		return src
-	}
-	if _, r := v.params["rport"]; r {
-		return src
-	}
-	a, ok := v.addr()
-	if !ok || !a.IsLoopback() || v.port == 0 {
-		return src
-	}
-	return peer{addr: netip.AddrPortFrom(a, uint16(v.port))}
+// via is the Via line a hop of the core puts on top of what it relays.
+func (c *Core) via(name string) string {
+	return "SIP/2.0/" + c.tp + " " + name + ";rport;branch=" + newBranch()
 }
 
-// toUE is where the P-CSCF sends a response of transaction t.
-func (c *Core) toUE(t *pTx) peer {
-	if t.protected {
-		return t.ue
+// relay sends m, a request, from hop to next in a client transaction and
+// hands its final response, with the relaying hop's Via popped, to then; a
+// relay that gets none answers the request of tx with 408 or 503.
+func (c *Core) relay(hop *transport.Endpoint, next netip.AddrPort, tx *transport.ServerTx, m *sipmsg.Message, then func(res *sipmsg.Message)) {
+	_, err := hop.Request(c.ctx, transport.Dest{Transport: c.tp, Addr: next}, m, func(in *transport.Incoming, err error) {
+		if err != nil {
+			if code, reason := failed(err); code != 0 {
+				c.log.Info("relayed request got no answer", "to", next, "error", err)
+				if req := tx.Request(); req != nil {
+					c.reply(tx, respond(req.Parsed, code, reason).Bytes())
+				}
+			}
+			return
+		}
+		res := in.Parsed
+		res.PopVia()
+		then(res)
+	})
+	if err != nil {
+		c.log.Warn("relay failed", "to", next, "error", err)
 	}
-	return ueDest(t.ueVia, t.ue)
 }
 
 // ---- P-CSCF ----
 
-func (c *Core) pcscf(raw []byte, from peer) {
-	m, err := parseMessage(raw)
-	if err != nil {
-		c.log.Info("P-CSCF: datagram dropped", "from", from.addr, "reason", err)
+func (c *Core) pcscf(in *transport.Incoming) {
+	req := in.Parsed
+	if req == nil {
+		c.log.Info("P-CSCF: message dropped", "from", in.Msg.Src, "reason", in.Err)
 		return
 	}
-	if !m.req {
-		c.pcscfResponse(m)
+	if !req.Request {
+		c.log.Info("P-CSCF: response to an unknown transaction dropped", "from", in.Msg.Src)
 		return
 	}
-	if m.method == "ACK" {
-		return
+	tx := in.Tx
+	if tx == nil {
+		return // ACK
 	}
-	if err := wellFormed(m); err != nil {
-		if m.has("Via") {
-			if _, ok := parseVia(m.get("Via")); ok {
-				r := respond(m, 400, "Bad Request")
-				r.insertBefore("Content-Length", "Warning", `399 `+c.lab.Core.PCSCFName+` "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
-				c.p.send(ueDest(m.get("Via"), from), r.bytes())
-			}
+	if err := wellFormed(req); err != nil {
+		if _, _, verr := req.TopVia(); verr == nil {
+			r := respond(req, 400, "Bad Request")
+			r.InsertBefore("Content-Length", "Warning", `399 `+c.lab.Core.PCSCFName+` "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
+			c.reply(tx, r.Bytes())
 		}
-		c.log.Info("P-CSCF: bad request", "from", from.addr, "reason", err)
+		c.log.Info("P-CSCF: bad request", "from", in.Msg.Src, "reason", err)
 		return
 	}
-	if m.method != "REGISTER" {
-		r := respond(m, 405, "Method Not Allowed")
-		r.insertBefore("Content-Length", "Allow", "REGISTER")
-		c.p.send(ueDest(m.get("Via"), from), r.bytes())
+	if req.Method != "REGISTER" {
+		r := respond(req, 405, "Method Not Allowed")
+		r.InsertBefore("Content-Length", "Allow", "REGISTER")
+		c.reply(tx, r.Bytes())
 		return
 	}
-	ueVia := m.get("Via")
-	vb := params(ueVia)["branch"]
-	key := m.get("Call-ID") + "|" + m.get("CSeq") + "|" + vb
-	c.mu.Lock()
-	if t := c.pByUE[key]; t != nil {
-		final := t.final
-		c.mu.Unlock()
-		if final != nil {
-			c.p.send(c.toUE(t), final) // retransmission: the same answer again
-		}
-		return
-	}
-	c.mu.Unlock()
-
-	t := &pTx{ue: from, ueVia: ueVia, secAgree: m.has("Security-Client"),
-		protected: c.lab.SUT.IPsec && m.has("Security-Verify")}
-	if ds, ok := digestParams(m.get("Authorization")); ok && ds["response"] != "" {
+	t := &pTx{ue: in.Msg.Src, secAgree: req.Has("Security-Client"),
+		protected: c.lab.SUT.IPsec && req.Has("Security-Verify")}
+	if d, ok := digestParams(req.Get("Authorization")); ok && d["response"] != "" {
 		t.authResp = true
 	}
-	if t.secAgree && !strings.Contains(strings.ToLower(m.get("Security-Client")), "ipsec-3gpp") {
-		r := respond(m, 494, "Security Agreement Required")
-		r.insertBefore("Content-Length", "Security-Server", c.cfg.SecurityServer)
-		c.p.send(ueDest(ueVia, from), r.bytes())
+	if t.secAgree && !strings.Contains(strings.ToLower(req.Get("Security-Client")), "ipsec-3gpp") {
+		r := respond(req, 494, "Security Agreement Required")
+		r.InsertBefore("Content-Length", "Security-Server", c.cfg.SecurityServer)
+		c.reply(tx, r.Bytes())
 		return
 	}
+	m := req.Clone()
 	if !decMaxForwards(m) {
-		c.p.send(ueDest(ueVia, from), respond(m, 483, "Too Many Hops").bytes())
+		c.reply(tx, respond(req, 483, "Too Many Hops").Bytes())
 		return
 	}
 	// TS 24.229 5.2.2: sec-agree stops at the P-CSCF (RFC 3329 2.4: it removes
@@ -417,124 +432,101 @@ func (c *Core) pcscf(raw []byte, from peer) {
 	// TS 24.229 5.2.2: the P-CSCF marks the credentials it passes on with
 	// integrity-protected, "yes" for a REGISTER that came over the security
 	// association (it carries Security-Verify), "no" for the first one.
-	if a := m.get("Authorization"); a != "" {
+	if a := m.Get("Authorization"); a != "" {
 		ip := "no"
-		if m.has("Security-Verify") {
+		if m.Has("Security-Verify") {
 			ip = "yes"
 		}
-		m.set("Authorization", a+`, integrity-protected="`+ip+`"`)
+		m.Set("Authorization", a+`, integrity-protected="`+ip+`"`)
 	}
-	m.del("Security-Client")
-	m.del("Security-Verify")
-	m.del("Proxy-Require")
-	m.del("Require")
-	m.insertAfter("Max-Forwards", "Require", "path")
-	branch := newBranch()
-	m.prependVia("SIP/2.0/" + c.transportToken() + " " + c.lab.Core.PCSCFName + ";branch=" + branch)
+	m.Del("Security-Client")
+	m.Del("Security-Verify")
+	m.Del("Proxy-Require")
+	m.Del("Require")
+	m.InsertAfter("Max-Forwards", "Require", "path")
+	m.PrependVia(c.via(c.lab.Core.PCSCFName))
 	path := "<sip:term@" + c.lab.Core.PCSCFName + ";lr>"
 	switch {
-	case m.has("Path"):
-		m.insertBefore("Path", "Path", path)
-	case m.has("P-Access-Network-Info"):
-		m.insertAfter("P-Access-Network-Info", "Path", path)
+	case m.Has("Path"):
+		m.InsertBefore("Path", "Path", path)
+	case m.Has("P-Access-Network-Info"):
+		m.InsertAfter("P-Access-Network-Info", "Path", path)
 	default:
-		m.insertAfter("Max-Forwards", "Path", path)
+		m.InsertAfter("Max-Forwards", "Path", path)
 	}
 	vn := c.lab.Core.VisitedNetworkID
 	if vn == "" {
 		vn = c.lab.Core.PCSCFName
 	}
-	m.set("P-Visited-Network-ID", vn)
-	if !m.has("P-Charging-Vector") {
-		m.set("P-Charging-Vector", "icid-value="+randHex(12)+";orig-ioi="+vn)
+	m.Set("P-Visited-Network-ID", vn)
+	if !m.Has("P-Charging-Vector") {
+		m.Set("P-Charging-Vector", "icid-value="+randHex(12)+";orig-ioi="+vn)
 	}
-	c.mu.Lock()
-	c.ptx[branch] = t
-	c.pByUE[key] = t
-	c.mu.Unlock()
-	if err := c.p.send(peer{addr: c.i.addr()}, m.bytes()); err != nil {
-		c.log.Warn("P-CSCF: relay to I-CSCF failed", "error", err)
-	}
+	c.relay(c.p, c.i.Addr(), tx, m, func(res *sipmsg.Message) { c.pcscfResponse(t, tx, res) })
 }
 
-func (c *Core) pcscfResponse(m *message) {
-	top := m.popVia()
-	b := params(top)["branch"]
-	c.mu.Lock()
-	t := c.ptx[b]
-	c.mu.Unlock()
-	if t == nil {
-		c.log.Info("P-CSCF: response to an unknown transaction dropped", "branch", b)
-		return
-	}
-	if m.status < 200 {
-		return // the core sends no provisional responses to the UE
-	}
+// pcscfResponse passes the final response of the I-CSCF on to the UE: the
+// 401 without CK and IK and with Security-Server (step 5), the 200 OK with
+// its Service-Route remembered (steps 10/14).
+func (c *Core) pcscfResponse(t *pTx, tx *transport.ServerTx, m *sipmsg.Message) {
 	step := ""
 	switch {
-	case m.status == 401:
+	case m.StatusCode == 401:
 		step = "5"
-		if w := m.get("WWW-Authenticate"); w != "" {
-			m.set("WWW-Authenticate", dropDigestParams(w, "ck", "ik"))
-		}
+		// TS 24.229 5.2.2: the P-CSCF removes ck and ik before passing on.
+		_ = deviation.Apply([]deviation.Deviation{
+			{Action: deviation.DropParam, Header: "WWW-Authenticate", Param: "ck"},
+			{Action: deviation.DropParam, Header: "WWW-Authenticate", Param: "ik"}}, m)
 		if t.secAgree {
-			m.insertAfter("WWW-Authenticate", "Security-Server", c.cfg.SecurityServer)
+			m.InsertAfter("WWW-Authenticate", "Security-Server", c.cfg.SecurityServer)
 		}
-	case m.status >= 200 && m.status < 300:
+	case m.StatusCode >= 200 && m.StatusCode < 300:
 		step = "10"
-		if sr := m.get("Service-Route"); sr != "" {
+		if sr := m.Get("Service-Route"); sr != "" {
 			c.mu.Lock()
-			c.routes[uriOf(m.get("To"))] = sr
+			c.routes[uriOf(m.Get("To"))] = sr
 			c.mu.Unlock()
 		}
 	case t.authResp:
 		step = "10"
 	}
-	raw := m.bytes()
+	raw, send := m.Bytes(), true
 	if step != "" {
-		raw = c.emit(c.p, c.toUE(t), step, raw)
-	} else {
-		c.p.send(c.toUE(t), raw)
+		raw, send = c.outgoing(step, m)
 	}
-	if m.status >= 200 && m.status < 300 {
+	if !send {
+		return
+	}
+	var err error
+	if t.protected {
+		_, err = tx.RespondTo(t.ue, raw)
+	} else {
+		_, err = tx.Respond(raw)
+	}
+	if err != nil {
+		c.log.Warn("P-CSCF: answer to the UE not sent", "step", step, "error", err)
+	}
+	if m.StatusCode >= 200 && m.StatusCode < 300 {
 		select {
 		case c.relayed200 <- struct{}{}:
 		default:
 		}
 	}
-	c.mu.Lock()
-	t.final, t.done = raw, true
-	c.mu.Unlock()
 }
 
 // ---- I-CSCF ----
 
-func (c *Core) icscf(raw []byte, from peer) {
-	m, err := parseMessage(raw)
-	if err != nil {
+func (c *Core) icscf(in *transport.Incoming) {
+	m, tx := in.Parsed, in.Tx
+	if m == nil || tx == nil {
 		return
 	}
-	if !m.req {
-		top := m.popVia()
-		b := params(top)["branch"]
-		c.mu.Lock()
-		prev, ok := c.itx[b]
-		c.mu.Unlock()
-		if ok {
-			c.i.send(prev, m.bytes())
-		}
-		return
-	}
-	if err := wellFormed(m); err != nil {
-		c.i.send(from, respond(m, 400, "Bad Request").bytes())
-		return
-	}
-	if !m.has("P-Visited-Network-ID") {
-		c.i.send(from, respond(m, 400, "Bad Request").bytes())
+	if err := wellFormed(m); err != nil || !m.Has("P-Visited-Network-ID") {
+		c.reply(tx, respond(m, 400, "Bad Request").Bytes())
 		return
 	}
 	impi := ""
-	d, hasAuth := digestParams(m.get("Authorization"))
+	d, hasAuth := digestParams(m.Get("Authorization"))
 	if hasAuth {
 		impi = d["username"]
 	}
@@ -548,7 +540,7 @@ func (c *Core) icscf(raw []byte, from peer) {
 		case d["auts"] != "":
 			step = "" // the REGISTER of a re-synchronisation: no step of the flow
 		}
-		impu := uriOf(m.get("To"))
+		impu := uriOf(m.Get("To"))
 		if impi == "" {
 			impi = impiOf(impu)
 		}
@@ -561,32 +553,29 @@ func (c *Core) icscf(raw []byte, from peer) {
 				status, reason = 500, "Server Internal Error"
 			}
 			if status != 0 {
-				c.i.send(from, respond(m, status, reason).bytes())
+				c.reply(tx, respond(m, status, reason).Bytes())
 				return
 			}
-			c.icscfForward(m, from)
+			c.icscfForward(m, tx)
 		}()
 		return
 	}
 	// Cx user-registration-status query (UAR/UAA), in memory.
-	if !c.hss.knows(impi, uriOf(m.get("To"))) {
-		c.log.Info("I-CSCF: user unknown to the HSS", "impu", uriOf(m.get("To")))
-		c.i.send(from, respond(m, 403, "Forbidden").bytes())
+	if !c.hss.knows(impi, uriOf(m.Get("To"))) {
+		c.log.Info("I-CSCF: user unknown to the HSS", "impu", uriOf(m.Get("To")))
+		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
-	c.icscfForward(m, from)
+	c.icscfForward(m, tx)
 }
 
-// icscfForward relays a REGISTER to the S-CSCF.
-func (c *Core) icscfForward(m *message, from peer) {
+// icscfForward relays a REGISTER to the S-CSCF and its answer back.
+func (c *Core) icscfForward(req *sipmsg.Message, tx *transport.ServerTx) {
+	m := req.Clone()
 	if !decMaxForwards(m) {
-		c.i.send(from, respond(m, 483, "Too Many Hops").bytes())
+		c.reply(tx, respond(req, 483, "Too Many Hops").Bytes())
 		return
 	}
-	branch := newBranch()
-	m.prependVia("SIP/2.0/" + c.transportToken() + " " + c.lab.Core.ICSCFName + ";branch=" + branch)
-	c.mu.Lock()
-	c.itx[branch] = from
-	c.mu.Unlock()
-	c.i.send(peer{addr: c.s.addr()}, m.bytes())
+	m.PrependVia(c.via(c.lab.Core.ICSCFName))
+	c.relay(c.i, c.s.Addr(), tx, m, func(res *sipmsg.Message) { c.reply(tx, res.Bytes()) })
 }

@@ -18,6 +18,8 @@ import (
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
+	"imsconform/harness/sipmsg"
+	"imsconform/harness/transport"
 )
 
 // ---- a minimal VCC Application: answers every REGISTER with 200 OK to the packet source ----
@@ -78,7 +80,7 @@ func startVCC(t *testing.T, network, host string) *testVCC {
 					defer c.Close()
 					r := bufio.NewReader(c)
 					for {
-						raw, err := readStream(r)
+						raw, err := readMsg(r)
 						if err != nil {
 							return
 						}
@@ -107,11 +109,11 @@ func (v *testVCC) record(raw []byte, src netip.AddrPort) []byte {
 	v.got = append(v.got, raw)
 	v.from = append(v.from, src)
 	v.mu.Unlock()
-	m, err := parseMessage(raw)
-	if err != nil || !m.req {
+	m, err := sipmsg.Parse(raw)
+	if err != nil || !m.Request {
 		return nil
 	}
-	return respond(m, 200, "OK").bytes()
+	return respond(m, 200, "OK").Bytes()
 }
 
 func (v *testVCC) messages() [][]byte {
@@ -130,6 +132,38 @@ func (v *testVCC) wait(t *testing.T, n int, d time.Duration) [][]byte {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return v.messages()
+}
+
+// all returns the values of a header (list headers split), as written.
+func all(m *sipmsg.Message, name string) []string {
+	var out []string
+	for _, v := range m.Values(name) {
+		out = append(out, v.Text)
+	}
+	return out
+}
+
+// param returns a header parameter of a name-addr value ("" when absent).
+func param(v, name string) string {
+	p, _ := headerParam(v, name)
+	return p
+}
+
+// readMsg reads one SIP message off a stream, framed as the transport
+// does; it takes a byte at a time so that nothing of the next message is
+// consumed.
+func readMsg(r *bufio.Reader) ([]byte, error) {
+	var f transport.Framer
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		f.Write([]byte{b})
+		if raw, ok, err := f.Next(); ok {
+			return raw, err
+		}
+	}
 }
 
 // ---- a minimal UE ----
@@ -265,7 +299,7 @@ func (u *testUE) recv(protected bool, d time.Duration) ([]byte, error) {
 			n, _ := u.tcpR.Read(buf)
 			return buf[:n], nil
 		}
-		raw, err := readStream(u.tcpR)
+		raw, err := readMsg(u.tcpR)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -288,13 +322,13 @@ func (u *testUE) recv(protected bool, d time.Duration) ([]byte, error) {
 	return buf[:n], nil
 }
 
-func (u *testUE) mustRecv(protected bool) *message {
+func (u *testUE) mustRecv(protected bool) *sipmsg.Message {
 	u.t.Helper()
 	raw, err := u.recv(protected, 3*time.Second)
 	if err != nil {
 		u.t.Fatalf("UE: expected a response, got %v", err)
 	}
-	m, err := parseMessage(raw)
+	m, err := sipmsg.Parse(raw)
 	if err != nil {
 		u.t.Fatalf("UE: expected a SIP response, got %v: %q", err, raw)
 	}
@@ -356,14 +390,14 @@ func setup(t *testing.T, network, host string, ds []deviation.Deviation, mod fun
 }
 
 // flow runs steps 2..10 and returns the 401 and the final response.
-func (e *env) flow(t *testing.T, qop string) (*message, *message) {
+func (e *env) flow(t *testing.T, qop string) (*sipmsg.Message, *sipmsg.Message) {
 	t.Helper()
 	e.ue.send(e.ue.register(false, initialAuth, 600000), false)
 	r401 := e.ue.mustRecv(false)
-	if r401.status != 401 {
-		t.Fatalf("step 5: expected 401, got %q", r401.start)
+	if r401.StatusCode != 401 {
+		t.Fatalf("step 5: expected 401, got %q", r401.StartLine)
 	}
-	auth, err := e.ue.answer(r401.get("WWW-Authenticate"), qop)
+	auth, err := e.ue.answer(r401.Get("WWW-Authenticate"), qop)
 	if err != nil {
 		t.Fatalf("step 6: %v", err)
 	}
@@ -390,7 +424,7 @@ func TestCleanFlow(t *testing.T) {
 				names := e.lab.Core
 				r401, r200 := e.flow(t, "")
 				// Step 5 (table A.3.2.2-5).
-				w := r401.get("WWW-Authenticate")
+				w := r401.Get("WWW-Authenticate")
 				d, _ := digestParams(w)
 				if d["realm"] != e.lab.Realm || d["algorithm"] != "AKAv1-MD5" || !strings.Contains(w, `nonce="`) {
 					t.Errorf("step 5: expected realm, quoted nonce, algorithm=AKAv1-MD5, got %q", w)
@@ -401,15 +435,15 @@ func TestCleanFlow(t *testing.T) {
 				if _, ok := d["ik"]; ok {
 					t.Errorf("step 5: expected no ik, got %q", w)
 				}
-				if r401.get("Security-Server") != DefaultSecurityServer {
-					t.Errorf("step 5: expected Security-Server %q, got %q", DefaultSecurityServer, r401.get("Security-Server"))
+				if r401.Get("Security-Server") != DefaultSecurityServer {
+					t.Errorf("step 5: expected Security-Server %q, got %q", DefaultSecurityServer, r401.Get("Security-Server"))
 				}
-				if vias := r401.all("Via"); len(vias) != 1 || !strings.Contains(vias[0], "branch=z9hG4bKnashds7") {
+				if vias := all(r401, "Via"); len(vias) != 1 || !strings.Contains(vias[0], "branch=z9hG4bKnashds7") {
 					t.Errorf("step 5: expected the UE's Via only, got %q", vias)
 				}
 				// Steps 10/14.
-				if r200.status != 200 {
-					t.Fatalf("step 10: expected 200, got %q", r200.start)
+				if r200.StatusCode != 200 {
+					t.Fatalf("step 10: expected 200, got %q", r200.StartLine)
 				}
 				want := map[string]string{
 					"Path":             "<sip:term@" + names.PCSCFName + ";lr>",
@@ -420,18 +454,18 @@ func TestCleanFlow(t *testing.T) {
 					"Content-Length":   "0",
 				}
 				for h, v := range want {
-					if got := r200.get(h); got != v {
+					if got := r200.Get(h); got != v {
 						t.Errorf("step 10: %s: expected %q, got %q", h, v, got)
 					}
 				}
-				if _, ok := params(r200.get("To"))["tag"]; !ok {
-					t.Errorf("step 10: expected a To tag, got %q", r200.get("To"))
+				if _, ok := headerParam(r200.Get("To"), "tag"); !ok {
+					t.Errorf("step 10: expected a To tag, got %q", r200.Get("To"))
 				}
-				if params(r200.get("Contact"))["expires"] != "600000" {
-					t.Errorf("step 10: expected Contact expires=600000, got %q", r200.get("Contact"))
+				if param(r200.Get("Contact"), "expires") != "600000" {
+					t.Errorf("step 10: expected Contact expires=600000, got %q", r200.Get("Contact"))
 				}
-				if _, err := time.Parse(time.RFC1123, r200.get("Date")); err != nil || !strings.HasSuffix(r200.get("Date"), "GMT") {
-					t.Errorf("step 10: expected an RFC 1123 GMT Date, got %q", r200.get("Date"))
+				if _, err := time.Parse(time.RFC1123, r200.Get("Date")); err != nil || !strings.HasSuffix(r200.Get("Date"), "GMT") {
+					t.Errorf("step 10: expected an RFC 1123 GMT Date, got %q", r200.Get("Date"))
 				}
 				// Step 11: the third-party REGISTER of TS 24.229 5.4.1.7.
 				got := e.vcc.wait(t, 1, 3*time.Second)
@@ -457,8 +491,8 @@ func TestQOPVariants(t *testing.T) {
 		t.Run(qop, func(t *testing.T) {
 			e := setup(t, "udp", "127.0.0.1", nil, nil)
 			_, r := e.flow(t, qop)
-			if r.status != 200 {
-				t.Fatalf("expected 200 with qop=%s, got %q", qop, r.start)
+			if r.StatusCode != 200 {
+				t.Fatalf("expected 200 with qop=%s, got %q", qop, r.StartLine)
 			}
 		})
 	}
@@ -467,8 +501,8 @@ func TestQOPVariants(t *testing.T) {
 func TestTS24229Profile(t *testing.T) {
 	e := setup(t, "udp", "127.0.0.1", nil, func(p *lab.Profile) { p.Profile = "ts24229" })
 	_, r := e.flow(t, "")
-	if r.status != 200 {
-		t.Fatalf("expected 200, got %q", r.start)
+	if r.StatusCode != 200 {
+		t.Fatalf("expected 200, got %q", r.StartLine)
 	}
 	got := e.vcc.wait(t, 1, 3*time.Second)
 	if len(got) < 1 {
@@ -481,7 +515,10 @@ func TestTS24229Profile(t *testing.T) {
 // the S-CSCF originate it.
 func checkThirdParty(t *testing.T, e *env, raw []byte) {
 	t.Helper()
-	m, _ := parseMessage(raw)
+	m, err := sipmsg.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	names := e.lab.Core
 	checks := map[string]string{
 		"start":        "REGISTER " + e.lab.VCCApp.URI + " SIP/2.0",
@@ -491,23 +528,23 @@ func checkThirdParty(t *testing.T, e *env, raw []byte) {
 		"Expires":      "600000",
 	}
 	for h, v := range checks {
-		g := m.get(h)
+		g := m.Get(h)
 		if h == "start" {
-			g = m.start
+			g = m.StartLine
 		}
 		if g != v {
 			t.Errorf("step 11: %s: expected %q, got %q", h, v, g)
 		}
 	}
-	if vias := m.all("Via"); len(vias) != 1 || !strings.Contains(vias[0], " "+names.SCSCFName+";branch=") {
+	if vias := all(m, "Via"); len(vias) != 1 || !strings.Contains(vias[0], " "+names.SCSCFName+";rport;branch=") {
 		t.Errorf("step 11: expected one S-CSCF Via, got %q", vias)
 	}
-	if !strings.HasPrefix(m.get("From"), "<sip:"+names.SCSCFName+">") || m.get("Call-ID") == e.ue.callID || m.get("P-Charging-Vector") == "" {
-		t.Errorf("step 11: expected From <sip:%s>, a new Call-ID and P-Charging-Vector, got From %q Call-ID %q PCV %q", names.SCSCFName, m.get("From"), m.get("Call-ID"), m.get("P-Charging-Vector"))
+	if !strings.HasPrefix(m.Get("From"), "<sip:"+names.SCSCFName+">") || m.Get("Call-ID") == e.ue.callID || m.Get("P-Charging-Vector") == "" {
+		t.Errorf("step 11: expected From <sip:%s>, a new Call-ID and P-Charging-Vector, got From %q Call-ID %q PCV %q", names.SCSCFName, m.Get("From"), m.Get("Call-ID"), m.Get("P-Charging-Vector"))
 	}
 	for _, h := range []string{"Authorization", "Security-Client", "Security-Verify", "Path"} {
-		if m.has(h) {
-			t.Errorf("step 11: expected no %s in the third-party REGISTER, got %q", h, m.get(h))
+		if m.Has(h) {
+			t.Errorf("step 11: expected no %s in the third-party REGISTER, got %q", h, m.Get(h))
 		}
 	}
 }
@@ -522,36 +559,36 @@ func TestStep11AsTable(t *testing.T) {
 			e := setup(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: "11", Action: deviation.AsTable}}, func(p *lab.Profile) { p.Profile = profile })
 			names := e.lab.Core
 			_, r200 := e.flow(t, "")
-			if r200.status != 200 {
-				t.Fatalf("expected 200, got %q", r200.start)
+			if r200.StatusCode != 200 {
+				t.Fatalf("expected 200, got %q", r200.StartLine)
 			}
 			got := e.vcc.wait(t, 1, 3*time.Second)
 			if len(got) != 1 {
 				t.Fatalf("step 11: expected one REGISTER at the VCC App, got %d", len(got))
 			}
-			m, err := parseMessage(got[0])
+			m, err := sipmsg.Parse(got[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.start != "REGISTER sip:"+names.SCSCFName+" SIP/2.0" {
-				t.Errorf("step 11: expected Request-URI sip:%s, got %q", names.SCSCFName, m.start)
+			if m.StartLine != "REGISTER sip:"+names.SCSCFName+" SIP/2.0" {
+				t.Errorf("step 11: expected Request-URI sip:%s, got %q", names.SCSCFName, m.StartLine)
 			}
-			vias := m.all("Via")
+			vias := all(m, "Via")
 			if len(vias) != 3 || !strings.Contains(vias[0], " "+names.ICSCFName+";") || !strings.Contains(vias[1], " "+names.PCSCFName+";") {
 				t.Errorf("step 11: expected Vias icscf, pcscf, UE, got %q", vias)
 			}
-			if m.get("Max-Forwards") != "68" {
-				t.Errorf("step 11: expected Max-Forwards 68, got %q", m.get("Max-Forwards"))
+			if m.Get("Max-Forwards") != "68" {
+				t.Errorf("step 11: expected Max-Forwards 68, got %q", m.Get("Max-Forwards"))
 			}
 			for _, h := range a322Step11 {
-				if !m.has(h) {
+				if !m.Has(h) {
 					t.Errorf("step 11: expected %s, got none", h)
 				}
 			}
-			if a := m.get("Authorization"); !strings.Contains(a, `integrity-protected="`) {
+			if a := m.Get("Authorization"); !strings.Contains(a, `integrity-protected="`) {
 				t.Errorf("step 11: expected the P-CSCF's integrity-protected in Authorization, got %q", a)
 			}
-			if m.has("Security-Client") || m.has("Security-Verify") {
+			if m.Has("Security-Client") || m.Has("Security-Verify") {
 				t.Error("step 11: expected no Security-Client or Security-Verify past the P-CSCF")
 			}
 		})
@@ -561,20 +598,20 @@ func TestStep11AsTable(t *testing.T) {
 func TestExpires(t *testing.T) {
 	e := setup(t, "udp", "127.0.0.1", nil, func(p *lab.Profile) { p.Core.MaxExpires = 3600 })
 	_, r := e.flow(t, "")
-	if params(r.get("Contact"))["expires"] != "3600" {
-		t.Errorf("expected the granted expiry capped at 3600, got %q", r.get("Contact"))
+	if param(r.Get("Contact"), "expires") != "3600" {
+		t.Errorf("expected the granted expiry capped at 3600, got %q", r.Get("Contact"))
 	}
 	// De-registration: a new challenge, then expires=0.
 	e.ue.send(e.ue.register(true, initialAuth, 0), true)
 	r401 := e.ue.mustRecv(true)
-	auth, err := e.ue.answer(r401.get("WWW-Authenticate"), "")
+	auth, err := e.ue.answer(r401.Get("WWW-Authenticate"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.ue.send(e.ue.register(true, auth, 0), true)
 	r = e.ue.mustRecv(true)
-	if r.status != 200 || params(r.get("Contact"))["expires"] != "0" {
-		t.Errorf("de-registration: expected 200 with expires=0, got %q %q", r.start, r.get("Contact"))
+	if r.StatusCode != 200 || param(r.Get("Contact"), "expires") != "0" {
+		t.Errorf("de-registration: expected 200 with expires=0, got %q %q", r.StartLine, r.Get("Contact"))
 	}
 }
 
@@ -582,15 +619,15 @@ func TestWrongResponseGets403(t *testing.T) {
 	e := setup(t, "udp", "127.0.0.1", nil, nil)
 	e.ue.send(e.ue.register(false, initialAuth, 600000), false)
 	r401 := e.ue.mustRecv(false)
-	auth, err := e.ue.answer(r401.get("WWW-Authenticate"), "")
+	auth, err := e.ue.answer(r401.Get("WWW-Authenticate"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, _ := digestParams(auth)
 	auth = strings.Replace(auth, d["response"], strings.Repeat("0", 32), 1)
 	e.ue.send(e.ue.register(true, auth, 600000), true)
-	if r := e.ue.mustRecv(true); r.status != 403 {
-		t.Errorf("expected 403 for a wrong response, got %q", r.start)
+	if r := e.ue.mustRecv(true); r.StatusCode != 403 {
+		t.Errorf("expected 403 for a wrong response, got %q", r.StartLine)
 	}
 	if got := e.vcc.wait(t, 1, 700*time.Millisecond); len(got) != 0 {
 		t.Errorf("expected no REGISTER at the VCC App, got %d", len(got))

@@ -13,6 +13,7 @@ import (
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
 	"imsconform/harness/diameter"
+	"imsconform/harness/sipmsg"
 )
 
 // Cx over Diameter (TS 29.228, TS 29.229): when Config.HSS is set, the
@@ -208,9 +209,9 @@ func (c *Core) logCx(node, cmd string, a *diameter.Message, err error) {
 
 // uar is the I-CSCF's user registration status query (TS 29.228 6.1.1): it
 // returns the S-CSCF the HSS names, or the SIP status to answer with.
-func (c *Core) uar(m *message, impi, impu, step string) (server string, status int, reason string) {
+func (c *Core) uar(m *sipmsg.Message, impi, impu, step string) (server string, status int, reason string) {
 	cl := c.cx.i
-	vn := unquote(m.get("P-Visited-Network-ID"))
+	vn := sipmsg.Unquote(m.Get("P-Visited-Network-ID"))
 	req := cxRequest(cl, diameter.CmdUserAuthorization, c.lab.HomeDomain).Add(
 		diameter.UTF8String(diameter.AVPUserName, 0, diameter.AVPFlagMandatory, impi),
 		cxStr(diameter.AVPPublicIdentity, impu),

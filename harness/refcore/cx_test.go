@@ -100,8 +100,8 @@ func TestCxCleanFlow(t *testing.T) {
 			t.Run(network+"/"+host, func(t *testing.T) {
 				e := setupCx(t, network, host, nil, nil)
 				_, r := e.flow(t, "")
-				if r.status != 200 {
-					t.Fatalf("expected 200, got %q", r.start)
+				if r.StatusCode != 200 {
+					t.Fatalf("expected 200, got %q", r.StartLine)
 				}
 				want := []uint32{diameter.CmdUserAuthorization, diameter.CmdMultimediaAuth, diameter.CmdUserAuthorization, diameter.CmdServerAssignment}
 				if got := e.requests(); len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
@@ -113,7 +113,7 @@ func TestCxCleanFlow(t *testing.T) {
 				if i, s := e.core.DiameterHosts(); i != "icscf1_p.home1.net" || s != "scscf1.home1.net" {
 					t.Errorf("DiameterHosts: got %q %q", i, s)
 				}
-				if got := r.get("P-Associated-URI"); got != "<sip:user1_public1@home1.net>, <sip:user1_public2@home1.net>, <sip:user1_public3@home1.net>, <tel:+1-212-555-1111>" {
+				if got := r.Get("P-Associated-URI"); got != "<sip:user1_public1@home1.net>, <sip:user1_public2@home1.net>, <sip:user1_public3@home1.net>, <tel:+1-212-555-1111>" {
 					t.Errorf("P-Associated-URI: expected the SAA profile's IMPUs, got %q", got)
 				}
 				if got := e.vcc.wait(t, 1, 3*time.Second); len(got) != 1 {
@@ -138,24 +138,24 @@ func TestCxStaleSQN(t *testing.T) {
 	})
 	e.ue.send(e.ue.register(false, initialAuth, 600000), false)
 	r401 := e.ue.mustRecv(false)
-	_, err := e.ue.answer(r401.get("WWW-Authenticate"), "")
+	_, err := e.ue.answer(r401.Get("WWW-Authenticate"), "")
 	var sf *aka.SyncFailureError
 	if !errors.As(err, &sf) {
 		t.Fatalf("expected a synchronisation failure at the UE, got %v", err)
 	}
-	d, _ := digestParams(r401.get("WWW-Authenticate"))
+	d, _ := digestParams(r401.Get("WWW-Authenticate"))
 	e.ue.send(e.ue.register(true, `Digest username="user1_private@home1.net", realm="registrar.home1.net", nonce="`+d["nonce"]+`", algorithm=AKAv1-MD5, uri="sip:registrar.home1.net", response="", auts="`+base64Std(sf.AUTS[:])+`"`, 600000), true)
 	r2 := e.ue.mustRecv(true)
-	if r2.status != 401 {
-		t.Fatalf("expected a new 401 after AUTS, got %q", r2.start)
+	if r2.StatusCode != 401 {
+		t.Fatalf("expected a new 401 after AUTS, got %q", r2.StartLine)
 	}
-	auth, err := e.ue.answer(r2.get("WWW-Authenticate"), "")
+	auth, err := e.ue.answer(r2.Get("WWW-Authenticate"), "")
 	if err != nil {
 		t.Fatalf("expected the re-challenge to be fresh, got %v", err)
 	}
 	e.ue.send(e.ue.register(true, auth, 600000), true)
-	if r := e.ue.mustRecv(true); r.status != 200 {
-		t.Errorf("expected 200 after re-synchronisation, got %q", r.start)
+	if r := e.ue.mustRecv(true); r.StatusCode != 200 {
+		t.Errorf("expected 200 after re-synchronisation, got %q", r.StartLine)
 	}
 	resync := e.request(diameter.CmdMultimediaAuth, 1)
 	if resync == nil {
@@ -174,7 +174,7 @@ func TestCxBadMAC(t *testing.T) {
 	e := setupCx(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: "5", Action: deviation.BadMAC}}, nil)
 	e.ue.send(e.ue.register(false, initialAuth, 600000), false)
 	r401 := e.ue.mustRecv(false)
-	if _, err := e.ue.answer(r401.get("WWW-Authenticate"), ""); !errors.Is(err, aka.ErrMACFailure) {
+	if _, err := e.ue.answer(r401.Get("WWW-Authenticate"), ""); !errors.Is(err, aka.ErrMACFailure) {
 		t.Fatalf("expected the UE to see a MAC failure, got %v", err)
 	}
 }
@@ -183,15 +183,15 @@ func TestCxFailures(t *testing.T) {
 	t.Run("user unknown to the HSS", func(t *testing.T) {
 		e := setupCx(t, "udp", "127.0.0.1", nil, func(c *hemu.Config) { c.Subscriber.IMPI = "someone_else@home1.net" })
 		e.ue.send(e.ue.register(false, initialAuth, 600000), false)
-		if r := e.ue.mustRecv(false); r.status != 403 {
-			t.Errorf("expected 403 after DIAMETER_ERROR_USER_UNKNOWN, got %q", r.start)
+		if r := e.ue.mustRecv(false); r.StatusCode != 403 {
+			t.Errorf("expected 403 after DIAMETER_ERROR_USER_UNKNOWN, got %q", r.StartLine)
 		}
 	})
 	t.Run("S-CSCF the core does not have", func(t *testing.T) {
 		e := setupCx(t, "udp", "127.0.0.1", nil, func(c *hemu.Config) { c.ServerName = "sip:scscf9.elsewhere.net" })
 		e.ue.send(e.ue.register(false, initialAuth, 600000), false)
-		if r := e.ue.mustRecv(false); r.status != 500 {
-			t.Errorf("expected 500, got %q", r.start)
+		if r := e.ue.mustRecv(false); r.StatusCode != 500 {
+			t.Errorf("expected 500, got %q", r.StartLine)
 		}
 	})
 	for _, step := range []string{"3.UAR", "3.MAR", "8.UAR", "9.SAR"} {
@@ -200,15 +200,15 @@ func TestCxFailures(t *testing.T) {
 			e.ue.send(e.ue.register(false, initialAuth, 600000), false)
 			r := e.ue.mustRecv(false)
 			if strings.HasPrefix(step, "3.") {
-				if r.status != 480 {
-					t.Errorf("expected 480 to the REGISTER of step 2, got %q", r.start)
+				if r.StatusCode != 480 {
+					t.Errorf("expected 480 to the REGISTER of step 2, got %q", r.StartLine)
 				}
 				return
 			}
-			auth, _ := e.ue.answer(r.get("WWW-Authenticate"), "")
+			auth, _ := e.ue.answer(r.Get("WWW-Authenticate"), "")
 			e.ue.send(e.ue.register(true, auth, 600000), true)
-			if r := e.ue.mustRecv(true); r.status != 480 {
-				t.Errorf("expected 480 to the REGISTER of step 7, got %q", r.start)
+			if r := e.ue.mustRecv(true); r.StatusCode != 480 {
+				t.Errorf("expected 480 to the REGISTER of step 7, got %q", r.StartLine)
 			}
 		})
 	}
@@ -248,16 +248,16 @@ func TestCxLate(t *testing.T) {
 		e := setupCx(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: deviation.StepMAR3, Action: deviation.Late}}, nil)
 		e.ue.send(e.ue.register(false, initialAuth, 600000), false)
 		r401 := e.ue.mustRecv(false)
-		if n := count(e, diameter.CmdMultimediaAuth); r401.status != 401 || n != 0 {
-			t.Fatalf("expected a 401 before any MAR, got %q after %d MARs", r401.start, n)
+		if n := count(e, diameter.CmdMultimediaAuth); r401.StatusCode != 401 || n != 0 {
+			t.Fatalf("expected a 401 before any MAR, got %q after %d MARs", r401.StartLine, n)
 		}
-		auth, err := e.ue.answer(r401.get("WWW-Authenticate"), "")
+		auth, err := e.ue.answer(r401.Get("WWW-Authenticate"), "")
 		if err != nil {
 			t.Fatalf("the core's own vector: %v", err)
 		}
 		e.ue.send(e.ue.register(true, auth, 600000), true)
-		if r := e.ue.mustRecv(true); r.status != 200 {
-			t.Fatalf("expected 200, got %q", r.start)
+		if r := e.ue.mustRecv(true); r.StatusCode != 200 {
+			t.Fatalf("expected 200, got %q", r.StartLine)
 		}
 		if n := count(e, diameter.CmdMultimediaAuth); n != 1 {
 			t.Errorf("expected the MAR after the UE's answer, got %d MARs", n)
@@ -266,8 +266,8 @@ func TestCxLate(t *testing.T) {
 	t.Run("9.SAR", func(t *testing.T) {
 		e := setupCx(t, "udp", "127.0.0.1", []deviation.Deviation{{Step: deviation.StepSAR9, Action: deviation.Late}}, nil)
 		_, r := e.flow(t, "")
-		if r.status != 200 {
-			t.Fatalf("expected 200, got %q", r.start)
+		if r.StatusCode != 200 {
+			t.Fatalf("expected 200, got %q", r.StartLine)
 		}
 		if got := e.vcc.wait(t, 1, 3*time.Second); len(got) != 1 {
 			t.Fatalf("step 11: expected one REGISTER at the VCC App, got %d", len(got))

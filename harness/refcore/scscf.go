@@ -5,13 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
+	"imsconform/harness/sipmsg"
+	"imsconform/harness/transport"
 )
 
 // lateSAR is how long after relaying the 200 OK the S-CSCF sends the SAR
@@ -24,31 +25,17 @@ const lateSAR = 250 * time.Millisecond
 var a322Step11 = []string{"P-Access-Network-Info", "Path", "Require", "P-Visited-Network-ID", "P-Charging-Vector",
 	"From", "To", "Contact", "Call-ID", "Authorization", "CSeq", "Supported"}
 
-func (c *Core) scscf(raw []byte, from peer) {
-	m, err := parseMessage(raw)
-	if err != nil {
-		return
-	}
-	if !m.req {
-		// The only requests the S-CSCF sends are those of step 11.
-		b := params(m.get("Via"))["branch"]
-		c.mu.Lock()
-		ch := c.vccTx[b]
-		c.mu.Unlock()
-		if ch != nil && m.status >= 200 {
-			select {
-			case ch <- m.status:
-			default:
-			}
-		}
-		return
+func (c *Core) scscf(in *transport.Incoming) {
+	m, tx := in.Parsed, in.Tx
+	if m == nil || tx == nil {
+		return // responses to step 11 are its client transaction's
 	}
 	if err := wellFormed(m); err != nil {
-		c.s.send(from, respond(m, 400, "Bad Request").bytes())
+		c.reply(tx, respond(m, 400, "Bad Request").Bytes())
 		return
 	}
-	if m.method != "REGISTER" {
-		c.s.send(from, respond(m, 405, "Method Not Allowed").bytes())
+	if m.Method != "REGISTER" {
+		c.reply(tx, respond(m, 405, "Method Not Allowed").Bytes())
 		return
 	}
 	if c.cx != nil {
@@ -56,18 +43,18 @@ func (c *Core) scscf(raw []byte, from peer) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.scscfRegister(m, from)
+			c.scscfRegister(m, tx)
 		}()
 		return
 	}
-	c.scscfRegister(m, from)
+	c.scscfRegister(m, tx)
 }
 
 // scscfRegister handles a REGISTER at the S-CSCF: challenge, verify,
 // register (TS 24.229 5.4.1.2).
-func (c *Core) scscfRegister(m *message, from peer) {
-	impu := uriOf(m.get("To"))
-	d, hasAuth := digestParams(m.get("Authorization"))
+func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
+	impu := uriOf(m.Get("To"))
+	d, hasAuth := digestParams(m.Get("Authorization"))
 	impi := c.hss.impi
 	if c.cx != nil {
 		impi = impiOf(impu)
@@ -76,11 +63,11 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		impi = d["username"]
 	}
 	if c.cx == nil && !c.hss.knows(impi, impu) {
-		c.s.send(from, respond(m, 403, "Forbidden").bytes())
+		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
 	if !hasAuth || d["nonce"] == "" {
-		c.challenge(m, from, impi, impu, nil)
+		c.challenge(m, tx, impi, impu, nil)
 		return
 	}
 	c.mu.Lock()
@@ -88,7 +75,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 	c.mu.Unlock()
 	if rec == nil {
 		// Unknown or used nonce: challenge afresh (RFC 3261 22.4).
-		c.challenge(m, from, impi, impu, nil)
+		c.challenge(m, tx, impi, impu, nil)
 		return
 	}
 	if a := d["auts"]; a != "" {
@@ -98,7 +85,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		}
 		if err != nil || len(b) != aka.AUTSLen {
 			c.log.Info("S-CSCF: auts undecodable", "expected_bytes", aka.AUTSLen)
-			c.s.send(from, respond(m, 403, "Forbidden").bytes())
+			c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 			return
 		}
 		c.forget(d["nonce"])
@@ -106,16 +93,16 @@ func (c *Core) scscfRegister(m *message, from peer) {
 			// TS 29.228 6.3: MAR with SIP-Authorization = RAND‖AUTS; the HSS
 			// re-synchronises and returns a fresh vector.
 			c.log.Info("S-CSCF: AUTS received; asking the HSS to re-synchronise")
-			c.challenge(m, from, impi, impu, append(append([]byte{}, rec.v.RAND[:]...), b...))
+			c.challenge(m, tx, impi, impu, append(append([]byte{}, rec.v.RAND[:]...), b...))
 			return
 		}
 		if err := c.hss.resync(rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
 			c.log.Info("S-CSCF: AUTS rejected", "reason", err)
-			c.s.send(from, respond(m, 403, "Forbidden").bytes())
+			c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 			return
 		}
 		c.log.Info("S-CSCF: SQN re-synchronised from AUTS; challenging again")
-		c.challenge(m, from, impi, impu, []byte{})
+		c.challenge(m, tx, impi, impu, []byte{})
 		return
 	}
 	if rec.lateMAR {
@@ -125,13 +112,13 @@ func (c *Core) scscfRegister(m *message, from peer) {
 	if !c.verify(m, d, rec) {
 		c.forget(d["nonce"])
 		c.log.Info("S-CSCF: wrong digest response", "impi", impi)
-		c.s.send(from, respond(m, 403, "Forbidden").bytes())
+		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
 	c.forget(d["nonce"])
 	if deviation.Has(c.devs("10"), deviation.Reject403) {
 		c.log.Info("deviation reject-403: authenticated REGISTER forbidden")
-		c.s.send(from, respond(m, 403, "Forbidden").bytes())
+		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
 	impus := c.hss.impus
@@ -143,7 +130,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 			impus = c.impus[impi]
 		}
 		c.mu.Unlock()
-		c.register(m, from, impu, impus, func() {
+		c.register(m, tx, impu, impus, func() {
 			select {
 			case <-c.relayed200:
 			case <-c.ctx.Done():
@@ -165,7 +152,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		// TS 29.228 6.1.2: SAR REGISTRATION; the SAA carries the user profile.
 		got, status, reason := c.sar(impi, impu)
 		if status != 0 {
-			c.s.send(from, respond(m, status, reason).bytes())
+			c.reply(tx, respond(m, status, reason).Bytes())
 			return
 		}
 		c.mu.Lock()
@@ -180,7 +167,7 @@ func (c *Core) scscfRegister(m *message, from peer) {
 		}
 		c.mu.Unlock()
 	}
-	c.register(m, from, impu, impus, nil)
+	c.register(m, tx, impu, impus, nil)
 }
 
 func (c *Core) forget(nonce string) {
@@ -193,7 +180,7 @@ func (c *Core) forget(nonce string) {
 // resync is nil for a first challenge; after an AUTS it is not nil: over
 // Cx it holds RAND‖AUTS for the MAR, in memory the SQN is already
 // re-synchronised and it is empty.
-func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte) {
+func (c *Core) challenge(m *sipmsg.Message, tx *transport.ServerTx, impi, impu string, resync []byte) {
 	ds := c.devs("5")
 	afterResync := resync != nil
 	stale := deviation.Has(ds, deviation.StaleSQN) && !afterResync
@@ -210,7 +197,7 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 		}
 		cv, status, reason := c.mar(impi, impu, resync, step)
 		if cv == nil {
-			c.s.send(from, respond(m, status, reason).bytes())
+			c.reply(tx, respond(m, status, reason).Bytes())
 			return
 		}
 		v, xres = cv.v, cv.xres
@@ -244,13 +231,13 @@ func (c *Core) challenge(m *message, from peer, impi, impu string, resync []byte
 	w := `Digest realm="` + c.lab.Realm + `", nonce="` + nonce + `", algorithm=AKAv1-MD5`
 	// TS 24.229 5.4.1.2.1: CK and IK travel to the P-CSCF, which removes them.
 	w += `, ck="` + hex.EncodeToString(v.CK[:]) + `", ik="` + hex.EncodeToString(v.IK[:]) + `"`
-	r.insertBefore("CSeq", "WWW-Authenticate", w)
-	c.s.send(from, r.bytes())
+	r.InsertBefore("CSeq", "WWW-Authenticate", w)
+	c.reply(tx, r.Bytes())
 }
 
 // verify checks an AKAv1-MD5 response: password = RES (XRES here) as raw
 // bytes, any qop, the uri as the UE sent it.
-func (c *Core) verify(m *message, d map[string]string, rec *nonceRec) bool {
+func (c *Core) verify(m *sipmsg.Message, d map[string]string, rec *nonceRec) bool {
 	if alg := d["algorithm"]; alg != "" && !strings.EqualFold(alg, "AKAv1-MD5") {
 		return false
 	}
@@ -266,7 +253,7 @@ func (c *Core) verify(m *message, d map[string]string, rec *nonceRec) bool {
 	qop := strings.ToLower(d["qop"])
 	want, err := aka.DigestResponse(aka.Params{
 		Username: d["username"], Realm: d["realm"], Password: aka.AKAv1Password(rec.xres),
-		Method: m.method, URI: d["uri"], Nonce: d["nonce"], CNonce: d["cnonce"], NC: d["nc"], QOP: qop, Body: m.body,
+		Method: m.Method, URI: d["uri"], Nonce: d["nonce"], CNonce: d["cnonce"], NC: d["nc"], QOP: qop, Body: m.Body,
 	})
 	if err != nil {
 		return false
@@ -277,11 +264,12 @@ func (c *Core) verify(m *message, d map[string]string, rec *nonceRec) bool {
 
 // grantedExpires is the expiry the S-CSCF grants: the Contact's expires, else
 // Expires, else 3600; never above the lab's max_expires.
-func (c *Core) grantedExpires(m *message) int {
+func (c *Core) grantedExpires(m *sipmsg.Message) int {
 	req := 3600
-	if v, err := strconv.Atoi(params(m.get("Contact"))["expires"]); err == nil {
+	e, _ := headerParam(m.Get("Contact"), "expires")
+	if v, err := strconv.Atoi(e); err == nil {
 		req = v
-	} else if v, err := strconv.Atoi(m.get("Expires")); err == nil {
+	} else if v, err := strconv.Atoi(m.Get("Expires")); err == nil {
 		req = v
 	}
 	if req < 0 {
@@ -297,37 +285,28 @@ func (c *Core) grantedExpires(m *message) int {
 // impus (the user profile's) in P-Associated-URI, and the REGISTER to the
 // VCC Application (step 11). beforeStep11, when not nil, runs first, off
 // the caller (deviation 9.SAR/late sends its SAR there).
-func (c *Core) register(m *message, from peer, impu string, impus []string, beforeStep11 func()) {
+func (c *Core) register(m *sipmsg.Message, tx *transport.ServerTx, impu string, impus []string, beforeStep11 func()) {
 	exp := c.grantedExpires(m)
-	r := &message{start: "SIP/2.0 200 OK", status: 200}
-	for _, v := range m.all("Via") {
-		r.hdrs = append(r.hdrs, hdr{"Via", v})
+	r := respond(m, 200, "OK")
+	for _, p := range m.Lines("Path") {
+		r.InsertBefore("From", "Path", p.Value)
 	}
-	for _, p := range m.all("Path") {
-		r.hdrs = append(r.hdrs, hdr{"Path", p})
-	}
-	r.hdrs = append(r.hdrs, hdr{"Service-Route", "<sip:orig@" + c.lab.Core.SCSCFName + ";lr>"})
-	r.hdrs = append(r.hdrs, hdr{"From", m.get("From")})
-	to := m.get("To")
-	if _, ok := params(to)["tag"]; !ok {
-		to += ";tag=" + randHex(4)
-	}
-	r.hdrs = append(r.hdrs, hdr{"To", to}, hdr{"Call-ID", m.get("Call-ID")})
-	if ct := m.get("Contact"); ct != "" && strings.TrimSpace(ct) != "*" {
+	r.InsertBefore("From", "Service-Route", "<sip:orig@"+c.lab.Core.SCSCFName+";lr>")
+	if ct := m.Get("Contact"); ct != "" && strings.TrimSpace(ct) != "*" {
 		addr := ct
 		if j := strings.LastIndexByte(ct, '>'); j >= 0 {
 			addr = ct[:j+1]
 		} else if i := strings.IndexByte(ct, ';'); i >= 0 {
 			addr = ct[:i]
 		}
-		r.hdrs = append(r.hdrs, hdr{"Contact", addr + ";expires=" + strconv.Itoa(exp)})
+		r.InsertBefore("CSeq", "Contact", addr+";expires="+strconv.Itoa(exp))
 	}
-	r.hdrs = append(r.hdrs, hdr{"CSeq", m.get("CSeq")}, hdr{"Date", time.Now().UTC().Format(http.TimeFormat)})
+	r.InsertBefore("Content-Length", "Date", time.Now().UTC().Format(http.TimeFormat))
 	var pau []string
 	for _, u := range impus {
 		pau = append(pau, "<"+u+">")
 	}
-	r.hdrs = append(r.hdrs, hdr{"P-Associated-URI", strings.Join(pau, ", ")}, hdr{"Content-Length", "0"})
+	r.InsertBefore("Content-Length", "P-Associated-URI", strings.Join(pau, ", "))
 	c.mu.Lock()
 	if exp == 0 {
 		delete(c.regs, impu)
@@ -335,7 +314,7 @@ func (c *Core) register(m *message, from peer, impu string, impus []string, befo
 		c.regs[impu] = exp
 	}
 	c.mu.Unlock()
-	c.s.send(from, r.bytes())
+	c.reply(tx, r.Bytes())
 	if c.cfg.VCCApp.IsValid() || beforeStep11 != nil {
 		c.wg.Add(1)
 		go func() {
@@ -350,11 +329,12 @@ func (c *Core) register(m *message, from peer, impu string, impus []string, befo
 	}
 }
 
-// thirdParty sends the REGISTER of step 11 from the S-CSCF's socket and
-// retransmits it over UDP until a final response (step 13) or timeout.
-func (c *Core) thirdParty(m *message, impu string, exp int) {
+// thirdParty sends the REGISTER of step 11 from the S-CSCF in a client
+// transaction: retransmitted over UDP until a final response (step 13) or
+// Timer F.
+func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
 	names := c.lab.Core
-	var r *message
+	var r *sipmsg.Message
 	if !deviation.Has(c.devs("11"), deviation.AsTable) {
 		// TS 24.229 5.4.1.7: the S-CSCF originates a new REGISTER, under
 		// every profile (a core that forwards the UE's REGISTER, as table
@@ -367,79 +347,52 @@ func (c *Core) thirdParty(m *message, impu string, exp int) {
 		if uri == "" {
 			uri = "sip:" + c.cfg.VCCApp.String()
 		}
-		r = &message{start: "REGISTER " + uri + " SIP/2.0", req: true, method: "REGISTER"}
-		r.hdrs = []hdr{
-			{"Via", "SIP/2.0/" + c.transportToken() + " " + names.SCSCFName + ";branch=" + newBranch()},
-			{"Max-Forwards", "70"},
+		r = sipmsg.NewRequest("REGISTER", uri)
+		r.Append("Via", c.via(names.SCSCFName))
+		r.Append("Max-Forwards", "70")
+		if pcv := m.Get("P-Charging-Vector"); pcv != "" {
+			r.Append("P-Charging-Vector", pcv)
 		}
-		if pcv := m.get("P-Charging-Vector"); pcv != "" {
-			r.hdrs = append(r.hdrs, hdr{"P-Charging-Vector", pcv})
-		}
-		r.hdrs = append(r.hdrs,
-			hdr{"From", "<sip:" + names.SCSCFName + ">;tag=" + randHex(4)},
-			hdr{"To", "<" + impu + ">"},
-			hdr{"Contact", "<sip:" + names.SCSCFName + ">"},
-			hdr{"Call-ID", randHex(12) + "@" + names.SCSCFName},
-			hdr{"CSeq", strconv.Itoa(seq) + " REGISTER"},
-			hdr{"Expires", strconv.Itoa(exp)},
-			hdr{"Content-Length", "0"},
-		)
+		r.Append("From", "<sip:"+names.SCSCFName+">;tag="+randHex(4))
+		r.Append("To", "<"+impu+">")
+		r.Append("Contact", "<sip:"+names.SCSCFName+">")
+		r.Append("Call-ID", randHex(12)+"@"+names.SCSCFName)
+		r.Append("CSeq", strconv.Itoa(seq)+" REGISTER")
+		r.Append("Expires", strconv.Itoa(exp))
+		r.Append("Content-Length", "0")
 	} else {
 		// Deviation 11/as-table: table A.3.2.2-11 as written, the received
-		// REGISTER passed on with its Via chain (no S-CSCF Via) and
-		// Request-URI sip:<scscf_name>.
-		r = &message{start: "REGISTER sip:" + names.SCSCFName + " SIP/2.0", req: true, method: "REGISTER"}
-		r.hdrs = []hdr{{"Via", strings.Join(m.all("Via"), ", ")}}
-		if mf := m.get("Max-Forwards"); mf != "" {
-			r.hdrs = append(r.hdrs, hdr{"Max-Forwards", mf})
+		// REGISTER passed on with its Via chain (no S-CSCF Via) and Request-URI sip:<scscf_name>.
+		r = sipmsg.NewRequest("REGISTER", "sip:"+names.SCSCFName)
+		var vias []string
+		for _, v := range m.Values("Via") {
+			vias = append(vias, v.Text)
+		}
+		r.Append("Via", strings.Join(vias, ", "))
+		if mf := m.Get("Max-Forwards"); mf != "" {
+			r.Append("Max-Forwards", mf)
 		}
 		for _, name := range a322Step11 {
-			for _, v := range m.all(name) {
-				r.hdrs = append(r.hdrs, hdr{name, v})
+			for _, h := range m.Lines(name) {
+				r.Append(name, h.Value)
 			}
 		}
-		r.hdrs = append(r.hdrs, hdr{"Content-Length", "0"})
+		r.Append("Content-Length", "0")
 	}
-	branch := params(splitComma(r.get("Via"))[0])["branch"]
-	ch := make(chan int, 1)
-	c.mu.Lock()
-	c.vccTx[branch] = ch
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.vccTx, branch)
-		c.mu.Unlock()
-	}()
-	to := peer{addr: netip.AddrPortFrom(c.cfg.VCCApp.Addr().Unmap(), c.cfg.VCCApp.Port())}
-	raw := c.emit(c.s, to, "11", r.bytes())
-	if raw == nil {
+	raw, send := c.outgoing("11", r)
+	if !send {
 		return
 	}
-	// Timer E/F of RFC 3261 17.1.2.2 (T1 500 ms, T2 4 s, F = 64*T1).
-	interval, deadline := 500*time.Millisecond, time.NewTimer(32*time.Second)
-	defer deadline.Stop()
-	for {
-		tick := time.NewTimer(interval)
-		select {
-		case st := <-ch:
-			tick.Stop()
-			c.log.Info("S-CSCF: VCC Application answered the third-party REGISTER", "status", st)
+	// The bytes as the step's deviations left them: RFC 3261 18.1.1 does not
+	// move them to another transport, so that step 11 keeps the Via it has.
+	_, err := c.s.RequestRaw(c.ctx, transport.Dest{Transport: c.tp, Addr: c.cfg.VCCApp}, raw, func(in *transport.Incoming, err error) {
+		if err != nil {
+			c.log.Info("S-CSCF: no final response to the third-party REGISTER", "error", err)
 			return
-		case <-c.ctx.Done():
-			tick.Stop()
-			return
-		case <-deadline.C:
-			tick.Stop()
-			c.log.Info("S-CSCF: no final response to the third-party REGISTER")
-			return
-		case <-tick.C:
-			if c.s.network != "udp" {
-				continue
-			}
-			c.s.send(to, raw)
-			if interval *= 2; interval > 4*time.Second {
-				interval = 4 * time.Second
-			}
 		}
+		c.log.Info("S-CSCF: VCC Application answered the third-party REGISTER", "status", in.Parsed.StatusCode)
+	})
+	if err != nil {
+		c.log.Warn("S-CSCF: third-party REGISTER not sent", "error", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"imsconform/harness/aka"
 	"imsconform/harness/lab"
+	"imsconform/harness/sipmsg"
 )
 
 // TestVerifyBindsTheResponseToTheChallengedIMPI: a right digest for another
@@ -14,7 +15,7 @@ func TestVerifyBindsTheResponseToTheChallengedIMPI(t *testing.T) {
 	c := &Core{lab: lab.DefaultFor("127.0.0.1")}
 	xres := []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	rec := &nonceRec{xres: xres, impi: "user1_private@home1.net"}
-	m := &message{method: "REGISTER"}
+	m := &sipmsg.Message{Method: "REGISTER"}
 	params := func(user, realm, uri string) map[string]string {
 		resp, err := aka.DigestResponse(aka.Params{Username: user, Realm: realm, Password: xres, Method: "REGISTER", URI: uri, Nonce: "n0nce"})
 		if err != nil {

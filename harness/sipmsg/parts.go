@@ -86,6 +86,13 @@ func parseParams(s, sep string) Params {
 	return ps
 }
 
+// Unquote returns a quoted-string's content with its escapes resolved, or v
+// as it is when it is not quoted.
+func Unquote(v string) string {
+	s, _ := unquote(strings.TrimSpace(v))
+	return s
+}
+
 func unquote(v string) (string, bool) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return v, false

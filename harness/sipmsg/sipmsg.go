@@ -3,12 +3,18 @@
 // and helpers that take header values apart (parameters, Digest challenges
 // and credentials, name-addr and URIs, Via).
 //
-// It is written for checking, not for sending: it keeps values exactly as
-// they were on the wire (no re-encoding, no normalisation beyond unfolding
-// continuation lines), accepts CRLF or bare LF line ends, and reports a
-// message it cannot read with an error that says where and why. It never
-// panics. It is not a SIP stack: it does not validate grammar beyond what it
-// needs to find the fields, and it does not build messages (sipgo does that).
+// It is the harness's one SIP grammar: the check engine reads captured
+// messages with it, the transport decides with it what parses as SIP, and the
+// roles (UE, VCC Application, reference core) build, edit and write the
+// messages they send with it (NewRequest, NewResponse, Set, PrependVia,
+// PopVia, Bytes...).
+//
+// It keeps values exactly as they were on the wire (no re-encoding, no
+// normalisation beyond unfolding continuation lines), accepts CRLF or bare LF
+// line ends, and reports a message it cannot read with an error that says
+// where and why. It never panics. It is not a SIP stack: it does not validate
+// grammar beyond what it needs to find the fields, and it knows nothing of
+// sockets or transactions (harness/transport does).
 package sipmsg
 
 import (
@@ -29,6 +35,9 @@ type Message struct {
 	Reason     string // response only, e.g. "Unauthorized"
 	Headers    []Header
 	Body       []byte
+	// KeepLength makes Bytes write Content-Length as it stands instead of
+	// the body's length (a deviation that sets it on purpose).
+	KeepLength bool
 }
 
 // Header is one header line (continuation lines unfolded into it).
@@ -107,8 +116,21 @@ func IsList(name string) bool { return !notList[CanonicalName(name)] }
 
 // Parse reads one SIP message from raw. It accepts CRLF or LF line ends and
 // a missing blank line at the end of the headers.
-func Parse(raw []byte) (*Message, error) {
-	if len(raw) == 0 {
+func Parse(raw []byte) (*Message, error) { return read(raw, true) }
+
+// Loose reads any text as a message to edit (a deviation may have to edit
+// bytes that are not SIP): the first line is the start line, whatever it
+// holds (its fields are filled when it reads as a start line); a header line
+// that Parse would refuse is kept as a line with no Name whose Value is the
+// line as written, and Bytes writes it back so. It never fails.
+func Loose(raw []byte) *Message {
+	m, _ := read(raw, false)
+	return m
+}
+
+// read is the one reader behind Parse (strict) and Loose.
+func read(raw []byte, strict bool) (*Message, error) {
+	if len(raw) == 0 && strict {
 		return nil, fmt.Errorf("sipmsg: expected a SIP start line, saw an empty message")
 	}
 	head, body := raw, []byte(nil)
@@ -117,6 +139,9 @@ func Parse(raw []byte) (*Message, error) {
 	}
 	if j := bytes.Index(head, []byte("\n\n")); j >= 0 {
 		head, body = raw[:j], raw[j+2:]
+	}
+	if !strict && body == nil {
+		head = bytes.TrimRight(head, "\r\n")
 	}
 	rest := string(head)
 	next := func() string {
@@ -132,7 +157,10 @@ func Parse(raw []byte) (*Message, error) {
 	first := next()
 	m := &Message{Body: body, StartLine: first}
 	if err := m.parseStart(first); err != nil {
-		return nil, err
+		if strict {
+			return nil, err
+		}
+		m.Request, m.Method, m.RequestURI, m.Version, m.StatusCode, m.Reason = false, "", "", "", 0, ""
 	}
 	m.Headers = make([]Header, 0, n-1)
 	for i := 1; i < n; i++ {
@@ -142,7 +170,11 @@ func Parse(raw []byte) (*Message, error) {
 		}
 		if l[0] == ' ' || l[0] == '\t' {
 			if len(m.Headers) == 0 {
-				return nil, fmt.Errorf("sipmsg: line %d: expected a header line, saw a continuation line %s", i+1, show(l))
+				if strict {
+					return nil, fmt.Errorf("sipmsg: line %d: expected a header line, saw a continuation line %s", i+1, show(l))
+				}
+				m.Headers = append(m.Headers, Header{Value: strings.TrimSpace(l), Line: i + 1})
+				continue
 			}
 			h := &m.Headers[len(m.Headers)-1]
 			h.Value = strings.TrimSpace(h.Value + " " + strings.TrimSpace(l))
@@ -150,11 +182,19 @@ func Parse(raw []byte) (*Message, error) {
 		}
 		c := strings.IndexByte(l, ':')
 		if c < 0 {
-			return nil, fmt.Errorf("sipmsg: line %d: expected a header \"Name: value\", saw %s", i+1, show(l))
+			if strict {
+				return nil, fmt.Errorf("sipmsg: line %d: expected a header \"Name: value\", saw %s", i+1, show(l))
+			}
+			m.Headers = append(m.Headers, Header{Value: l, Line: i + 1})
+			continue
 		}
 		name := strings.TrimRight(l[:c], " \t")
 		if name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("sipmsg: line %d: expected a header name before ':', saw %s", i+1, show(l))
+			if strict {
+				return nil, fmt.Errorf("sipmsg: line %d: expected a header name before ':', saw %s", i+1, show(l))
+			}
+			m.Headers = append(m.Headers, Header{Value: l, Line: i + 1})
+			continue
 		}
 		m.Headers = append(m.Headers, Header{Name: name, Key: CanonicalName(name), Value: strings.TrimSpace(l[c+1:]), Line: i + 1})
 	}

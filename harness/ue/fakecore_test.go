@@ -1,10 +1,10 @@
 package ue
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,7 +13,7 @@ import (
 	"imsconform/harness/aka"
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
-	"imsconform/harness/ue/sipwire"
+	"imsconform/harness/transport"
 )
 
 // fakeRegistrar is a minimal P-CSCF+S-CSCF for testing the UE alone: it
@@ -25,8 +25,6 @@ type fakeRegistrar struct {
 	badMAC   bool
 	stale    bool // first challenge carries an SQN the UE has already seen
 	qop      string
-	udp      *net.UDPConn
-	ln       net.Listener
 	addr     netip.AddrPort
 	mu       sync.Mutex
 	xres     map[string][]byte // by nonce
@@ -48,100 +46,28 @@ func newFakeRegistrar(t *testing.T, l *lab.Profile, network, host string, knobs 
 	for _, k := range knobs {
 		k(f)
 	}
-	hp := net.JoinHostPort(host, "0")
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", hp)
-		if err != nil {
-			t.Fatal(err)
+	tl := transport.New(transport.Options{})
+	t.Cleanup(func() { tl.Close() })
+	e, err := tl.Listen(context.Background(), netip.AddrPortFrom(netip.MustParseAddr(host), 0), func(in *transport.Incoming) {
+		if in.Parsed == nil || in.Tx == nil {
+			return
 		}
-		f.udp = c.(*net.UDPConn)
-		f.addr = sipwire.AddrPort(c.LocalAddr())
-		go f.serveUDP()
-	} else {
-		ln, err := net.Listen("tcp", hp)
-		if err != nil {
-			t.Fatal(err)
+		if out := f.handle(in.Parsed); out != nil {
+			in.Tx.Respond(out) // RFC 3261 18.2.2: to the Via sent-by (UDP), on the connection (TCP)
 		}
-		f.ln = ln
-		f.addr = sipwire.AddrPort(ln.Addr())
-		go f.serveTCP()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(f.close)
+	f.addr = e.Addr()
 	return f
-}
-
-func (f *fakeRegistrar) close() {
-	if f.udp != nil {
-		f.udp.Close()
-	}
-	if f.ln != nil {
-		f.ln.Close()
-	}
-}
-
-func (f *fakeRegistrar) serveUDP() {
-	buf := make([]byte, 65536)
-	for {
-		n, _, err := f.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		p, err := sipmsg.Parse(buf[:n])
-		if err != nil {
-			continue
-		}
-		out := f.handle(p)
-		if out == nil {
-			continue
-		}
-		v := sipwire.TopVia(p)
-		dst, err := netip.ParseAddrPort(v.Host + ":" + v.Port)
-		if err != nil {
-			dst, _ = netip.ParseAddrPort("[" + strings.Trim(v.Host, "[]") + "]:" + v.Port)
-		}
-		f.udp.WriteToUDPAddrPort(out, dst)
-	}
-}
-
-func (f *fakeRegistrar) serveTCP() {
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			var fr sipwire.Framer
-			buf := make([]byte, 65536)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				fr.Write(buf[:n])
-				for {
-					raw, ok, _ := fr.Next()
-					if !ok {
-						break
-					}
-					p, err := sipmsg.Parse(raw)
-					if err != nil {
-						continue
-					}
-					if out := f.handle(p); out != nil {
-						c.Write(out)
-					}
-				}
-			}
-		}()
-	}
 }
 
 func (f *fakeRegistrar) handle(p *sipmsg.Message) []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seen = append(f.seen, p)
-	d, err := sipmsg.ParseDigest(sipwire.HeaderValue(p, "Authorization"))
+	d, err := sipmsg.ParseDigest(p.Get("Authorization"))
 	if err != nil {
 		f.t.Errorf("fake: Authorization: %v", err)
 		return nil
@@ -175,7 +101,7 @@ func (f *fakeRegistrar) handle(p *sipmsg.Message) []byte {
 		return f.reply(p, "403 Forbidden", "")
 	}
 	f.authOK++
-	return f.reply(p, "200 OK", "Contact: "+sipwire.HeaderValue(p, "Contact")+"\r\n")
+	return f.reply(p, "200 OK", "Contact: "+p.Get("Contact")+"\r\n")
 }
 
 func (f *fakeRegistrar) challenge(p *sipmsg.Message) []byte {
@@ -210,7 +136,7 @@ func (f *fakeRegistrar) reply(p *sipmsg.Message, status, extra string) []byte {
 		b.WriteString("Via: " + h.Value + "\r\n")
 	}
 	for _, n := range []string{"From", "To", "Call-ID", "CSeq"} {
-		v := sipwire.HeaderValue(p, n)
+		v := p.Get(n)
 		if n == "To" {
 			v += ";tag=fake"
 		}

@@ -132,13 +132,13 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 	for round := 0; ; round++ {
 		r.CSeq++
 		branch := "z9hG4bK" + randHex(8)
-		raw := u.buildRegister(r, branch, protected, auth)
-		raw, send := deviation.Outgoing(devs, raw)
+		req := u.buildRegister(r, branch, protected, auth)
+		raw, send := deviation.Outgoing(devs, req)
 		if !send {
 			r.Why = "a no-answer deviation of the UE withholds it"
 			return fmt.Errorf("ue: REGISTER CSeq %d not sent: %s", r.CSeq, r.Why)
 		}
-		sent, res, err := u.exchange(ctx, protected, raw, branch, r.CallID, r.CSeq)
+		sent, res, err := u.exchange(ctx, protected, req, raw, r.CallID, r.CSeq)
 		if sent.Seq != 0 {
 			r.Requests = append(r.Requests, sent)
 			m := sent
@@ -390,10 +390,10 @@ func (u *UE) authorization(r *Registration, auts string, wrong bool) string {
 	return b.String()
 }
 
-// buildRegister writes the REGISTER of table A.3.2.2-2 (unprotected) or
+// buildRegister builds the REGISTER of table A.3.2.2-2 (unprotected) or
 // A.3.2.2-7 (protected: Via and Contact name port-s, Security-Verify echoes
 // the Security-Server lines of the challenge).
-func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth string) []byte {
+func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth string) *sipmsg.Message {
 	a := u.addrs
 	host := a.HostString()
 	port := a.Port
@@ -404,37 +404,28 @@ func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth 
 	if u.lab.UE.Sigcomp {
 		comp = ";comp=sigcomp"
 	}
-	var b strings.Builder
-	b.Grow(1024)
-	w := func(ss ...string) {
-		for _, s := range ss {
-			b.WriteString(s)
-		}
-		b.WriteString("\r\n")
-	}
-	w("REGISTER ", u.registrar, " SIP/2.0")
-	w("Via: SIP/2.0/", u.transport, " ", host, ":", itoa(port), comp, ";branch=", branch)
-	w("Max-Forwards: 70")
+	m := sipmsg.NewRequest("REGISTER", u.registrar)
+	m.Append("Via", "SIP/2.0/"+u.transport+" "+host+":"+itoa(port)+comp+";branch="+branch)
+	m.Append("Max-Forwards", "70")
 	if pani := u.lab.UE.AccessNetworkInfo; pani != "" {
-		w("P-Access-Network-Info: ", pani)
+		m.Append("P-Access-Network-Info", pani)
 	}
-	w("From: <", u.impu, ">;tag=", r.FromTag)
-	w("To: <", u.impu, ">")
-	w("Contact: <sip:", host, ":", itoa(port), comp, ">;expires=", itoa(r.Expires))
-	w("Call-ID: ", r.CallID)
-	w("Authorization: ", auth)
-	w("Security-Client: ipsec-3gpp; alg=hmac-sha-1-96; spi-c=", itoa(a.SPIC), "; spi-s=", itoa(a.SPIS),
-		"; port-c=", itoa(a.PortC), "; port-s=", itoa(a.PortS))
+	m.Append("From", "<"+u.impu+">;tag="+r.FromTag)
+	m.Append("To", "<"+u.impu+">")
+	m.Append("Contact", "<sip:"+host+":"+itoa(port)+comp+">;expires="+itoa(r.Expires))
+	m.Append("Call-ID", r.CallID)
+	m.Append("Authorization", auth)
+	m.Append("Security-Client", "ipsec-3gpp; alg=hmac-sha-1-96; spi-c="+itoa(a.SPIC)+"; spi-s="+itoa(a.SPIS)+
+		"; port-c="+itoa(a.PortC)+"; port-s="+itoa(a.PortS))
 	if protected {
 		for _, v := range r.SecurityServer {
-			w("Security-Verify: ", v)
+			m.Append("Security-Verify", v)
 		}
 	}
-	w("Require: sec-agree")
-	w("Proxy-Require: sec-agree")
-	w("CSeq: ", itoa(r.CSeq), " REGISTER")
-	w("Supported: path")
-	w("Content-Length: 0")
-	w()
-	return []byte(b.String())
+	m.Append("Require", "sec-agree")
+	m.Append("Proxy-Require", "sec-agree")
+	m.Append("CSeq", itoa(r.CSeq)+" REGISTER")
+	m.Append("Supported", "path")
+	m.Append("Content-Length", "0")
+	return m
 }

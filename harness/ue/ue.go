@@ -9,11 +9,15 @@
 // or on port-c (over security associations, TS 33.203 7.1): it listens on
 // both. It also re-registers and de-registers.
 //
-// It owns its sockets (UDP or TCP, 127.0.0.1 or [::1]) so that every byte and
-// every port is what the lab says, records every message it sends or receives
-// into a trace (role "UE"), including datagrams that do not parse, and applies
-// the deviations of the steps it sends (2 and 7). There is no real IPsec: the
-// protected REGISTER goes to the same P-CSCF address as the first one.
+// It binds its unprotected port, port-c and port-s on the lab's address (IPv4
+// or IPv6, any address the machine has), each on UDP and TCP at once, through
+// the shared SIP transport (harness/transport): RFC 3261 client transactions
+// retransmit its REGISTERs over UDP, and a P-CSCF that is not listening ends
+// the exchange at once with a *transport.UnreachableError. It sends over the
+// lab's transport, records every message it sends or receives into a trace
+// (role "UE"), including what does not parse, and applies the deviations of
+// the steps it sends (2 and 7). There is no real IPsec: the protected REGISTER
+// goes to the same P-CSCF address as the first one.
 //
 // It knows nothing of checks: it reports what it sent and what came back, and
 // how the AUTN verified. Key material (K, OP, OPc, RES, CK, IK) never appears
@@ -27,7 +31,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -37,19 +40,13 @@ import (
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
-	"imsconform/harness/sipstack"
+	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
-	"imsconform/harness/ue/sipwire"
+	"imsconform/harness/transport"
 )
 
 // Role is the trace role of the UE emulator.
 const Role = "UE"
-
-// Retransmission timers for requests over UDP (RFC 3261 17.1.2.2).
-const (
-	T1 = 500 * time.Millisecond
-	T2 = 4 * time.Second
-)
 
 // DefaultExpires is the expiry requested when the lab gives none (the value
 // of table A.3.2.2-2).
@@ -69,8 +66,8 @@ type Options struct {
 	// Transport is "UDP" or "TCP" (any case); "" means Lab.SUT.Transport,
 	// then UDP.
 	Transport string
-	// Host is the UE's address (loopback only); the zero value means
-	// Lab.UE.Address, then ::1.
+	// Host is the UE's address; the zero value means Lab.UE.Address, then
+	// ::1.
 	Host netip.Addr
 	// Trace receives every message; nil means a new trace (see UE.Trace).
 	Trace *trace.Trace
@@ -86,6 +83,9 @@ type Options struct {
 	// Logger receives one debug line per message (start lines only); nil
 	// discards.
 	Logger *slog.Logger
+	// Timers are the RFC 3261 timers of its transactions; zero fields mean
+	// the defaults (T1 500 ms, T2 4 s, T4 5 s).
+	Timers transport.Timers
 }
 
 // Addrs are the UE's addresses and security-agreement parameters as bound.
@@ -124,27 +124,15 @@ type UE struct {
 	usim      *aka.USIM
 	expires   int
 
-	// UDP sockets.
-	udpPlain, udpC, udpS *net.UDPConn
-	// TCP: connections to the P-CSCF from the unprotected port and from
-	// port-c, and a listener on port-s.
-	tcpMu             sync.Mutex
-	tcpPlain, tcpC    net.Conn
-	tcpS              net.Listener
-	tcpAccepted       []net.Conn
-	closed            bool
-	closeOnce         sync.Once
-	wg                sync.WaitGroup
+	// One transport for the three ports: a response is matched to its
+	// REGISTER by branch whichever port it comes to.
+	tl                  *transport.Layer
+	plain, portC, portS *transport.Endpoint
+
 	pendingMu         sync.Mutex
-	pending           map[string]*txn
+	pending           map[string]chan *transport.Incoming // Call-ID|CSeq -> exchange waiting
 	registrar         string
 	impi, impu, realm string
-}
-
-type txn struct {
-	callID string
-	cseq   uint32
-	ch     chan sipwire.Inbound
 }
 
 // New checks the options, binds the UE's sockets and starts receiving.
@@ -166,7 +154,7 @@ func New(o Options) (*UE, error) {
 	if tp == "" {
 		tp = l.SUT.Transport
 	}
-	network, err := sipstack.Network(tp)
+	network, err := transport.Network(tp)
 	if err != nil {
 		return nil, fmt.Errorf("ue: %w", err)
 	}
@@ -182,12 +170,6 @@ func New(o Options) (*UE, error) {
 		}
 	}
 	host = host.Unmap()
-	if !host.IsLoopback() {
-		return nil, fmt.Errorf("ue: address: expected a loopback address (127.0.0.0/8 or ::1), got %s", host)
-	}
-	if pc := o.PCSCF.Addr().Unmap(); !pc.IsLoopback() {
-		return nil, fmt.Errorf("ue: P-CSCF: expected a loopback address (127.0.0.0/8 or ::1), got %s: the harness talks to loopback only", o.PCSCF)
-	}
 	mil, err := milenage(l.Subscriber)
 	if err != nil {
 		return nil, err
@@ -195,14 +177,14 @@ func New(o Options) (*UE, error) {
 	u := &UE{
 		lab:       l,
 		pcscf:     netip.AddrPortFrom(o.PCSCF.Addr().Unmap(), o.PCSCF.Port()),
-		transport: strings.ToUpper(network),
+		transport: network,
 		tr:        o.Trace,
 		devs:      o.Deviations,
 		timeout:   o.Timeout,
 		log:       o.Logger,
 		usim:      aka.NewUSIM(mil, aka.SQNFromUint64(o.SQNMS), 0),
 		expires:   l.UE.Expires,
-		pending:   map[string]*txn{},
+		pending:   map[string]chan *transport.Incoming{},
 		registrar: l.Registrar,
 		impi:      l.Subscriber.IMPI,
 		impu:      l.Subscriber.IMPUs[0],
@@ -233,6 +215,7 @@ func New(o Options) (*UE, error) {
 	if u.addrs.SPIS == 0 {
 		u.addrs.SPIS = rand.Uint32N(1<<31) + 256
 	}
+	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log})
 	if err := u.bind(host, l.UE); err != nil {
 		u.Close()
 		return nil, err
@@ -267,65 +250,21 @@ func milenage(s lab.Subscriber) (*aka.Milenage, error) {
 	return m, nil
 }
 
-func hostport(ip netip.Addr, port int) string {
-	return netip.AddrPortFrom(ip, uint16(port)).String()
-}
-
+// bind binds the unprotected port, port-c and port-s (0: ephemeral), each
+// on UDP and TCP.
 func (u *UE) bind(host netip.Addr, c lab.UE) error {
-	if u.transport == "UDP" {
-		bindUDP := func(port int) (*net.UDPConn, uint16, error) {
-			l, err := sipstack.Listen("udp", hostport(host, port))
-			if err != nil {
-				return nil, 0, fmt.Errorf("ue: %w", err)
-			}
-			return l.Packet.(*net.UDPConn), l.Addr.Port(), nil
+	for _, p := range []struct {
+		ep   **transport.Endpoint
+		port *uint16
+		want int
+	}{{&u.plain, &u.addrs.Port, c.Port}, {&u.portC, &u.addrs.PortC, c.PortC}, {&u.portS, &u.addrs.PortS, c.PortS}} {
+		e, err := u.tl.Listen(context.Background(), netip.AddrPortFrom(host, uint16(p.want)), u.handle)
+		if err != nil {
+			return fmt.Errorf("ue: %w", err)
 		}
-		var err error
-		if u.udpPlain, u.addrs.Port, err = bindUDP(c.Port); err != nil {
-			return err
-		}
-		if u.udpC, u.addrs.PortC, err = bindUDP(c.PortC); err != nil {
-			return err
-		}
-		if u.udpS, u.addrs.PortS, err = bindUDP(c.PortS); err != nil {
-			return err
-		}
-		for _, conn := range []*net.UDPConn{u.udpPlain, u.udpC, u.udpS} {
-			u.wg.Add(1)
-			go u.readUDP(conn)
-		}
-		return nil
+		*p.ep, *p.port = e, e.Addr().Port()
 	}
-	l, err := sipstack.Listen("tcp", hostport(host, c.PortS))
-	if err != nil {
-		return fmt.Errorf("ue: %w", err)
-	}
-	u.tcpS = l.Stream
-	u.addrs.PortS = l.Addr.Port()
-	u.wg.Add(1)
-	go u.acceptTCP()
-	if u.tcpPlain, err = u.dial(host, c.Port); err != nil {
-		return err
-	}
-	u.addrs.Port = sipwire.AddrPort(u.tcpPlain.LocalAddr()).Port()
-	if u.tcpC, err = u.dial(host, c.PortC); err != nil {
-		return err
-	}
-	u.addrs.PortC = sipwire.AddrPort(u.tcpC.LocalAddr()).Port()
 	return nil
-}
-
-// dial opens a TCP connection to the P-CSCF from host:port and starts
-// reading it.
-func (u *UE) dial(host netip.Addr, port int) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(host, uint16(port))), Timeout: u.timeout}
-	conn, err := d.Dial("tcp", u.pcscf.String())
-	if err != nil {
-		return nil, fmt.Errorf("ue: expected a TCP connection to the P-CSCF %s from %s, got: %w", u.pcscf, hostport(host, port), err)
-	}
-	u.wg.Add(1)
-	go u.readTCP(conn)
-	return conn, nil
 }
 
 // Addrs returns the UE's bound addresses and SPIs.
@@ -336,146 +275,34 @@ func (u *UE) Trace() *trace.Trace { return u.tr }
 
 // Close closes every socket and waits for the receivers to stop.
 func (u *UE) Close() error {
-	u.closeOnce.Do(func() {
-		u.tcpMu.Lock()
-		u.closed = true
-		for _, c := range []net.Conn{u.tcpPlain, u.tcpC} {
-			if c != nil {
-				c.Close()
-			}
-		}
-		for _, c := range u.tcpAccepted {
-			c.Close()
-		}
-		if u.tcpS != nil {
-			u.tcpS.Close()
-		}
-		u.tcpMu.Unlock()
-		for _, c := range []*net.UDPConn{u.udpPlain, u.udpC, u.udpS} {
-			if c != nil {
-				c.Close()
-			}
-		}
-	})
-	u.wg.Wait()
+	if u.tl != nil {
+		u.tl.Close()
+	}
 	return nil
 }
 
-func (u *UE) readUDP(c *net.UDPConn) {
-	defer u.wg.Done()
-	local := sipwire.AddrPort(c.LocalAddr())
-	buf := make([]byte, 65536)
-	for {
-		n, src, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		u.deliver(sipwire.Receive(u.tr, Role, "UDP", src, local, buf[:n]))
-	}
-}
-
-func (u *UE) acceptTCP() {
-	defer u.wg.Done()
-	for {
-		c, err := u.tcpS.Accept()
-		if err != nil {
-			return
-		}
-		u.tcpMu.Lock()
-		if u.closed {
-			u.tcpMu.Unlock()
-			c.Close()
-			return
-		}
-		u.tcpAccepted = append(u.tcpAccepted, c)
-		u.wg.Add(1)
-		u.tcpMu.Unlock()
-		go u.readTCP(c)
-	}
-}
-
-func (u *UE) readTCP(c net.Conn) {
-	defer u.wg.Done()
-	defer c.Close()
-	local, remote := sipwire.AddrPort(c.LocalAddr()), sipwire.AddrPort(c.RemoteAddr())
-	var f sipwire.Framer
-	buf := make([]byte, 65536)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			f.Write(buf[:n])
-			for {
-				raw, ok, ferr := f.Next()
-				if !ok {
-					break
-				}
-				u.deliver(sipwire.Receive(u.tr, Role, "TCP", remote, local, raw))
-				if ferr != nil {
-					return
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// deliver hands a received response to the transaction it answers: matched by
-// the branch of the top Via, else by Call-ID and CSeq. Requests and
-// unmatched responses are only recorded.
-func (u *UE) deliver(in sipwire.Inbound) {
-	if u.log.Enabled(context.Background(), slog.LevelDebug) {
-		u.log.Debug("ue: received", "from", in.Msg.Src, "line", firstLine(in.Msg.Raw), "note", in.Msg.Note)
-	}
+// handle takes what no transaction absorbed: a final response whose branch
+// matches no REGISTER (a SUT that changed the Via) still answers the
+// exchange with the same Call-ID and CSeq, so that it is judged rather than
+// reported missing. Requests and other messages are only recorded (by the
+// transport).
+func (u *UE) handle(in *transport.Incoming) {
 	p := in.Parsed
-	if p == nil || p.Request {
+	if p == nil || p.Request || p.StatusCode < 200 {
 		return
 	}
-	branch := ""
-	if v := sipwire.TopVia(p); v != nil {
-		branch, _ = v.Params.Get("branch")
+	n, _, err := p.CSeq()
+	if err != nil {
+		return
 	}
-	callID := sipwire.HeaderValue(p, "Call-ID")
-	cseq, _ := sipwire.CSeq(p)
 	u.pendingMu.Lock()
-	t := u.pending[branch]
-	if t == nil {
-		for _, c := range u.pending {
-			if c.callID == callID && c.cseq == cseq {
-				t = c
-				break
-			}
-		}
-	}
+	ch := u.pending[p.Get("Call-ID")+"|"+itoa(n)]
 	u.pendingMu.Unlock()
-	if t == nil {
-		return
-	}
-	select {
-	case t.ch <- in:
-	default:
-	}
-}
-
-func firstLine(raw []byte) string {
-	n := len(raw)
-	for i, c := range raw {
-		if c == '\r' || c == '\n' {
-			n = i
-			break
+	if ch != nil {
+		select {
+		case ch <- in:
+		default:
 		}
-	}
-	return string(raw[:min(n, 80)])
-}
-
-func (u *UE) debugSent(raw []byte) {
-	if u.log.Enabled(context.Background(), slog.LevelDebug) {
-		u.log.Debug("ue: sent", "to", u.pcscf, "line", firstLine(raw))
 	}
 }
 
@@ -492,108 +319,54 @@ func (e *NoResponseError) Error() string {
 // ErrInterrupted is returned when the context ends while the UE waits.
 var ErrInterrupted = errors.New("ue: interrupted")
 
-// send writes raw to the P-CSCF from the unprotected or the protected client
-// side and records it.
-func (u *UE) send(protected bool, raw []byte) (trace.Message, error) {
-	if u.transport == "UDP" {
-		c := u.udpPlain
-		if protected {
-			c = u.udpC
-		}
-		// Recorded before it is written, so that the trace keeps the order
-		// of the wire even when the answer comes back at once.
-		m := sipwire.Record(u.tr, Role, "UDP", sipwire.AddrPort(c.LocalAddr()), u.pcscf, raw)
-		if _, err := c.WriteToUDPAddrPort(raw, u.pcscf); err != nil {
-			return m, fmt.Errorf("ue: expected to send to the P-CSCF %s, got: %w", u.pcscf, err)
-		}
-		u.debugSent(raw)
-		return m, nil
-	}
-	u.tcpMu.Lock()
-	c := u.tcpPlain
-	port := u.addrs.Port
+// exchange sends a REGISTER (m, or raw when a deviation replaced it) from
+// the unprotected port or port-c and waits up to the step timeout for its
+// final response. It returns the request as recorded and the final response.
+func (u *UE) exchange(ctx context.Context, protected bool, m *sipmsg.Message, raw []byte, callID string, cseq uint32) (trace.Message, *transport.Incoming, error) {
+	ep := u.plain
 	if protected {
-		c, port = u.tcpC, u.addrs.PortC
+		ep = u.portC
 	}
-	u.tcpMu.Unlock()
-	if c != nil {
-		m := sipwire.Record(u.tr, Role, "TCP", sipwire.AddrPort(c.LocalAddr()), u.pcscf, raw)
-		if _, err := c.Write(raw); err == nil {
-			u.debugSent(raw)
-			return m, nil
-		}
-	}
-	// The P-CSCF may have closed the connection: open it again from the
-	// same port and send there.
-	nc, err := u.dial(u.addrs.Host, int(port))
-	if err != nil {
-		return trace.Message{}, fmt.Errorf("ue: expected to send to the P-CSCF %s over TCP, got: %w", u.pcscf, err)
-	}
-	u.tcpMu.Lock()
-	if protected {
-		u.tcpC = nc
-	} else {
-		u.tcpPlain = nc
-	}
-	u.tcpMu.Unlock()
-	m := sipwire.Record(u.tr, Role, "TCP", sipwire.AddrPort(nc.LocalAddr()), u.pcscf, raw)
-	if _, err := nc.Write(raw); err != nil {
-		return m, fmt.Errorf("ue: expected to send to the P-CSCF %s over TCP, got: %w", u.pcscf, err)
-	}
-	u.debugSent(raw)
-	return m, nil
-}
-
-// exchange sends a request and waits for its final response (retransmitting
-// over UDP). It returns the request as recorded and the final response.
-func (u *UE) exchange(ctx context.Context, protected bool, raw []byte, branch, callID string, cseq uint32) (trace.Message, *sipwire.Inbound, error) {
-	t := &txn{callID: callID, cseq: cseq, ch: make(chan sipwire.Inbound, 16)}
+	key := callID + "|" + itoa(cseq)
+	fallback := make(chan *transport.Incoming, 1)
 	u.pendingMu.Lock()
-	u.pending[branch] = t
+	u.pending[key] = fallback
 	u.pendingMu.Unlock()
 	defer func() {
 		u.pendingMu.Lock()
-		delete(u.pending, branch)
+		delete(u.pending, key)
 		u.pendingMu.Unlock()
 	}()
-	sent, err := u.send(protected, raw)
+	wait, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	dst := transport.Dest{Transport: u.transport, Addr: u.pcscf}
+	var tx *transport.ClientTx
+	var err error
+	if raw != nil {
+		tx, err = ep.RequestRaw(wait, dst, raw, nil)
+	} else {
+		tx, err = ep.Request(wait, dst, m, nil)
+	}
 	if err != nil {
-		return sent, nil, err
+		return trace.Message{}, nil, fmt.Errorf("ue: %w", err)
 	}
-	wait := time.NewTimer(u.timeout)
-	defer wait.Stop()
-	interval := T1
-	var retrans <-chan time.Time
-	var rt *time.Timer
-	if u.transport == "UDP" {
-		rt = time.NewTimer(interval)
-		defer rt.Stop()
-		retrans = rt.C
+	var res *transport.Incoming
+	select {
+	case <-tx.Done():
+		res, err = tx.Result()
+	case res = <-fallback:
+		tx.Cancel()
 	}
-	req := fmt.Sprintf("REGISTER CSeq %d", cseq)
-	for {
-		select {
-		case <-ctx.Done():
-			return sent, nil, ErrInterrupted
-		case <-wait.C:
-			return sent, nil, &NoResponseError{Request: req, Wait: u.timeout}
-		case <-retrans:
-			if _, err := u.send(protected, raw); err != nil {
-				return sent, nil, err
-			}
-			interval = min(2*interval, T2)
-			rt.Reset(interval)
-		case in := <-t.ch:
-			if in.Parsed.StatusCode < 200 {
-				interval = T2
-				if rt != nil {
-					rt.Reset(interval)
-				}
-				continue
-			}
-			return sent, &in, nil
-		}
+	sent := tx.Sent()
+	switch {
+	case err == nil:
+		return sent, res, nil
+	case ctx.Err() != nil:
+		return sent, nil, ErrInterrupted
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*transport.TimeoutError)):
+		return sent, nil, &NoResponseError{Request: fmt.Sprintf("REGISTER CSeq %d", cseq), Wait: u.timeout}
 	}
+	return sent, nil, fmt.Errorf("ue: REGISTER CSeq %d: %w", cseq, err)
 }
 
 func randHex(n int) string {

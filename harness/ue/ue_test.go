@@ -13,7 +13,7 @@ import (
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
-	"imsconform/harness/ue/sipwire"
+	"imsconform/harness/transport"
 )
 
 func testLab(ip string) *lab.Profile {
@@ -30,6 +30,15 @@ func newUE(t *testing.T, l *lab.Profile, f *fakeRegistrar, network string, devs 
 	}
 	t.Cleanup(func() { u.Close() })
 	return u
+}
+
+func topVia(t *testing.T, p *sipmsg.Message) *sipmsg.Via {
+	t.Helper()
+	_, v, err := p.TopVia()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func parse(t *testing.T, m *trace.Message) *sipmsg.Message {
@@ -62,27 +71,27 @@ func TestRegister(t *testing.T) {
 			a := u.Addrs()
 			p2, p7 := parse(t, reg.Initial), parse(t, reg.Authorized)
 			wantTP := strings.ToUpper(tc.network)
-			if v := sipwire.TopVia(p2); v.SentBy() != a.HostString()+":"+itoa(a.Port) || v.Transport != wantTP {
+			if v := topVia(t, p2); v.SentBy() != a.HostString()+":"+itoa(a.Port) || v.Transport != wantTP {
 				t.Errorf("step 2 Via: expected %s sent-by %s:%d, got %s %s", wantTP, a.HostString(), a.Port, v.Transport, v.SentBy())
 			}
-			if v := sipwire.TopVia(p7); v.SentBy() != a.HostString()+":"+itoa(a.PortS) {
+			if v := topVia(t, p7); v.SentBy() != a.HostString()+":"+itoa(a.PortS) {
 				t.Errorf("step 7 Via: expected sent-by port-s %d, got %s", a.PortS, v.SentBy())
 			}
 			if got := reg.Authorized.Src.Port(); got != a.PortC {
 				t.Errorf("step 7: expected to leave from port-c %d, left from %d", a.PortC, got)
 			}
-			if got := sipwire.HeaderValue(p7, "Security-Verify"); !strings.Contains(got, "spi-c=98765432") {
+			if got := p7.Get("Security-Verify"); !strings.Contains(got, "spi-c=98765432") {
 				t.Errorf("step 7: expected Security-Verify = Security-Server, got %q", got)
 			}
-			if n, _ := sipwire.CSeq(p7); n != 2 || sipwire.HeaderValue(p7, "Call-ID") != sipwire.HeaderValue(p2, "Call-ID") {
+			if n, _, _ := p7.CSeq(); n != 2 || p7.Get("Call-ID") != p2.Get("Call-ID") {
 				t.Errorf("step 7: expected CSeq 2 and the Call-ID of step 2, got CSeq %d", n)
 			}
-			auth := sipwire.HeaderValue(p2, "Authorization")
+			auth := p2.Get("Authorization")
 			want := `Digest username="user1_private@home1.net", realm="registrar.home1.net", nonce="", uri="sip:registrar.home1.net", response=""`
 			if auth != want {
 				t.Errorf("step 2 Authorization: expected %s, got %s", want, auth)
 			}
-			sc := sipwire.HeaderValue(p2, "Security-Client")
+			sc := p2.Get("Security-Client")
 			if !strings.Contains(sc, "port-c="+itoa(a.PortC)) || !strings.Contains(sc, "port-s="+itoa(a.PortS)) || !strings.Contains(sc, "spi-c=23456789") {
 				t.Errorf("step 2 Security-Client: expected the bound ports and lab SPIs, got %q", sc)
 			}
@@ -106,14 +115,14 @@ func TestQOPAuth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	if a := sipwire.HeaderValue(parse(t, reg.Authorized), "Authorization"); !strings.Contains(a, "qop=auth,") || !strings.Contains(a, "nc=00000001") {
+	if a := parse(t, reg.Authorized).Get("Authorization"); !strings.Contains(a, "qop=auth,") || !strings.Contains(a, "nc=00000001") {
 		t.Errorf("expected qop=auth and nc=00000001, got %s", a)
 	}
 	// Re-registration answers with the next nonce count.
 	if _, err := u.Reregister(context.Background(), reg); err != nil {
 		t.Fatalf("Reregister: %v", err)
 	}
-	if a := sipwire.HeaderValue(parse(t, reg.Initial), "Authorization"); !strings.Contains(a, "nc=00000002") {
+	if a := parse(t, reg.Initial).Get("Authorization"); !strings.Contains(a, "nc=00000002") {
 		t.Errorf("re-registration: expected nc=00000002, got %s", a)
 	}
 }
@@ -146,10 +155,10 @@ func TestStaleSQN(t *testing.T) {
 	if reg.AUTS != 1 || len(reg.Challenges) != 2 || reg.AUTN != AUTNValid || f.resyncs() != 1 {
 		t.Fatalf("expected one AUTS, two challenges and a valid AUTN at last; got %v, %d challenges, fake resync %d", reg, len(reg.Challenges), f.resyncs())
 	}
-	if a := sipwire.HeaderValue(parse(t, &reg.Requests[1]), "Authorization"); !strings.Contains(a, `auts="`) {
+	if a := parse(t, &reg.Requests[1]).Get("Authorization"); !strings.Contains(a, `auts="`) {
 		t.Errorf("expected the second REGISTER to carry auts, got %s", a)
 	}
-	if n, _ := sipwire.CSeq(parse(t, reg.Authorized)); n != 3 {
+	if n, _, _ := parse(t, reg.Authorized).CSeq(); n != 3 {
 		t.Errorf("expected the answering REGISTER at CSeq 3, got %d", n)
 	}
 }
@@ -168,7 +177,7 @@ func TestReregisterDeregister(t *testing.T) {
 		t.Fatalf("Reregister: %v", err)
 	}
 	p := parse(t, reg.Initial)
-	if n, _ := sipwire.CSeq(p); n != 3 || reg.CallID != callID || sipwire.HeaderValue(p, "Call-ID") != callID {
+	if n, _, _ := p.CSeq(); n != 3 || reg.CallID != callID || p.Get("Call-ID") != callID {
 		t.Errorf("re-registration: expected CSeq 3 and the same Call-ID, got CSeq %d", n)
 	}
 	if !p.Has("Security-Verify") || reg.Initial.Src.Port() != u.Addrs().PortC {
@@ -178,10 +187,10 @@ func TestReregisterDeregister(t *testing.T) {
 		t.Fatalf("Deregister: %v", err)
 	}
 	p = parse(t, reg.Initial)
-	if c := sipwire.HeaderValue(p, "Contact"); !strings.HasSuffix(c, ";expires=0") {
+	if c := p.Get("Contact"); !strings.HasSuffix(c, ";expires=0") {
 		t.Errorf("de-registration: expected Contact expires=0, got %q", c)
 	}
-	if n, _ := sipwire.CSeq(p); n != 4 || reg.Status != 200 {
+	if n, _, _ := p.CSeq(); n != 4 || reg.Status != 200 {
 		t.Errorf("de-registration: expected CSeq 4 and 200, got %d, %d", n, reg.Status)
 	}
 }
@@ -194,7 +203,7 @@ func TestNoAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	u, err := New(Options{Lab: l, PCSCF: sipwire.AddrPort(c.LocalAddr())})
+	u, err := New(Options{Lab: l, PCSCF: c.LocalAddr().(*net.UDPAddr).AddrPort()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +261,7 @@ func TestDeviations(t *testing.T) {
 	if parse(t, reg.Initial).Has("Supported") {
 		t.Error("step 2: expected Supported dropped")
 	}
-	if mf := sipwire.HeaderValue(parse(t, reg.Authorized), "Max-Forwards"); mf != "69" {
+	if mf := parse(t, reg.Authorized).Get("Max-Forwards"); mf != "69" {
 		t.Errorf("step 7: expected Max-Forwards 69, got %q", mf)
 	}
 }
@@ -284,27 +293,52 @@ func TestSigcomp(t *testing.T) {
 	}
 	a := u.Addrs()
 	p := parse(t, reg.Authorized)
-	if v := sipwire.HeaderValue(p, "Via"); !strings.HasPrefix(v, "SIP/2.0/UDP [::1]:"+itoa(a.PortS)+";comp=sigcomp;branch=z9hG4bK") {
+	if v := p.Get("Via"); !strings.HasPrefix(v, "SIP/2.0/UDP [::1]:"+itoa(a.PortS)+";comp=sigcomp;branch=z9hG4bK") {
 		t.Errorf("Via: expected comp=sigcomp before the branch, got %q", v)
 	}
-	if c := sipwire.HeaderValue(p, "Contact"); c != "<sip:[::1]:"+itoa(a.PortS)+";comp=sigcomp>;expires=600000" {
+	if c := p.Get("Contact"); c != "<sip:[::1]:"+itoa(a.PortS)+";comp=sigcomp>;expires=600000" {
 		t.Errorf("Contact: got %q", c)
 	}
 }
 
-// TestRefusesANonLoopbackPCSCF: the harness never sends to an address off
-// this host; the refusal comes before any socket is bound.
-func TestRefusesANonLoopbackPCSCF(t *testing.T) {
+// TestAnyPCSCFAddressIsAccepted: the UE reaches whatever address the lab
+// names; nothing is sent here, so no traffic leaves loopback.
+func TestAnyPCSCFAddressIsAccepted(t *testing.T) {
 	l := lab.DefaultFor("127.0.0.1")
-	for _, pc := range []string{"192.0.2.1:5060", "[2001:db8::1]:5060", "10.0.0.1:5060"} {
+	for _, pc := range []string{"192.0.2.1:5060", "[2001:db8::1]:5060"} {
 		u, err := New(Options{Lab: l, PCSCF: netip.MustParseAddrPort(pc)})
-		if err == nil {
-			u.Close()
-			t.Errorf("P-CSCF %s: expected a refusal, got a UE", pc)
+		if err != nil {
+			t.Errorf("P-CSCF %s: expected a UE, got %v", pc, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "expected a loopback address") {
-			t.Errorf("P-CSCF %s: error %q does not say a loopback address was expected", pc, err)
-		}
+		u.Close()
+	}
+}
+
+// TestNothingListeningAtThePCSCF: ICMP port unreachable (UDP) or a refused
+// connection (TCP) ends the exchange at once with a
+// *transport.UnreachableError, well before the step timeout.
+func TestNothingListeningAtThePCSCF(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			l := testLab("127.0.0.1")
+			l.Timeouts.Step = time.Hour
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := c.LocalAddr().(*net.UDPAddr).AddrPort()
+			c.Close()
+			u, err := New(Options{Lab: l, PCSCF: dead, Transport: network})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			reg, err := u.Register(context.Background())
+			var ue *transport.UnreachableError
+			if !errors.As(err, &ue) || ue.Addr != dead || !strings.Contains(reg.Why, "nothing listens at") {
+				t.Fatalf("expected an UnreachableError for %s, got %v (why %q)", dead, err, reg.Why)
+			}
+		})
 	}
 }

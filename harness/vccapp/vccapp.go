@@ -17,10 +17,15 @@
 // contains "pref" (its value, quotes removed); any other header whose name
 // contains "Preference". The first found is stored with where it came from.
 //
-// The mock owns its socket (UDP or TCP, loopback), records every message it
-// sends or receives into a trace (role "VCCApp"), including datagrams that do
-// not parse, and applies the deviations of step 13. It knows nothing of
-// checks.
+// The mock listens on its own address on UDP and TCP together, whatever
+// transport the UE uses, through the shared SIP transport (harness/transport):
+// a retransmitted REGISTER is answered from the server transaction's cache,
+// and the answer goes where RFC 3261 18.2.2 says (on the request's
+// connection over TCP; over UDP to the top Via's received address and
+// sent-by port, or to the source with rport), not simply to the datagram's
+// source. It records every message it sends or receives into a trace (role
+// "VCCApp"), including what does not parse, and applies the deviations of
+// step 13. It knows nothing of checks.
 package vccapp
 
 import (
@@ -29,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -40,9 +44,8 @@ import (
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
-	"imsconform/harness/sipstack"
 	"imsconform/harness/trace"
-	"imsconform/harness/ue/sipwire"
+	"imsconform/harness/transport"
 )
 
 // Role is the trace role of the mock VCC Application.
@@ -59,10 +62,8 @@ type Options struct {
 	// Lab gives vcc_app (listen, accept_from), the IMPUs for
 	// P-Associated-URI and core.scscf_name for Service-Route. Required.
 	Lab *lab.Profile
-	// Transport is "UDP" or "TCP"; "" means Lab.SUT.Transport, then UDP.
-	Transport string
-	// Listen is the host:port to bind (loopback; port 0 = ephemeral); ""
-	// means Lab.VCCApp.Listen, then [::1]:0.
+	// Listen is the host:port to bind, on UDP and TCP (port 0 = one
+	// ephemeral port for both); "" means Lab.VCCApp.Listen, then [::1]:0.
 	Listen string
 	// Trace receives every message; nil means a new trace (see App.Trace).
 	Trace *trace.Trace
@@ -76,6 +77,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for Date; nil means time.Now.
 	Now func() time.Time
+	// Timers are the RFC 3261 timers of its server transactions (Timer J
+	// keeps an answer for retransmissions); zero fields mean the defaults.
+	Timers transport.Timers
 }
 
 // Record is the registration information stored for one IMPU (step 12).
@@ -145,7 +149,6 @@ func (s *Store) Records() []Record {
 // App is a running mock VCC Application.
 type App struct {
 	o         Options
-	transport string
 	addr      netip.AddrPort
 	tr        *trace.Trace
 	devs      []deviation.Deviation
@@ -156,31 +159,15 @@ type App struct {
 	acceptAll bool
 	pau       string
 	sroute    string
-
-	udp *net.UDPConn
-	ln  net.Listener
-
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-	done   map[string][]byte // answers sent, by request key, for retransmissions
-	order  []string
-	closed bool
-	wg     sync.WaitGroup
-	once   sync.Once
+	tl        *transport.Layer
+	once      sync.Once
 }
 
-// Start binds the mock's socket and serves until ctx ends or Close.
+// Start binds the mock's address on UDP and TCP and serves until ctx ends
+// or Close.
 func Start(ctx context.Context, o Options) (*App, error) {
 	if o.Lab == nil {
 		return nil, errors.New("vccapp: options: expected a lab profile, got nil")
-	}
-	tp := o.Transport
-	if tp == "" {
-		tp = o.Lab.SUT.Transport
-	}
-	network, err := sipstack.Network(tp)
-	if err != nil {
-		return nil, fmt.Errorf("vccapp: %w", err)
 	}
 	listen := o.Listen
 	if listen == "" {
@@ -189,8 +176,11 @@ func Start(ctx context.Context, o Options) (*App, error) {
 	if listen == "" {
 		listen = "[::1]:0"
 	}
-	a := &App{o: o, transport: strings.ToUpper(network), tr: o.Trace, devs: deviation.For(o.Deviations, "13"),
-		log: o.Logger, conns: map[net.Conn]bool{}, done: map[string][]byte{}}
+	laddr, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("vccapp: listen address: expected host:port with an IP literal, got %q", listen)
+	}
+	a := &App{o: o, tr: o.Trace, devs: deviation.For(o.Deviations, "13"), log: o.Logger}
 	if a.tr == nil {
 		a.tr = trace.New()
 	}
@@ -220,31 +210,21 @@ func Start(ctx context.Context, o Options) (*App, error) {
 	a.pau = strings.Join(uris, ", ")
 	a.sroute = "<sip:orig@" + o.Lab.Core.SCSCFName + ";lr>"
 
-	l, err := sipstack.Listen(network, listen)
+	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log})
+	e, err := a.tl.Listen(ctx, laddr, a.handle)
 	if err != nil {
+		a.tl.Close()
 		return nil, fmt.Errorf("vccapp: %w", err)
 	}
-	a.addr = l.Addr
-	if l.Packet != nil {
-		a.udp = l.Packet.(*net.UDPConn)
-		a.wg.Add(1)
-		go a.readUDP()
-	} else {
-		a.ln = l.Stream
-		a.wg.Add(1)
-		go a.accept_()
-	}
+	a.addr = e.Addr()
 	// Close when ctx ends; Close itself stops the watch, so nothing is left
 	// waiting on a context that is never cancelled.
 	a.stopWatch = context.AfterFunc(ctx, func() { a.Close() })
 	return a, nil
 }
 
-// Addr is the address the mock is bound to.
+// Addr is the address the mock is bound to, on UDP and TCP.
 func (a *App) Addr() netip.AddrPort { return a.addr }
-
-// Transport is "UDP" or "TCP".
-func (a *App) Transport() string { return a.transport }
 
 // Store returns the registration information received.
 func (a *App) Store() *Store { return &a.store }
@@ -257,186 +237,50 @@ func (a *App) Close() error {
 	if a.stopWatch != nil {
 		a.stopWatch()
 	}
-	a.once.Do(func() {
-		a.mu.Lock()
-		a.closed = true
-		for c := range a.conns {
-			c.Close()
-		}
-		a.mu.Unlock()
-		if a.udp != nil {
-			a.udp.Close()
-		}
-		if a.ln != nil {
-			a.ln.Close()
-		}
-	})
-	a.wg.Wait()
+	a.once.Do(func() { a.tl.Close() })
 	return nil
 }
 
-func (a *App) readUDP() {
-	defer a.wg.Done()
-	buf := make([]byte, 65536)
-	for {
-		n, src, err := a.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		in := sipwire.Receive(a.tr, Role, "UDP", src, a.addr, buf[:n])
-		// The answer goes back to the datagram's source address: the top Via
-		// of the REGISTER of table A.3.2.2-11 names the I-CSCF by a host name
-		// (icscf1_p.home1.net) that does not resolve in a lab, so RFC 3261
-		// 18.2.2's "sent-by" cannot be used.
-		a.handle(in, src, a.addr, func(raw []byte) error {
-			_, err := a.udp.WriteToUDPAddrPort(raw, src)
-			return err
-		})
-	}
-}
-
-func (a *App) accept_() {
-	defer a.wg.Done()
-	for {
-		c, err := a.ln.Accept()
-		if err != nil {
-			return
-		}
-		a.mu.Lock()
-		if a.closed {
-			a.mu.Unlock()
-			c.Close()
-			return
-		}
-		a.conns[c] = true
-		a.wg.Add(1)
-		a.mu.Unlock()
-		go a.readTCP(c)
-	}
-}
-
-func (a *App) readTCP(c net.Conn) {
-	defer a.wg.Done()
-	defer func() {
-		a.mu.Lock()
-		delete(a.conns, c)
-		a.mu.Unlock()
-		c.Close()
-	}()
-	local, remote := sipwire.AddrPort(c.LocalAddr()), sipwire.AddrPort(c.RemoteAddr())
-	var wmu sync.Mutex
-	// Over TCP the answer goes back on the connection the request came on.
-	write := func(raw []byte) error {
-		wmu.Lock()
-		defer wmu.Unlock()
-		_, err := c.Write(raw)
-		return err
-	}
-	var f sipwire.Framer
-	buf := make([]byte, 65536)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			f.Write(buf[:n])
-			for {
-				raw, ok, ferr := f.Next()
-				if !ok {
-					break
-				}
-				a.handle(sipwire.Receive(a.tr, Role, "TCP", remote, local, raw), remote, local, write)
-				if ferr != nil {
-					return
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// handle answers one received message. Responses and unparseable messages
-// are only recorded (by the caller).
-func (a *App) handle(in sipwire.Inbound, src, local netip.AddrPort, write func([]byte) error) {
-	// Each answer is recorded before it is written, so that the trace keeps
-	// the order of the wire.
-	send := func(raw []byte) (trace.Message, error) {
-		m := sipwire.Record(a.tr, Role, a.transport, local, src, raw)
-		return m, write(raw)
-	}
+// handle answers a new request (the transport answers its retransmissions
+// from the server transaction). Responses, ACKs and what does not parse are
+// only recorded (by the transport).
+func (a *App) handle(in *transport.Incoming) {
 	p := in.Parsed
-	a.log.Debug("vccapp: received", "from", src, "note", in.Msg.Note)
-	if p == nil || !p.Request || p.Method == "ACK" {
+	a.log.Debug("vccapp: received", "from", in.Msg.Src, "note", in.Msg.Note)
+	if p == nil || in.Tx == nil {
 		return
 	}
-	key := requestKey(p, src)
-	a.mu.Lock()
-	prev, again := a.done[key]
-	a.mu.Unlock()
-	if again {
-		// A retransmission: send the same answer again.
-		if prev != nil {
-			send(prev)
-		}
-		return
-	}
+	src := in.Msg.Src
 	if p.Method != "REGISTER" {
-		raw := a.response(p, 405, "Method Not Allowed", nil)
-		a.remember(key, raw)
-		send(raw)
+		if _, err := in.Tx.Respond(a.response(p, 405, "Method Not Allowed", nil).Bytes()); err != nil {
+			a.log.Debug("vccapp: send failed", "to", src, "err", err)
+		}
 		return
 	}
 	rec := a.record(p, src)
-	var raw []byte
+	var res *sipmsg.Message
 	if rec.Accepted {
-		raw = a.response(p, 200, "OK", &rec)
+		res = a.response(p, 200, "OK", &rec)
 	} else {
-		raw = a.response(p, 403, "Forbidden", nil)
+		res = a.response(p, 403, "Forbidden", nil)
 	}
-	raw, ok := deviation.Outgoing(a.devs, raw)
+	raw, ok := deviation.Outgoing(a.devs, res)
+	if raw == nil {
+		raw = res.Bytes()
+	}
 	a.store.put(rec)
 	ex := Exchange{Request: in.Msg, Record: rec}
 	if ok {
-		a.remember(key, raw)
-		m, err := send(raw)
+		m, err := in.Tx.Respond(raw)
 		if err != nil {
 			a.log.Debug("vccapp: send failed", "to", src, "err", err)
 		} else {
 			ex.Response = &m
 		}
-	} else {
-		a.remember(key, nil)
 	}
 	if a.o.OnRegister != nil {
 		a.o.OnRegister(ex)
 	}
-}
-
-func (a *App) remember(key string, raw []byte) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.order) >= maxKept {
-		for _, k := range a.order[:maxKept/2] {
-			delete(a.done, k)
-		}
-		a.order = append(a.order[:0], a.order[maxKept/2:]...)
-	}
-	a.done[key] = raw
-	a.order = append(a.order, key)
-}
-
-// requestKey identifies a request for retransmission matching: source, top
-// Via branch, Call-ID and CSeq.
-func requestKey(p *sipmsg.Message, src netip.AddrPort) string {
-	branch := ""
-	if v := sipwire.TopVia(p); v != nil {
-		branch, _ = v.Params.Get("branch")
-	}
-	return src.String() + "|" + branch + "|" + sipwire.HeaderValue(p, "Call-ID") + "|" + sipwire.HeaderValue(p, "CSeq")
 }
 
 func (a *App) allowed(ip netip.Addr) bool {
@@ -454,8 +298,8 @@ func (a *App) allowed(ip netip.Addr) bool {
 
 // record reads the registration information of a REGISTER.
 func (a *App) record(p *sipmsg.Message, src netip.AddrPort) Record {
-	r := Record{Source: src, CallID: sipwire.HeaderValue(p, "Call-ID"), CSeq: sipwire.HeaderValue(p, "CSeq"), At: a.o.Now(), Expires: -1, Accepted: true}
-	if to := sipwire.HeaderValue(p, "To"); to != "" {
+	r := Record{Source: src, CallID: p.Get("Call-ID"), CSeq: p.Get("CSeq"), At: a.o.Now(), Expires: -1, Accepted: true}
+	if to := p.Get("To"); to != "" {
 		if na, err := sipmsg.ParseNameAddr(to); err == nil && na.URI != nil {
 			r.IMPU = na.URI.Raw
 			if !strings.Contains(to, "<") {
@@ -466,7 +310,7 @@ func (a *App) record(p *sipmsg.Message, src netip.AddrPort) Record {
 			r.IMPU = to
 		}
 	}
-	if e := sipwire.HeaderValue(p, "Expires"); e != "" {
+	if e := p.Get("Expires"); e != "" {
 		if n, err := strconv.Atoi(strings.TrimSpace(e)); err == nil {
 			r.Expires = n
 		}
@@ -496,7 +340,7 @@ func (a *App) record(p *sipmsg.Message, src netip.AddrPort) Record {
 // preference finds the domain-selection preference (see the package comment).
 func preference(p *sipmsg.Message) (string, string) {
 	for _, n := range []string{"P-Domain-Preference", "Domain-Selection-Preference"} {
-		if v := sipwire.HeaderValue(p, n); v != "" {
+		if v := p.Get(n); v != "" {
 			return v, "header " + n
 		}
 	}
@@ -522,47 +366,25 @@ func preference(p *sipmsg.Message) (string, string) {
 
 // response builds the answer to a REGISTER: the 200 OK of table A.3.2.2-13
 // when rec is given, else a bare error response.
-func (a *App) response(p *sipmsg.Message, code int, reason string, rec *Record) []byte {
-	var b strings.Builder
-	b.Grow(1024)
-	w := func(ss ...string) {
-		for _, s := range ss {
-			b.WriteString(s)
-		}
-		b.WriteString("\r\n")
+func (a *App) response(p *sipmsg.Message, code int, reason string, rec *Record) *sipmsg.Message {
+	r := sipmsg.NewResponse(p, code, reason, strconv.FormatUint(rand.Uint64()&0xffffffff, 16))
+	if rec == nil {
+		return r
 	}
-	w("SIP/2.0 ", strconv.Itoa(code), " ", reason)
-	for _, h := range p.Lines("Via") {
-		w("Via: ", h.Value)
+	for _, h := range p.Lines("Path") {
+		r.InsertBefore("From", "Path", h.Value)
 	}
-	if rec != nil {
-		for _, h := range p.Lines("Path") {
-			w("Path: ", h.Value)
-		}
-		w("Service-Route: ", a.sroute)
-	}
-	w("From: ", sipwire.HeaderValue(p, "From"))
-	to := sipwire.HeaderValue(p, "To")
-	if na, err := sipmsg.ParseNameAddr(to); err != nil || !hasParam(na.Params, "tag") {
-		to += ";tag=" + strconv.FormatUint(rand.Uint64()&0xffffffff, 16)
-	}
-	w("To: ", to)
-	w("Call-ID: ", sipwire.HeaderValue(p, "Call-ID"))
-	if rec != nil && rec.Contact != "" {
+	r.InsertBefore("From", "Service-Route", a.sroute)
+	if rec.Contact != "" {
 		c := rec.Contact
 		if na, err := sipmsg.ParseNameAddr(c); err == nil && !hasParam(na.Params, "expires") && rec.Expires >= 0 {
 			c += ";expires=" + strconv.Itoa(rec.Expires)
 		}
-		w("Contact: ", c)
+		r.InsertBefore("CSeq", "Contact", c)
 	}
-	w("CSeq: ", sipwire.HeaderValue(p, "CSeq"))
-	if rec != nil {
-		w("Date: ", a.o.Now().UTC().Format(http.TimeFormat))
-		w("P-Associated-URI: ", a.pau)
-	}
-	w("Content-Length: 0")
-	w()
-	return []byte(b.String())
+	r.InsertBefore("Content-Length", "Date", a.o.Now().UTC().Format(http.TimeFormat))
+	r.InsertBefore("Content-Length", "P-Associated-URI", a.pau)
+	return r
 }
 
 func hasParam(ps sipmsg.Params, name string) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +14,10 @@ import (
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
-	"imsconform/harness/ue/sipwire"
 )
 
 const register11 = "REGISTER sip:scscf1.home1.net SIP/2.0\r\n" +
-	"Via: SIP/2.0/UDP icscf1_p.home1.net;branch=z9hG4bK351g45.1, SIP/2.0/UDP pcscf1.visited1.net;branch=z9hG4bK240f34.1\r\n" +
+	"Via: SIP/2.0/UDP icscf1_p.home1.net;branch=z9hG4bK351g45.1;rport, SIP/2.0/UDP pcscf1.visited1.net;branch=z9hG4bK240f34.1\r\n" +
 	"Via: SIP/2.0/UDP [::1]:1357;comp=sigcomp;branch=z9hG4bKnashds7\r\n" +
 	"Max-Forwards: 68\r\n" +
 	"P-Access-Network-Info: 3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11\r\n" +
@@ -34,10 +34,10 @@ const register11 = "REGISTER sip:scscf1.home1.net SIP/2.0\r\n" +
 	"Supported: path\r\n" +
 	"Content-Length: 0\r\n\r\n"
 
-func start(t *testing.T, l *lab.Profile, network, listen string, devs ...deviation.Deviation) (*App, chan Exchange) {
+func start(t *testing.T, l *lab.Profile, listen string, devs ...deviation.Deviation) (*App, chan Exchange) {
 	t.Helper()
 	ch := make(chan Exchange, 8)
-	a, err := Start(context.Background(), Options{Lab: l, Transport: network, Listen: listen, Deviations: devs,
+	a, err := Start(context.Background(), Options{Lab: l, Listen: listen, Deviations: devs,
 		Now:        func() time.Time { return time.Date(2001, 7, 11, 8, 49, 37, 0, time.UTC) },
 		OnRegister: func(e Exchange) { ch <- e }})
 	if err != nil {
@@ -46,6 +46,9 @@ func start(t *testing.T, l *lab.Profile, network, listen string, devs ...deviati
 	t.Cleanup(func() { a.Close() })
 	return a, ch
 }
+
+// register11 carries rport on its top Via (RFC 3581): the answer goes to the
+// test's socket, whatever the Via's host names.
 
 // roundTrip sends raw and reads one answer.
 func roundTrip(t *testing.T, network string, a *App, raw string) *sipmsg.Message {
@@ -76,16 +79,16 @@ func exchange(network string, a *App, raw string) (*sipmsg.Message, error) {
 }
 
 func TestRegister200(t *testing.T) {
-	for _, tc := range []struct{ network, listen string }{{"udp", "[::1]:0"}, {"tcp", "127.0.0.1:0"}, {"udp", "127.0.0.1:0"}} {
+	for _, tc := range []struct{ network, listen string }{{"udp", "[::1]:0"}, {"tcp", "127.0.0.1:0"}, {"udp", "127.0.0.1:0"}, {"tcp", "[::1]:0"}} {
 		t.Run(tc.network+tc.listen, func(t *testing.T) {
 			l := lab.Default()
-			a, ch := start(t, l, tc.network, tc.listen)
+			a, ch := start(t, l, tc.listen)
 			p := roundTrip(t, tc.network, a, register11)
 			if p.StatusCode != 200 {
 				t.Fatalf("expected 200, got %d", p.StatusCode)
 			}
 			vias := p.Lines("Via")
-			if len(vias) != 2 || !strings.HasPrefix(vias[0].Value, "SIP/2.0/UDP icscf1_p.home1.net;branch=z9hG4bK351g45.1, ") {
+			if len(vias) != 2 || !strings.HasPrefix(vias[0].Value, "SIP/2.0/UDP icscf1_p.home1.net;branch=z9hG4bK351g45.1;rport, ") {
 				t.Errorf("expected the two Via lines echoed, got %v", vias)
 			}
 			want := map[string]string{
@@ -100,14 +103,14 @@ func TestRegister200(t *testing.T) {
 				"Content-Length":   "0",
 			}
 			for h, v := range want {
-				if got := sipwire.HeaderValue(p, h); got != v {
+				if got := p.Get(h); got != v {
 					t.Errorf("%s: expected %q, got %q", h, v, got)
 				}
 			}
-			if to := sipwire.HeaderValue(p, "To"); !strings.HasPrefix(to, "<sip:user1_public1@home1.net>;tag=") {
+			if to := p.Get("To"); !strings.HasPrefix(to, "<sip:user1_public1@home1.net>;tag=") {
 				t.Errorf("To: expected the request's To with a tag, got %q", to)
 			}
-			if _, err := http.ParseTime(sipwire.HeaderValue(p, "Date")); err != nil {
+			if _, err := http.ParseTime(p.Get("Date")); err != nil {
 				t.Errorf("Date: %v", err)
 			}
 			e := <-ch
@@ -130,7 +133,7 @@ func TestRegister200(t *testing.T) {
 }
 
 func TestRetransmissionAnsweredOnce(t *testing.T) {
-	a, ch := start(t, lab.Default(), "udp", "[::1]:0")
+	a, ch := start(t, lab.Default(), "[::1]:0")
 	c, err := net.Dial("udp", a.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +161,7 @@ func TestRetransmissionAnsweredOnce(t *testing.T) {
 func TestForbiddenSource(t *testing.T) {
 	l := lab.DefaultFor("127.0.0.1")
 	l.VCCApp.AcceptFrom = []string{"::1", "127.0.0.2"}
-	a, ch := start(t, l, "udp", "127.0.0.1:0")
+	a, ch := start(t, l, "127.0.0.1:0")
 	p := roundTrip(t, "udp", a, register11)
 	if p.StatusCode != 403 {
 		t.Fatalf("expected 403, got %d", p.StatusCode)
@@ -173,7 +176,7 @@ func TestForbiddenSource(t *testing.T) {
 }
 
 func TestDeregistrationAndDeviation(t *testing.T) {
-	a, ch := start(t, lab.Default(), "tcp", "[::1]:0",
+	a, ch := start(t, lab.Default(), "[::1]:0",
 		deviation.Deviation{Step: "13", Action: deviation.DropHeader, Header: "Service-Route"},
 		deviation.Deviation{Step: "5", Action: deviation.DropHeader, Header: "From"})
 	raw := strings.Replace(register11, "expires=600000", "expires=0", 1)
@@ -187,7 +190,7 @@ func TestDeregistrationAndDeviation(t *testing.T) {
 }
 
 func TestGarbageAndNoAnswer(t *testing.T) {
-	a, ch := start(t, lab.Default(), "udp", "[::1]:0", deviation.Deviation{Step: "13", Action: deviation.NoAnswer})
+	a, ch := start(t, lab.Default(), "[::1]:0", deviation.Deviation{Step: "13", Action: deviation.NoAnswer})
 	c, err := net.Dial("udp", a.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +209,7 @@ func TestGarbageAndNoAnswer(t *testing.T) {
 }
 
 func TestConcurrentTCP(t *testing.T) {
-	a, ch := start(t, lab.Default(), "tcp", "[::1]:0")
+	a, ch := start(t, lab.Default(), "[::1]:0")
 	go func() {
 		for range ch {
 		}
@@ -222,4 +225,51 @@ func TestConcurrentTCP(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestOneAppBothTransports: the VCC Application takes UDP and TCP on one
+// port, whatever the UE uses (a UE on TCP once left the S-CSCF's UDP
+// REGISTER of step 11 unanswered).
+func TestOneAppBothTransports(t *testing.T) {
+	a, ch := start(t, lab.Default(), "[::1]:0")
+	for i, network := range []string{"udp", "tcp", "udp"} {
+		raw := strings.Replace(register11, "apb03a0s09dkjdfglkj49111", "call-"+strconv.Itoa(i), 1)
+		raw = strings.Replace(raw, "z9hG4bK351g45.1", "z9hG4bK351g45.1."+strconv.Itoa(i), 1)
+		if p := roundTrip(t, network, a, raw); p.StatusCode != 200 {
+			t.Fatalf("%s: expected 200, got %d", network, p.StatusCode)
+		}
+		<-ch
+	}
+}
+
+// TestAnswerFollowsTheViaNotTheSource: RFC 3261 18.2.2 — without rport the
+// 200 OK goes to the Via's sent-by port (its host here is the source's IP),
+// not back to the datagram's source port.
+func TestAnswerFollowsTheViaNotTheSource(t *testing.T) {
+	a, ch := start(t, lab.Default(), "[::1]:0")
+	from, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	via, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer via.Close()
+	port := strconv.Itoa(via.LocalAddr().(*net.UDPAddr).Port)
+	raw := strings.Replace(register11, "icscf1_p.home1.net;branch=z9hG4bK351g45.1;rport", "[::1]:"+port+";branch=z9hG4bK351g45.1", 1)
+	if _, err := from.WriteToUDP([]byte(raw), net.UDPAddrFromAddrPort(a.Addr())); err != nil {
+		t.Fatal(err)
+	}
+	via.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65536)
+	n, err := via.Read(buf)
+	if err != nil {
+		t.Fatalf("expected the 200 OK at the Via port %s, got %v", port, err)
+	}
+	if p, err := sipmsg.Parse(buf[:n]); err != nil || p.StatusCode != 200 {
+		t.Errorf("expected a 200 OK, got %q", buf[:n])
+	}
+	<-ch
 }

@@ -23,7 +23,7 @@ import (
 
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
-	"imsconform/harness/sipstack"
+	siptransport "imsconform/harness/transport"
 )
 
 func main() {
@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if tr == "" {
 		tr = p.SUT.Transport
 	}
-	if _, err := sipstack.Network(tr); err != nil {
+	if _, err := siptransport.Network(tr); err != nil {
 		return err
 	}
 	entry := *listen
@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	host := ""
 	if entry != "" {
-		ap, err := sipstack.CheckLoopback(entry)
+		ap, err := refcore.LoopbackAddr(entry)
 		if err != nil {
 			return fmt.Errorf("-listen: %w", err)
 		}
@@ -88,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if v != "" {
-		ap, err := sipstack.CheckLoopback(v)
+		ap, err := refcore.LoopbackAddr(v)
 		if err != nil {
 			return fmt.Errorf("-vcc: %w", err)
 		}

@@ -1,0 +1,48 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// dialTimeout bounds a TCP connect.
+const dialTimeout = 10 * time.Second
+
+// connTo returns the pooled connection to raddr, or opens one from the
+// endpoint's own port (so that the peer sees the port of the Via sent-by),
+// falling back to an ephemeral port when that port cannot be reused (e.g. a
+// connection to raddr from it still in TIME_WAIT). A refused connection is
+// an *UnreachableError.
+func (e *Endpoint) connTo(ctx context.Context, raddr netip.AddrPort) (*conn, error) {
+	e.mu.Lock()
+	c := e.conns[raddr]
+	e.mu.Unlock()
+	if c != nil && !c.isClosed() {
+		return c, nil
+	}
+	if ctx == nil {
+		ctx = e.l.ctx
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	stop := context.AfterFunc(e.l.ctx, cancel)
+	defer stop()
+	nc, err := e.stack.Dial(dctx, e.addr, raddr)
+	if err != nil && errors.Is(err, syscall.EADDRINUSE) {
+		nc, err = e.stack.Dial(dctx, netip.AddrPortFrom(e.addr.Addr(), 0), raddr)
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, &UnreachableError{Transport: TCP, Addr: raddr, Err: err}
+		}
+		return nil, fmt.Errorf("transport: connect to %s/TCP from %s: %w", raddr, e.addr, err)
+	}
+	if c = e.adopt(nc); c == nil {
+		return nil, ErrClosed
+	}
+	return c, nil
+}
