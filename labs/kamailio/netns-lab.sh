@@ -66,14 +66,20 @@ core=${prefix}core-$$ lab=${prefix}lab-$$
 tmp=$(mktemp -d)
 kam_pid=
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
+# stop_kamailio stops the Kamailio lab (SIGTERM, then SIGKILL after 10 s).
+stop_kamailio() {
   if [ -n "$kam_pid" ] && kill -0 "$kam_pid" 2>/dev/null; then
     kill -TERM "$kam_pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$kam_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$kam_pid" 2>/dev/null || true
   fi
+  kam_pid=
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  stop_kamailio
   for ns in "$lab" "$core"; do
     if ip netns list | grep -qw "^$ns"; then
       # Anything still running inside was started by this script.
@@ -119,37 +125,49 @@ ip -n "$lab" link set "vl$$" up
 echo "netns-lab: namespaces $core ($pcscf, $icscf, $scscf) and $lab ($harness), IPv$family ($(elapsed))"
 
 # Kamailio in the core namespace; the harness's addresses are in the lab's.
-mkfifo "$tmp/kam.out"
-ip netns exec "$core" "$tmp/kamailiolab" -serve -install=false -lab-out "$out/lab.yaml" -report-dir "$out" \
-  -pcscf "$pcscf" -icscf "$icscf" -scscf "$scscf" -hss "$harness" -vccapp "$harness" -ue "$harness" \
-  >"$tmp/kam.out" 2>"$out/kamailiolab.log" &
-kam_pid=$!
-exec 3<"$tmp/kam.out"
-ready=0
-while IFS= read -r -t 60 -u 3 line; do
-  echo "  kamailiolab: $line"
-  [ "$line" = ready ] && { ready=1; break; }
-done
-# Keep draining its output (the read end stays open: no SIGPIPE).
-cat <&3 >>"$out/kamailiolab.log" &
-exec 3<&-
-if [ "$ready" != 1 ]; then
-  echo "netns-lab: the Kamailio lab did not come up; its log:" >&2
-  tail -20 "$out/kamailiolab.log" >&2
-  exit 2
-fi
+# start_kamailio brings it up and waits until it is ready.
+start_kamailio() {
+  rm -f "$tmp/kam.out"
+  mkfifo "$tmp/kam.out"
+  ip netns exec "$core" "$tmp/kamailiolab" -serve -install=false -lab-out "$out/lab.yaml" -report-dir "$out" \
+    -pcscf "$pcscf" -icscf "$icscf" -scscf "$scscf" -hss "$harness" -vccapp "$harness" -ue "$harness" \
+    >"$tmp/kam.out" 2>>"$out/kamailiolab.log" &
+  kam_pid=$!
+  exec 3<"$tmp/kam.out"
+  local ready=0 line
+  while IFS= read -r -t 60 -u 3 line; do
+    echo "  kamailiolab: $line"
+    [ "$line" = ready ] && { ready=1; break; }
+  done
+  # Keep draining its output (the read end stays open: no SIGPIPE).
+  cat <&3 >>"$out/kamailiolab.log" &
+  exec 3<&-
+  if [ "$ready" != 1 ]; then
+    echo "netns-lab: the Kamailio lab did not come up; its log:" >&2
+    tail -20 "$out/kamailiolab.log" >&2
+    exit 2
+  fi
+  echo "netns-lab: Kamailio up in $core, P-CSCF $pcscf_ap ($(elapsed))"
+}
 if [ "$family" = 6 ]; then pcscf_ap="[$pcscf]:5060"; else pcscf_ap="$pcscf:5060"; fi
-echo "netns-lab: Kamailio up in $core, P-CSCF $pcscf_ap ($(elapsed))"
 
 if [ "$suite" = 0 ]; then
+  start_kamailio
   ip netns exec "$lab" "$tmp/kamailiolab" -probe "$pcscf_ap" &
   wait $!
   echo "netns-lab: the P-CSCF answers SIP from $lab ($(elapsed))"
   exit 0
 fi
 
+# Each transport's run gets a Kamailio of its own: its S-CSCF
+# (ims_usrloc_scscf) keeps a de-registered IMPU until its timer removes it
+# (timer_interval, 90 s by default), and a registration in that window goes
+# to the HSS as RE_REGISTRATION (Server-Assignment-Type 2), not as the
+# REGISTRATION of a user who is not registered that the Cx rules of step 9
+# expect. A fresh S-CSCF starts every run unregistered.
 worst=0
 for t in ${transports//,/ }; do
+  start_kamailio
   echo "netns-lab: suite over $t from $lab ($(elapsed))"
   rc=0
   # In the background and waited for, so that a signal reaches the trap at
@@ -161,6 +179,7 @@ for t in ${transports//,/ }; do
   [ -s "$out/$t/report.json" ] || { echo "netns-lab: the suite over $t wrote no report" >&2; rc=2; }
   echo "netns-lab: reports of $t in $out/$t, suite exit $rc ($(elapsed))"
   [ "$rc" -gt "$worst" ] && worst=$rc
+  stop_kamailio
 done
 echo "netns-lab: done ($(elapsed)); Kamailio's logs go to $out/kamailio when it stops"
 exit "$worst"

@@ -1,9 +1,7 @@
-//go:build netns_e2e
-
 package kamailio
 
-// Run with: go test -tags netns_e2e -run TestNetnsLabKnownResults ./labs/kamailio
-// (root, Kamailio). It needs the UE and the VCC Application to bind the lab
+// Run alone with: go test -run TestNetnsLabKnownResults ./labs/kamailio
+// (root, Kamailio, iproute2). The UE, the VCC Application and the HSS bind the lab
 // namespace's addresses.
 
 import (
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"imsconform/harness/check"
+	"imsconform/harness/scenario"
 )
 
 // reportResults reads the results of a report.json.
@@ -31,6 +30,7 @@ func reportResults(t *testing.T, path string) (results []check.Result, errs []st
 		Counts      map[string]int
 		Results     []struct {
 			RuleID   string `json:"rule_id"`
+			Level    string
 			Verdict  string
 			Observed string
 			Reason   string
@@ -40,7 +40,7 @@ func reportResults(t *testing.T, path string) (results []check.Result, errs []st
 		t.Fatalf("%s: %v", path, err)
 	}
 	for _, r := range rep.Results {
-		results = append(results, check.Result{RuleID: r.RuleID, Verdict: check.Verdict(r.Verdict), Observed: r.Observed, Reason: r.Reason})
+		results = append(results, check.Result{RuleID: r.RuleID, Level: scenario.Level(r.Level), Verdict: check.Verdict(r.Verdict), Observed: r.Observed, Reason: r.Reason})
 	}
 	for _, d := range rep.Diagnostics {
 		diags = append(diags, d.Code+": "+d.Message)
