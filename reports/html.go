@@ -48,6 +48,9 @@ type htmlView struct {
 	Counts                      []countView
 	Total                       int
 	Errors                      []string
+	Diagnostics                 []Diagnostic
+	Discovery                   *Discovery
+	Dereg                       string
 	Missing                     []missingView
 	Lab                         *LabView
 	Ladder                      ladderView
@@ -176,7 +179,15 @@ func buildHTML(r *Run) htmlView {
 		Verdict: string(Overall(r)),
 		Errors:  cells(r.Errors),
 		Lab:     labView(r.Lab),
+		Dereg:   printable(deregLine(r.Deregistration)),
 	}
+	for _, d := range r.Diagnostics {
+		v.Diagnostics = append(v.Diagnostics, Diagnostic{Code: printable(d.Code), Message: cell(d.Message)})
+	}
+	if d := r.Discovery; d != nil {
+		v.Discovery = &Discovery{Input: printable(d.Input), Method: printable(d.Method), Targets: cells(d.Targets), Steps: cells(d.Steps)}
+	}
+	na := notApplicable(r)
 	if d := duration(r); d > 0 {
 		v.Duration = d.Round(time.Millisecond).String()
 	}
@@ -192,7 +203,7 @@ func buildHTML(r *Run) htmlView {
 		}
 	}
 	for _, s := range stepIDs(r) {
-		if _, ok := received(r, seqs, s); !ok {
+		if _, ok := received(r, seqs, s); !ok && !na[s] {
 			mv := missingView{Step: printable(s), Tables: printable(tableNames(byStep[s], false))}
 			if ts := byStep[s]; len(ts) > 0 {
 				mv.Anchor = "#" + tableAnchor[ts[0].ID]
@@ -360,6 +371,7 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 			idxOf[m.Seq] = i
 		}
 	}
+	na := notApplicable(r)
 	for _, s := range stepIDs(r) {
 		if seq, ok := received(r, seqs, s); ok {
 			if i := idxOf[seq]; i > lastIdx {
@@ -367,9 +379,13 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 			}
 			continue
 		}
+		if na[s] {
+			continue // not expected in this lab: no "not received" row
+		}
 		after[lastIdx] = append(after[lastIdx], missing{s})
 	}
 
+	dereg := deregLabels(r)
 	y := ladderTop + 30
 	addMissing := func(ms []missing) {
 		for _, mm := range ms {
@@ -419,6 +435,9 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 			} else {
 				tn = append(tn, "step "+s)
 			}
+		}
+		if l, ok := dereg[m.Seq]; ok && len(tn) == 0 {
+			tn = append(tn, l)
 		}
 		row.Sub = strings.Join(tn, ", ")
 		if row.Sub == "" && kind == kindBad && m.Note != "" {

@@ -22,11 +22,32 @@ type jsonReport struct {
 	Verdict       string       `json:"verdict"`
 	Counts        Counts       `json:"counts"`
 	Errors        []string     `json:"errors"`
+	Diagnostics   []jsonDiag   `json:"diagnostics"`
+	Discovery     *jsonDisc    `json:"discovery"`
+	Dereg         *jsonDereg   `json:"deregistration"`
 	Lab           *LabView     `json:"lab"`
 	Tables        []jsonTable  `json:"tables"`
 	Steps         []jsonStep   `json:"steps"`
 	Results       []jsonResult `json:"results"`
 	Trace         []jsonMsg    `json:"trace"`
+}
+
+type jsonDiag struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type jsonDisc struct {
+	Input   string   `json:"input"`
+	Method  string   `json:"method"`
+	Targets []string `json:"targets"`
+	Steps   []string `json:"steps"`
+}
+
+type jsonDereg struct {
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	Seqs   []int  `json:"seqs"`
 }
 
 type jsonTable struct {
@@ -42,6 +63,7 @@ type jsonStep struct {
 	Step     string   `json:"step"`
 	Seq      int      `json:"seq"`
 	Received bool     `json:"received"`
+	Expected bool     `json:"expected"`
 	Tables   []string `json:"tables"`
 }
 
@@ -111,6 +133,7 @@ func buildJSON(r *Run) jsonReport {
 		Verdict:       string(Overall(r)),
 		Counts:        countResults(r.Results),
 		Errors:        nonNil(r.Errors),
+		Diagnostics:   []jsonDiag{},
 		Lab:           labView(r.Lab),
 		Tables:        []jsonTable{},
 		Steps:         []jsonStep{},
@@ -120,11 +143,21 @@ func buildJSON(r *Run) jsonReport {
 	for _, t := range r.Tables {
 		rep.Tables = append(rep.Tables, jsonTable(t))
 	}
+	for _, d := range r.Diagnostics {
+		rep.Diagnostics = append(rep.Diagnostics, jsonDiag(d))
+	}
+	if d := r.Discovery; d != nil {
+		rep.Discovery = &jsonDisc{Input: d.Input, Method: d.Method, Targets: nonNil(d.Targets), Steps: nonNil(d.Steps)}
+	}
+	if d := r.Deregistration; d != nil {
+		rep.Dereg = &jsonDereg{Status: d.Status, Error: d.Err, Seqs: append([]int{}, d.Seqs...)}
+	}
+	na := notApplicable(r)
 	seqs := seqSet(r.Trace)
 	byStep := tablesByStep(r)
 	for _, s := range stepIDs(r) {
 		seq, ok := received(r, seqs, s)
-		st := jsonStep{Step: s, Seq: seq, Received: ok, Tables: []string{}}
+		st := jsonStep{Step: s, Seq: seq, Received: ok, Expected: !na[s], Tables: []string{}}
 		for _, t := range byStep[s] {
 			st.Tables = append(st.Tables, t.ID)
 		}

@@ -34,7 +34,7 @@ func TestWriteJSONSchema(t *testing.T) {
 	r := sampleRun()
 	m, raw := decodeJSON(t, r)
 	keys(t, "report", m, "schema_version", "tool", "profile", "target", "started", "finished",
-		"duration_ms", "verdict", "counts", "errors", "lab", "tables", "steps", "results", "trace")
+		"duration_ms", "verdict", "counts", "errors", "diagnostics", "discovery", "deregistration", "lab", "tables", "steps", "results", "trace")
 	if got := m["schema_version"]; got != float64(SchemaVersion) {
 		t.Errorf("schema_version: expected %d, got %v", SchemaVersion, got)
 	}
@@ -74,7 +74,7 @@ func TestWriteJSONSchema(t *testing.T) {
 	var steps []string
 	for _, x := range m["steps"].([]any) {
 		s := x.(map[string]any)
-		keys(t, "steps[]", s, "step", "seq", "received", "tables")
+		keys(t, "steps[]", s, "step", "seq", "received", "expected", "tables")
 		steps = append(steps, s["step"].(string))
 		wantRecv := s["step"] != "11" && s["step"] != "13"
 		if s["received"] != wantRecv {

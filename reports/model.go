@@ -378,6 +378,7 @@ type LabView struct {
 	Transport  string `json:"transport"`
 	SecAgree   bool   `json:"sec_agree"`
 	IPsec      bool   `json:"ipsec"`
+	DNS        string `json:"dns"`
 	HomeDomain string `json:"home_domain"`
 	Realm      string `json:"realm"`
 	Registrar  string `json:"registrar"`
@@ -407,6 +408,15 @@ type LabView struct {
 		URI        string   `json:"uri"`
 		AcceptFrom []string `json:"accept_from"`
 	} `json:"vcc_app"`
+	HSS struct {
+		Listen      string `json:"listen"`
+		OriginHost  string `json:"origin_host"`
+		OriginRealm string `json:"origin_realm"`
+		ICSCFPeer   string `json:"icscf_peer"`
+		SCSCFPeer   string `json:"scscf_peer"`
+		ServerName  string `json:"server_name"`
+		PeerTimeout string `json:"peer_timeout"` // Go duration; "" when unset
+	} `json:"hss"`
 	Core struct {
 		PCSCFName        string `json:"pcscf_name"`
 		ICSCFName        string `json:"icscf_name"`
@@ -439,7 +449,7 @@ func labView(p *lab.Profile) *LabView {
 		return nil
 	}
 	v := &LabView{
-		Profile: p.Profile, PCSCF: p.SUT.PCSCF, Transport: p.SUT.Transport, SecAgree: p.SUT.SecAgree, IPsec: p.SUT.IPsec,
+		Profile: p.Profile, PCSCF: p.SUT.PCSCF, Transport: p.SUT.Transport, SecAgree: p.SUT.SecAgree, IPsec: p.SUT.IPsec, DNS: p.SUT.DNS,
 		HomeDomain: p.HomeDomain, Realm: p.Realm, Registrar: p.Registrar,
 	}
 	s := p.Subscriber
@@ -451,6 +461,12 @@ func labView(p *lab.Profile) *LabView {
 	v.UE.SPIC, v.UE.SPIS, v.UE.Sigcomp = u.SPIC, u.SPIS, u.Sigcomp
 	v.UE.AccessNetworkInfo, v.UE.Expires, v.UE.Preference = u.AccessNetworkInfo, u.Expires, u.Preference
 	v.VCCApp.Listen, v.VCCApp.URI, v.VCCApp.AcceptFrom = p.VCCApp.Listen, p.VCCApp.URI, nonNil(p.VCCApp.AcceptFrom)
+	h := p.HSS
+	v.HSS.Listen, v.HSS.OriginHost, v.HSS.OriginRealm = h.Listen, h.OriginHost, h.OriginRealm
+	v.HSS.ICSCFPeer, v.HSS.SCSCFPeer, v.HSS.ServerName = h.ICSCFPeer, h.SCSCFPeer, h.ServerName
+	if h.PeerTimeout != 0 {
+		v.HSS.PeerTimeout = h.PeerTimeout.String()
+	}
 	c := p.Core
 	v.Core.PCSCFName, v.Core.ICSCFName, v.Core.SCSCFName = c.PCSCFName, c.ICSCFName, c.SCSCFName
 	v.Core.VisitedNetworkID, v.Core.MaxExpires = c.VisitedNetworkID, c.MaxExpires

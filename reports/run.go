@@ -25,6 +25,15 @@ type Run struct {
 	Steps  map[string]int
 	Tables []TableInfo // the scenario's tables, in flow order
 	Errors []string    // harness-level errors (could not start, interrupted)
+	// Diagnostics are the run's findings a lab engineer can act on, one
+	// line each; every report shows them first.
+	Diagnostics []Diagnostic
+	// Discovery is how a lab's P-CSCF was resolved; nil with the embedded
+	// core.
+	Discovery *Discovery
+	// Deregistration is the de-registration that ended the run; nil when
+	// the run did not register.
+	Deregistration *Deregistration
 
 	// Reports says where WriteAll wrote the files; WriteAll sets it and
 	// Summary prints it. It is not part of the JSON report.

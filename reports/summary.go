@@ -19,7 +19,9 @@ const (
 // Summary writes a one-screen console summary of r to w: the overall verdict
 // and the count per verdict, each failed or error rule with a one-line
 // reason, the inconc rule ids, harness errors, steps whose message never
-// came, and where WriteAll put the reports (r.Reports). Every value is made
+// came (not those whose every rule is none: not expected in this lab), the
+// diagnostics first, how the P-CSCF was resolved, the de-registration, and
+// where WriteAll put the reports (r.Reports). Every value is made
 // printable (control characters escaped) and cut to one line. Write errors
 // on w are ignored: a summary is best effort.
 func Summary(w io.Writer, r *Run) {
@@ -48,6 +50,9 @@ func Summary(w io.Writer, r *Run) {
 		head += " · " + printable(r.Target)
 	}
 	line("%s", head)
+	for _, d := range r.Diagnostics {
+		line("  diagnostic %s: %s", printable(d.Code), printable(d.Message))
+	}
 
 	c := countResults(r.Results)
 	var parts []string
@@ -65,6 +70,12 @@ func Summary(w io.Writer, r *Run) {
 
 	for _, e := range r.Errors {
 		line("  harness error: %s", printable(e))
+	}
+	if l := discoveryLine(r.Discovery); l != "" {
+		line("  %s", printable(l))
+	}
+	if l := deregLine(r.Deregistration); l != "" {
+		line("  %s", printable(l))
 	}
 
 	var bad []check.Result
@@ -104,8 +115,9 @@ func Summary(w io.Writer, r *Run) {
 	seqs := seqSet(r.Trace)
 	byStep := tablesByStep(r)
 	var missing []string
+	na := notApplicable(r)
 	for _, s := range stepIDs(r) {
-		if _, ok := received(r, seqs, s); !ok {
+		if _, ok := received(r, seqs, s); !ok && !na[s] {
 			m := "step " + printable(s)
 			if n := tableNames(byStep[s], true); n != "" {
 				m += " (" + printable(n) + ")"

@@ -140,6 +140,14 @@ type Server struct {
 	// CER, error answer). Lines carry codes and lengths, never AVP data.
 	Logf          func(format string, args ...any)
 	MaxMessageLen int // 0: DefaultMaxMessageLen
+	// AcceptPeer, when set, is asked at each CER whether this peer (its
+	// Origin-Host and Origin-Realm as the CER gives them) may connect; on
+	// false the server answers DIAMETER_UNKNOWN_PEER (3010, RFC 6733 5.3)
+	// with the E bit and closes the connection. Nil accepts every peer.
+	AcceptPeer func(Peer) bool
+	// PeerState, when set, is called when a peer's connection opens (a CEA
+	// with DIAMETER_SUCCESS was sent) and again when that connection closes.
+	PeerState func(p Peer, open bool)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -254,6 +262,11 @@ type conn struct {
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
 	pc := &conn{s: s, c: c, peer: Peer{Remote: addrPort(c.RemoteAddr()), Local: addrPort(c.LocalAddr())}}
+	defer func() {
+		if pc.open && s.PeerState != nil {
+			s.PeerState(pc.peer, false)
+		}
+	}()
 	s.logf("diameter: connection from %s", pc.peer.Remote)
 	maxLen := s.MaxMessageLen
 	if maxLen <= 0 {
@@ -476,6 +489,11 @@ func (pc *conn) handleCER(m *Message) bool {
 	or, _ := m.Find(AVPOriginRealm, 0)
 	pc.peer.OriginHost, _ = oh.UTF8()
 	pc.peer.OriginRealm, _ = or.UTF8()
+	if s.AcceptPeer != nil && !s.AcceptPeer(pc.peer) {
+		s.logf("diameter: %s: CER from unknown peer %q realm %q: DIAMETER_UNKNOWN_PEER", pc.peer.Remote, pc.peer.OriginHost, pc.peer.OriginRealm)
+		pc.send(pc.errorAnswer(h, m, &DecodeError{ResultCode: ResultUnknownPeer, Msg: fmt.Sprintf("expected a CER from a known peer, got one from Origin-Host %q", pc.peer.OriginHost)}))
+		return false
+	}
 
 	common := len(s.Applications) == 0
 	ids := peerApplications(m)
@@ -536,5 +554,8 @@ func (pc *conn) handleCER(m *Message) bool {
 		return false
 	}
 	pc.open = true
+	if s.PeerState != nil {
+		s.PeerState(pc.peer, true)
+	}
 	return true
 }

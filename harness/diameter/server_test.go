@@ -3,6 +3,7 @@ package diameter
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -19,6 +20,12 @@ type testServer struct {
 }
 
 func startServer(t *testing.T) *testServer {
+	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with configure applied before Serve.
+func startServerWith(t *testing.T, configure func(*Server)) *testServer {
 	t.Helper()
 	ts := &testServer{}
 	ts.srv = &Server{
@@ -37,6 +44,9 @@ func startServer(t *testing.T) *testServer {
 			ts.mu.Unlock()
 		},
 		Logf: t.Logf,
+	}
+	if configure != nil {
+		configure(ts.srv)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -236,6 +246,43 @@ func TestServerNoCommonApplication(t *testing.T) {
 		t.Errorf("CEA 5010: expected no E bit, got flags %#x", cea.Flags)
 	}
 	c.expectClosed()
+}
+
+func TestServerUnknownPeerAndPeerState(t *testing.T) {
+	states := make(chan string, 4)
+	ts := startServerWith(t, func(s *Server) {
+		s.AcceptPeer = func(p Peer) bool { return p.OriginHost == "scscf.home1.net" && p.OriginRealm == "home1.net" }
+		s.PeerState = func(p Peer, open bool) { states <- fmt.Sprintf("%s %v", p.OriginHost, open) }
+	})
+	c := dial(t, ts.addr)
+	c.send(c.request(CmdCapabilitiesExchange, 0, append(origin("icscf.other.net"),
+		Address(AVPHostIPAddress, 0, AVPFlagMandatory, netip.MustParseAddr("127.0.0.1")),
+		Unsigned32(AVPVendorID, 0, AVPFlagMandatory, 10415),
+		UTF8String(AVPProductName, 0, 0, "x"),
+		Unsigned32(AVPAuthApplicationID, 0, AVPFlagMandatory, AppCx))...))
+	cea := c.read()
+	if rc := resultCode(t, cea); rc != ResultUnknownPeer || !cea.IsError() {
+		t.Fatalf("CEA to an unknown peer: expected 3010 with the E bit, got %d flags %#x", rc, cea.Flags)
+	}
+	c.expectClosed()
+
+	c = dial(t, ts.addr)
+	c.send(c.cer(AppCx))
+	if rc := resultCode(t, c.read()); rc != ResultSuccess {
+		t.Fatalf("CEA to a known peer: expected 2001, got %d", rc)
+	}
+	if got := <-states; got != "scscf.home1.net true" {
+		t.Errorf("PeerState: expected the open of scscf.home1.net, got %q", got)
+	}
+	c.c.Close()
+	if got := <-states; got != "scscf.home1.net false" {
+		t.Errorf("PeerState: expected the close of scscf.home1.net, got %q", got)
+	}
+	select {
+	case got := <-states:
+		t.Errorf("PeerState: expected nothing for the refused peer, got %q", got)
+	default:
+	}
 }
 
 func TestServerRequiresCERFirst(t *testing.T) {

@@ -49,12 +49,12 @@ func benchRegistration(b *testing.B, ues int, cx bool) {
 	cfg := refcore.Config{Lab: l, Host: "::1", Transport: "udp", VCCApp: app.Addr()}
 	if cx {
 		res := &Result{Vars: map[string]string{}, Trace: trace.New()}
-		h, addr, err := startHSS(l, netip.IPv6Loopback(), res, nil, slog.New(slog.DiscardHandler))
+		h, err := startHSS(l, netip.AddrPortFrom(netip.IPv6Loopback(), 0), false, res, nil, slog.New(slog.DiscardHandler))
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer h.Close()
-		cfg.HSS = addr
+		defer h.h.Close()
+		cfg.HSS = h.addr
 	}
 	core, err := refcore.Start(ctx, cfg)
 	if err != nil {

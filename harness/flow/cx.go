@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"imsconform/harness/deviation"
@@ -17,17 +18,26 @@ import (
 	"imsconform/harness/ue"
 )
 
-// notPlayed is why the Cx steps are absent when the SUT is a lab.
-const notPlayed = "Cx not observed: the harness does not play the HSS in this lab"
+// notPlayed is why the Cx steps are absent when the harness does not play
+// the lab's HSS.
+const notPlayed = "Cx not observed: the harness does not play the HSS in this lab (hss.listen is empty)"
 
 // HSSHost returns the Origin-Host of the HSS emulator the flow plays for
 // the embedded core of lab l: "hss." + its home domain.
 func HSSHost(l *lab.Profile) string { return "hss." + l.HomeDomain }
 
-// startHSS starts the HSS emulator for the lab subscriber on host, port 0,
-// recording its messages into res's trace. With a stale-sqn deviation of
-// step 5 its first vector carries an SQN behind the UE's.
-func startHSS(l *lab.Profile, host netip.Addr, res *Result, ds []deviation.Deviation, log *slog.Logger) (*hss.HSS, netip.AddrPort, error) {
+// hssRun is the HSS emulator of one run and where it listens.
+type hssRun struct {
+	h    *hss.HSS
+	addr netip.AddrPort
+}
+
+// startHSS starts the HSS emulator for the lab subscriber at listen,
+// recording its messages into res's trace, and sets the Cx vars: for the
+// embedded core (lab == false) with the HSSHost identity on port 0, for a
+// lab with the identity and the peers of its hss section. With a stale-sqn
+// deviation of step 5 its first vector carries an SQN behind the UE's.
+func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, ds []deviation.Deviation, log *slog.Logger) (*hssRun, error) {
 	p := *l
 	if p.Subscriber.AMF == "" {
 		p.Subscriber.AMF = "8000"
@@ -35,24 +45,30 @@ func startHSS(l *lab.Profile, host netip.Addr, res *Result, ds []deviation.Devia
 	if p.Subscriber.SQN == "" {
 		p.Subscriber.SQN = "000000000000"
 	}
-	cfg, err := hss.ConfigFromProfile(&p, HSSHost(l), l.HomeDomain)
+	var cfg hss.Config
+	var err error
+	if forLab {
+		cfg, err = hss.ConfigForLab(&p)
+	} else {
+		cfg, err = hss.ConfigFromProfile(&p, HSSHost(l), l.HomeDomain)
+	}
 	if err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+		return nil, fmt.Errorf("flow: HSS emulator: %w", err)
 	}
 	if deviation.Has(deviation.For(ds, "5"), deviation.StaleSQN) {
 		if cfg.Vectors, err = hss.StaleFirst(p.Subscriber, cfg.Vectors); err != nil {
-			return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+			return nil, fmt.Errorf("flow: HSS emulator: %w", err)
 		}
 	}
 	cfg.Observer = hss.TraceObserver(res.Trace)
 	cfg.Logf = func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }
 	h, err := hss.New(cfg)
 	if err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+		return nil, fmt.Errorf("flow: HSS emulator: %w", err)
 	}
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(host, 0).String())
+	ln, err := net.Listen("tcp", listen.String())
 	if err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("flow: HSS emulator: %w", err)
+		return nil, fmt.Errorf("flow: HSS emulator: expected to listen on TCP %s (hss.listen), got: %w", listen, err)
 	}
 	go func() {
 		if err := h.Serve(ln); err != nil && !errors.Is(err, diameter.ErrServerClosed) {
@@ -60,9 +76,37 @@ func startHSS(l *lab.Profile, host netip.Addr, res *Result, ds []deviation.Devia
 		}
 	}()
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
-	res.Vars["hss_realm"] = l.HomeDomain
-	res.Vars["hss_host"] = HSSHost(l)
-	return h, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), nil
+	res.Vars["hss_realm"] = cfg.OriginRealm
+	res.Vars["hss_host"] = cfg.OriginHost
+	if forLab {
+		res.Vars["icscf_diameter_host"] = l.HSS.ICSCFPeer
+		res.Vars["scscf_diameter_host"] = l.HSS.SCSCFPeer
+		res.Vars["scscf_uri"] = l.HSSServerName()
+	}
+	return &hssRun{h: h, addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}, nil
+}
+
+// waitPeers waits up to the lab's hss.peer_timeout for the I-CSCF and the
+// S-CSCF to connect to the HSS, and adds a diagnostic for each that did not.
+func waitPeers(ctx context.Context, l *lab.Profile, h *hssRun, res *Result) {
+	wait := l.HSS.PeerTimeout
+	if wait <= 0 {
+		wait = lab.DefaultPeerTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	missing := h.h.WaitPeers(ctx, []string{l.HSS.ICSCFPeer, l.HSS.SCSCFPeer})
+	for _, peer := range missing {
+		var roles []string
+		if peer == l.HSS.ICSCFPeer {
+			roles = append(roles, "I-CSCF")
+		}
+		if peer == l.HSS.SCSCFPeer {
+			roles = append(roles, "S-CSCF")
+		}
+		res.diagnose(DiagHSSPeer, fmt.Sprintf("the %s (Origin-Host %s) did not connect to the HSS at %s within %s: its Diameter peer configuration must name the HSS at that address, Origin-Host %s, realm %s",
+			strings.Join(roles, " and "), peer, h.addr, wait, h.h.Config().OriginHost, h.h.Config().OriginRealm))
+	}
 }
 
 // cxSteps picks the Cx requests of steps 3, 8 and 9 out of the trace.

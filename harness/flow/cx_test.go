@@ -216,6 +216,9 @@ func TestCxStaleSQNResyncsOverMAR(t *testing.T) {
 	}
 	var mars []*diameter.Message
 	for _, m := range r.Trace.Messages() {
+		if m.Seq > r.Messages["10"].Seq {
+			break // the de-registration that ends the run may be challenged again
+		}
 		if h, err := diameter.ParseHeader(m.Raw); m.Proto == trace.Diameter && m.Dir == trace.Received && err == nil && h.Code == diameter.CmdMultimediaAuth {
 			dm, _ := diameter.Unmarshal(m.Raw)
 			mars = append(mars, dm)
@@ -378,7 +381,7 @@ func TestCxNotObservedInALab(t *testing.T) {
 		if _, ok := r.Messages[s]; ok {
 			t.Errorf("%s: expected absent", s)
 		}
-		if got := r.Missing[s]; got != "Cx not observed: the harness does not play the HSS in this lab" {
+		if got := r.Missing[s]; got != notPlayed {
 			t.Errorf("%s: got %q", s, got)
 		}
 	}

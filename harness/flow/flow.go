@@ -1,11 +1,15 @@
 // Package flow runs the IMS registration flow of TS 24.206 annex A.3.2.2 once:
-// it starts the mock VCC Application, then (when the lab names no SUT) the
-// HSS emulator and the embedded reference core, which speaks Diameter Cx to
-// it, then the UE emulator; drives steps 2 to 14; waits up to the lab's step
-// timeout for each expected message; and hands back the captured message of
-// each step (the Cx requests of steps 3, 8 and 9 too, when the harness plays
-// the HSS), why a step is missing, the observations (facts) and the lab
-// values (vars) the check engine needs.
+// for a lab it first resolves the P-CSCF (harness/discovery); it starts the
+// mock VCC Application, then the HSS emulator (with the embedded reference
+// core, which speaks Diameter Cx to it; for a lab whose hss section names a
+// listen address, waiting until the lab's I-CSCF and S-CSCF have connected),
+// then the UE emulator; drives steps 2 to 14; waits up to the lab's step
+// timeout for each expected message; de-registers at the end (so that the
+// next run against a lab starts unregistered); and hands back the captured
+// message of each step (the Cx requests of steps 3, 8 and 9 too, when the
+// harness plays the HSS), why a step is missing, the observations (facts),
+// the lab values (vars) the check engine needs, how the P-CSCF was
+// resolved, the de-registration, and diagnostics a lab engineer can act on.
 //
 // It judges nothing: the check engine does. It never depends on the order of
 // steps 10/14 and 11 on the wire.
@@ -13,14 +17,18 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"imsconform/harness/deviation"
+	"imsconform/harness/discovery"
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
 	"imsconform/harness/trace"
@@ -49,22 +57,8 @@ type Options struct {
 	// reference core, except stale-sqn (step 5), which the HSS emulator
 	// plays: its first vector carries an SQN behind the UE's.
 	Deviations []deviation.Deviation
-	// LabHSS, when set with a lab SUT, says the caller plays the lab's HSS
-	// (e.g. the Kamailio lab's Cx emulator): its Cx messages join the run's
-	// trace and become steps 3, 8 and 9 as with the embedded core.
-	LabHSS *LabHSS
 	// Logger receives progress at debug level; nil discards.
 	Logger *slog.Logger
-}
-
-// LabHSS is an HSS the caller plays for a lab.
-type LabHSS struct {
-	// Attach starts recording the HSS's Cx messages into t; the returned
-	// function stops it. Called once per run.
-	Attach func(t *trace.Trace) (detach func())
-	// Vars are the Cx values of the lab: hss_realm, hss_host,
-	// icscf_diameter_host, scscf_diameter_host, scscf_uri.
-	Vars map[string]string
 }
 
 // Result is what one run produced. Run never returns nil.
@@ -80,20 +74,44 @@ type Result struct {
 	// 12.expires, 12.preference, 12.accepted ("true" or "false: <why>") from
 	// the VCC Application's store.
 	Facts map[string]string
-	// Vars are lab values and bound addresses; with the HSS played by the
-	// harness also hss_realm, hss_host (the HSS's Origin-Host),
-	// icscf_diameter_host and scscf_diameter_host (the Origin-Hosts of the
-	// core's CSCFs) and scscf_uri (the Server-Name of its MAR and SAR); ""
-	// in a lab.
+	// Vars are lab values and bound addresses; when the harness plays the
+	// HSS (always with the embedded core; for a lab when its hss section
+	// has a listen address) also hss_realm, hss_host (the HSS's
+	// Origin-Host), icscf_diameter_host and scscf_diameter_host (the
+	// Origin-Hosts of the core's CSCFs) and scscf_uri (the Server-Name of
+	// its MAR and SAR); "" otherwise. cx_observed says which.
 	Vars  map[string]string
 	Trace *trace.Trace
 	// Target names what was tested: "embedded reference core (P-CSCF
 	// [::1]:port)" or "lab P-CSCF host:port".
-	Target            string
+	Target string
+	// Discovery is how a lab's sut.pcscf was resolved (nil with the
+	// embedded core, or when the run stopped before).
+	Discovery *discovery.Result
+	// Deregistration is the de-registration that ends a registered run;
+	// nil when the run did not register.
+	Deregistration *Deregistration
+	// Diagnostics are the findings a lab engineer can act on, one line
+	// each, in the order found.
+	Diagnostics       []Diagnostic
 	Started, Finished time.Time
 	// Err is a harness failure (could not bind, could not start the core);
 	// the SUT's failures are in Missing and in the messages, not here.
 	Err error
+}
+
+// Deregistration is the end of a run: the UE de-registers (REGISTER with
+// expires 0 over the protected ports, with an Authorization from the last
+// challenge, as TS 24.229 5.1.1.6 has it; a new challenge is answered), so
+// that the next run against the lab starts unregistered. It changes no
+// rule's verdict: none judges it.
+type Deregistration struct {
+	Messages []trace.Message // the UE's REGISTERs and the responses to them, in order
+	Status   int             // the final status, 0 when none came
+	// ThirdParty are the S-CSCF's de-registration REGISTER to the VCC
+	// Application and its answer, when they came.
+	ThirdParty []trace.Message
+	Err        string // why it failed; "" after a 2xx
 }
 
 // Run runs the flow once. It honours ctx: when ctx ends it stops waiting and
@@ -139,10 +157,23 @@ func Run(ctx context.Context, opts Options) *Result {
 		}
 		host = h.Unmap()
 	}
+	embedded := l.SUT.PCSCF == ""
+	playsHSS := embedded || l.HSS.Plays()
 	labVars(res.Vars, l, transport, host)
+	res.Vars["cx_observed"] = strconv.FormatBool(playsHSS)
 	step := l.Timeouts.Step
 	if step <= 0 {
 		step = ue.DefaultTimeout
+	}
+
+	// A lab's P-CSCF: resolved first, so that a name that does not resolve
+	// is said before anything starts.
+	var pcscf netip.AddrPort
+	if !embedded {
+		var ok bool
+		if pcscf, host, ok = resolvePCSCF(ctx, l, host, res, log); !ok {
+			return res
+		}
 	}
 
 	exCh := make(chan vccapp.Exchange, 16)
@@ -161,30 +192,14 @@ func Run(ctx context.Context, opts Options) *Result {
 	defer app.Close()
 	res.Vars["vccapp_host"] = app.Addr().String()
 
-	var pcscf netip.AddrPort
-	playsHSS := l.SUT.PCSCF == ""
-	cxObserved := playsHSS
-	if !playsHSS && opts.LabHSS != nil && opts.LabHSS.Attach != nil {
-		detach := opts.LabHSS.Attach(res.Trace)
-		if detach != nil {
-			defer detach()
-		}
-		for k, v := range opts.LabHSS.Vars {
-			if _, ok := res.Vars[k]; ok {
-				res.Vars[k] = v
-			}
-		}
-		cxObserved = true
-	}
-	res.Vars["cx_observed"] = strconv.FormatBool(cxObserved)
-	if playsHSS {
-		h, hssAddr, err := startHSS(l, host, res, opts.Deviations, log)
+	if embedded {
+		h, err := startHSS(l, netip.AddrPortFrom(host, 0), false, res, opts.Deviations, log)
 		if err != nil {
 			return fail(err)
 		}
-		defer h.Close()
+		defer h.h.Close()
 		core, err := refcore.Start(ctx, refcore.Config{Lab: l, Host: host.String(), Transport: transport, VCCApp: app.Addr(),
-			HSS: hssAddr, Deviations: opts.Deviations, Logger: opts.Logger})
+			HSS: h.addr, Deviations: opts.Deviations, Logger: opts.Logger})
 		if err != nil {
 			return fail(fmt.Errorf("flow: starting the reference core: %w", err))
 		}
@@ -193,12 +208,17 @@ func Run(ctx context.Context, opts Options) *Result {
 		res.Vars["icscf_diameter_host"], res.Vars["scscf_diameter_host"] = core.DiameterHosts()
 		res.Vars["scscf_uri"] = core.ServerName()
 		res.Target = fmt.Sprintf("embedded reference core (P-CSCF %s)", pcscf)
-	} else {
-		pcscf, err = netip.ParseAddrPort(l.SUT.PCSCF)
+	} else if playsHSS {
+		listen, err := netip.ParseAddrPort(l.HSS.Listen)
 		if err != nil {
-			return fail(fmt.Errorf("flow: lab sut.pcscf: expected host:port with an IP literal, got %q", l.SUT.PCSCF))
+			return fail(fmt.Errorf("flow: lab hss.listen: expected IP:port, got %q", l.HSS.Listen))
 		}
-		res.Target = "lab P-CSCF " + pcscf.String()
+		h, err := startHSS(l, listen, true, res, opts.Deviations, log)
+		if err != nil {
+			return fail(err)
+		}
+		defer h.h.Close()
+		waitPeers(ctx, l, h, res)
 	}
 	res.Vars["pcscf_entry"] = pcscf.String()
 	log.Debug("flow: target", "target", res.Target)
@@ -206,6 +226,13 @@ func Run(ctx context.Context, opts Options) *Result {
 	u, err := ue.New(ue.Options{Lab: l, PCSCF: pcscf, Transport: transport, Host: host, Trace: res.Trace,
 		Deviations: opts.Deviations, Timeout: step, Logger: log})
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			why := fmt.Sprintf("nothing listens at the P-CSCF %s over TCP (connection refused)", pcscf)
+			res.diagnose(DiagUnreachable, why+": check the address and port, and that the P-CSCF has TCP enabled")
+			unreached(res, why)
+			cxSteps(ctx, res, &ue.Registration{}, step, playsHSS)
+			return res
+		}
 		return fail(err)
 	}
 	defer u.Close()
@@ -214,6 +241,7 @@ func Run(ctx context.Context, opts Options) *Result {
 	reg, _ := u.Register(ctx)
 	res.Vars["expires"] = strconv.Itoa(reg.Expires)
 	ueSteps(res, reg)
+	diagnoseRegistration(res, reg, pcscf, transport, playsHSS)
 	log.Debug("flow: UE done", "status", reg.Status, "autn", reg.AUTN, "why", reg.Why)
 
 	// Step 11 (and 13): it may have come before, with or after 10/14.
@@ -246,8 +274,92 @@ func Run(ctx context.Context, opts Options) *Result {
 		}
 	}
 	vccSteps(res, ex, l)
-	cxSteps(ctx, res, reg, step, cxObserved)
+	cxSteps(ctx, res, reg, step, playsHSS)
+	if reg.Registered() && ctx.Err() == nil {
+		deregister(ctx, res, u, reg, ex != nil, exCh, step)
+	}
+	diagnoseUnparseable(res)
 	return res
+}
+
+// resolvePCSCF finds a lab's P-CSCF (discovery) and the UE's address that
+// reaches it; on failure it records why, marks the steps missing and
+// returns false.
+func resolvePCSCF(ctx context.Context, l *lab.Profile, host netip.Addr, res *Result, log *slog.Logger) (netip.AddrPort, netip.Addr, bool) {
+	fam := discovery.FamilyOf(host)
+	if l.IsDefault("ue.address") {
+		fam = discovery.Any
+	}
+	r := &discovery.Resolver{Server: l.SUT.DNS}
+	d, err := r.Resolve(ctx, l.SUT.PCSCF, l.SUT.Transport, fam)
+	res.Discovery = d
+	if err != nil {
+		why := fmt.Sprintf("the P-CSCF %s does not resolve: %v", l.SUT.PCSCF, err)
+		if errors.Is(err, context.Canceled) {
+			why = "interrupted while resolving the P-CSCF " + l.SUT.PCSCF
+		}
+		res.diagnose(DiagUnresolved, why)
+		res.Target = "lab P-CSCF " + l.SUT.PCSCF + " (not resolved)"
+		unreached(res, why)
+		cxSteps(ctx, res, &ue.Registration{}, 0, l.HSS.Plays())
+		return netip.AddrPort{}, host, false
+	}
+	pcscf := d.Chosen()
+	res.Target = "lab P-CSCF " + pcscf.String()
+	if d.Method != "literal" {
+		res.Target = fmt.Sprintf("lab P-CSCF %s → %s (%s)", l.SUT.PCSCF, pcscf, d.Method)
+	}
+	if h, step := ueHost(l, pcscf, host); step != "" {
+		host = h
+		d.Steps = append(d.Steps, step)
+		res.Vars["ue_ip"], res.Vars["ue_host"] = host.String(), hostString(host)
+	}
+	if err := lab.CheckReach(host, pcscf); err != nil {
+		why := fmt.Sprintf("the UE at %s cannot reach the P-CSCF %s: %v", host, pcscf, err)
+		res.diagnose(DiagUnreachable, why)
+		unreached(res, why)
+		cxSteps(ctx, res, &ue.Registration{}, 0, l.HSS.Plays())
+		return netip.AddrPort{}, host, false
+	}
+	log.Debug("flow: P-CSCF resolved", "pcscf", pcscf, "steps", len(d.Steps))
+	return pcscf, host, true
+}
+
+// deregister ends a registered run (see Deregistration) and records it;
+// when step 11 came, it waits for the S-CSCF's de-registration of the VCC
+// Application too.
+func deregister(ctx context.Context, res *Result, u *ue.UE, reg *ue.Registration, thirdParty bool, exCh <-chan vccapp.Exchange, step time.Duration) {
+	// A copy: the flow's steps keep the registration as it was.
+	d := *reg
+	d.SecurityServer = slices.Clone(reg.SecurityServer)
+	dr, err := u.Deregister(ctx, &d)
+	rec := &Deregistration{Status: dr.Status}
+	var msgs []trace.Message
+	msgs = append(msgs, dr.Requests...)
+	msgs = append(msgs, dr.Challenges...)
+	if dr.Final != nil {
+		msgs = append(msgs, *dr.Final)
+	}
+	slices.SortFunc(msgs, func(a, b trace.Message) int { return a.Seq - b.Seq })
+	rec.Messages = msgs
+	if err != nil {
+		rec.Err = dr.Why
+		if rec.Err == "" {
+			rec.Err = err.Error()
+		}
+		if dr.Final != nil {
+			rec.Err = "answered " + startLine(dr.Final.Raw)
+		}
+		res.diagnose(DiagDeregistration, fmt.Sprintf("the de-registration at the end of the run (REGISTER with expires 0, TS 24.229 5.1.1.6) failed: %s; the lab may still hold the registration, and the next run would start registered", rec.Err))
+	} else if thirdParty {
+		if ex := waitExchange(ctx, exCh, step); ex != nil {
+			rec.ThirdParty = append(rec.ThirdParty, ex.Request)
+			if ex.Response != nil {
+				rec.ThirdParty = append(rec.ThirdParty, *ex.Response)
+			}
+		}
+	}
+	res.Deregistration = rec
 }
 
 func waitExchange(ctx context.Context, ch <-chan vccapp.Exchange, d time.Duration) *vccapp.Exchange {
@@ -422,7 +534,7 @@ func labVars(v map[string]string, l *lab.Profile, transport string, host netip.A
 	}
 	v["ue_spi_c"] = strconv.FormatUint(uint64(l.UE.SPIC), 10)
 	v["ue_spi_s"] = strconv.FormatUint(uint64(l.UE.SPIS), 10)
-	// Cx: set when the harness plays the HSS (embedded core), "" otherwise.
+	// Cx: set when the harness plays the HSS, "" otherwise.
 	for _, k := range []string{"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri"} {
 		v[k] = ""
 	}

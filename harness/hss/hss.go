@@ -15,8 +15,10 @@
 package hss
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,29 +77,44 @@ type Config struct {
 	Observer func(diameter.Capture)
 	// Logf, when set, gets one line per event; never key material.
 	Logf func(format string, args ...any)
+	// Peers are the Origin-Hosts whose CER the HSS accepts; any other peer
+	// gets DIAMETER_UNKNOWN_PEER (RFC 6733 5.3). Empty accepts every peer.
+	Peers []string
 }
 
 // ConfigFromProfile builds the Config of a lab: the subscriber, Milenage
 // vectors from its K/OP/OPc/AMF/SQN (crypto/rand RANDs), the S-CSCF name
-// "sip:" + core.scscf_name (unless it already is a URI) and the VCC
-// Application URI as the iFC's ApplicationServer.
+// hss.server_name, else "sip:" + core.scscf_name (unless it already is a
+// URI), and the VCC Application URI as the iFC's ApplicationServer.
 func ConfigFromProfile(p *lab.Profile, originHost, originRealm string) (Config, error) {
 	vs, err := VectorsFromProfile(p.Subscriber, nil)
 	if err != nil {
 		return Config{}, err
 	}
-	sn := p.Core.SCSCFName
-	if !strings.HasPrefix(sn, "sip:") && !strings.HasPrefix(sn, "sips:") {
-		sn = "sip:" + sn
-	}
 	return Config{
 		OriginHost:  originHost,
 		OriginRealm: originRealm,
-		ServerName:  sn,
+		ServerName:  p.HSSServerName(),
 		ASURI:       p.VCCApp.URI,
 		Subscriber:  Subscriber{IMPI: p.Subscriber.IMPI, IMPUs: append([]string(nil), p.Subscriber.IMPUs...)},
 		Vectors:     vs,
 	}, nil
+}
+
+// ConfigForLab is ConfigFromProfile with the identity of the lab's hss
+// section (origin_host, origin_realm or the home domain) and its peers
+// (icscf_peer, scscf_peer) as the only ones accepted.
+func ConfigForLab(p *lab.Profile) (Config, error) {
+	cfg, err := ConfigFromProfile(p, p.HSS.OriginHost, p.HSSRealm())
+	if err != nil {
+		return Config{}, err
+	}
+	for _, peer := range []string{p.HSS.ICSCFPeer, p.HSS.SCSCFPeer} {
+		if peer != "" && !slices.Contains(cfg.Peers, peer) {
+			cfg.Peers = append(cfg.Peers, peer)
+		}
+	}
+	return cfg, nil
 }
 
 // TraceObserver returns an Observer that adds every message to t as a
@@ -120,6 +137,8 @@ type HSS struct {
 	mu         sync.Mutex
 	assigned   string // S-CSCF name stored by SAR; "" = none
 	registered bool
+	open       map[string]int // Origin-Host -> open connections
+	changed    chan struct{}  // closed and replaced when open changes
 }
 
 // New checks cfg and returns an HSS ready to Serve.
@@ -146,7 +165,7 @@ func New(cfg Config) (*HSS, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("hss: expected a config with %s, got none", strings.Join(missing, ", "))
 	}
-	h := &HSS{cfg: cfg}
+	h := &HSS{cfg: cfg, open: map[string]int{}, changed: make(chan struct{})}
 	h.srv = &diameter.Server{
 		OriginHost:    cfg.OriginHost,
 		OriginRealm:   cfg.OriginRealm,
@@ -157,8 +176,49 @@ func New(cfg Config) (*HSS, error) {
 		Handler:       h,
 		Observer:      cfg.Observer,
 		Logf:          cfg.Logf,
+		PeerState:     h.peerState,
+	}
+	if len(cfg.Peers) > 0 {
+		h.srv.AcceptPeer = func(p diameter.Peer) bool { return slices.Contains(cfg.Peers, p.OriginHost) }
 	}
 	return h, nil
+}
+
+func (h *HSS) peerState(p diameter.Peer, open bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if open {
+		h.open[p.OriginHost]++
+	} else if h.open[p.OriginHost]--; h.open[p.OriginHost] <= 0 {
+		delete(h.open, p.OriginHost)
+	}
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// WaitPeers waits until every Origin-Host in hosts has an open connection
+// (its CER answered with success), or ctx ends; then it returns the hosts
+// still without one (nil when all are connected).
+func (h *HSS) WaitPeers(ctx context.Context, hosts []string) []string {
+	for {
+		h.mu.Lock()
+		var missing []string
+		for _, host := range hosts {
+			if h.open[host] == 0 && !slices.Contains(missing, host) {
+				missing = append(missing, host)
+			}
+		}
+		ch := h.changed
+		h.mu.Unlock()
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return missing
+		}
+	}
 }
 
 // Serve serves Diameter peers on l until Close (see diameter.Server.Serve).
@@ -166,6 +226,9 @@ func (h *HSS) Serve(l net.Listener) error { return h.srv.Serve(l) }
 
 // Close closes the listeners and connections.
 func (h *HSS) Close() error { return h.srv.Close() }
+
+// Config returns the configuration the HSS was made with.
+func (h *HSS) Config() Config { return h.cfg }
 
 // AssignedServer returns the S-CSCF name the last SAR stored, or "".
 func (h *HSS) AssignedServer() string {

@@ -2,6 +2,7 @@ package hss
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -689,4 +690,64 @@ func BenchmarkMAA(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestPeersAndWaitPeers(t *testing.T) {
+	cfg, err := ConfigFromProfile(testProfile(), "hss.home1.net", "home1.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Peers = []string{"icscf1.home1.net", "scscf1.home1.net"}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go h.Serve(l)
+	defer h.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	missing := h.WaitPeers(ctx, cfg.Peers)
+	cancel()
+	if !reflect.DeepEqual(missing, cfg.Peers) {
+		t.Fatalf("WaitPeers with nobody connected: expected both missing, got %v", missing)
+	}
+	connect := func(host string) (*tcpClient, uint32) {
+		conn, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c := &tcpClient{t: t, c: conn}
+		cer := d.NewRequest(d.CmdCapabilitiesExchange, 0, 1, 1,
+			d.DiameterIdentity(d.AVPOriginHost, 0, d.AVPFlagMandatory, host),
+			d.DiameterIdentity(d.AVPOriginRealm, 0, d.AVPFlagMandatory, "home1.net"),
+			d.Address(d.AVPHostIPAddress, 0, d.AVPFlagMandatory, conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr()),
+			d.Unsigned32(d.AVPVendorID, 0, d.AVPFlagMandatory, 10415),
+			d.UTF8String(d.AVPProductName, 0, 0, "Kamailio"),
+			d.Unsigned32(d.AVPAuthApplicationID, 0, d.AVPFlagMandatory, d.AppCx))
+		return c, resultCode(t, c.exchange(cer))
+	}
+	if _, rc := connect("pcscf.elsewhere.net"); rc != d.ResultUnknownPeer {
+		t.Errorf("CER from a peer not in Peers: expected 3010 DIAMETER_UNKNOWN_PEER, got %d", rc)
+	}
+	if _, rc := connect("scscf1.home1.net"); rc != d.ResultSuccess {
+		t.Fatalf("CER from a listed peer: expected 2001, got %d", rc)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if missing := h.WaitPeers(ctx, []string{"scscf1.home1.net"}); missing != nil {
+		t.Errorf("WaitPeers(scscf1) after its CER: expected none missing, got %v", missing)
+	}
+	done := make(chan []string, 1)
+	go func() { done <- h.WaitPeers(ctx, cfg.Peers) }()
+	if _, rc := connect("icscf1.home1.net"); rc != d.ResultSuccess {
+		t.Fatalf("CER from the I-CSCF: expected 2001, got %d", rc)
+	}
+	if missing := <-done; missing != nil {
+		t.Errorf("WaitPeers(both) once both connected: expected none missing, got %v", missing)
+	}
 }

@@ -48,7 +48,9 @@ func (e *FieldError) Error() string {
 const MaxFileSize = 1 << 20
 
 // Load reads the lab file at path over Default, normalises it (sut.transport
-// and profile to lower case) and validates it. Fields the file leaves out, or
+// and profile to lower case), validates it and checks it against this host
+// (CheckHost). A ue.address left at its default becomes the address this
+// host reaches an IP-literal sut.pcscf from. Fields the file leaves out, or
 // gives as null (`pcscf: ~` or `pcscf:`), keep their Default value; lists
 // (impus, accept_from) are replaced whole, not merged. See Default for the
 // K/OP/OPc group rule.
@@ -70,8 +72,18 @@ func Parse(name string, data []byte) (*Profile, error) {
 	if err := p.applyYAML(name, data); err != nil {
 		return nil, err
 	}
+	return p.settle()
+}
+
+// settle normalises p, picks a default ue.address from the route to
+// sut.pcscf, validates p and checks it against this host.
+func (p *Profile) settle() (*Profile, error) {
 	p.normalize()
+	p.settleUEAddress()
 	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := p.CheckHost(); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -17,7 +17,7 @@ const EnvLab = "IMSCONFORM_LAB"
 
 // Override sets fields by YAML path (see Paths), e.g. {"sut.pcscf":
 // "127.0.0.1:5060", "ue.address": "127.0.0.1"}, then normalises and validates
-// the whole profile. Values are text: integers in Go syntax (0x… allowed),
+// the whole profile (not against this host: see CheckHost). Values are text: integers in Go syntax (0x… allowed),
 // booleans as strconv.ParseBool reads them, durations as "5s", lists
 // comma-separated ("" is the empty list), secrets as hex. An empty value sets
 // the field empty (for sut.pcscf: the reference core). On error p may be
@@ -192,8 +192,8 @@ func (f *Flags) Profile(environ []string) (*Profile, error) {
 
 // Resolve builds the profile of a run: DefaultFor(Loopback()), then the lab
 // file at path (none when path is ""), then the environment's
-// IMSCONFORM_<PATH> variables, then set (flags win); then it normalises and
-// validates once.
+// IMSCONFORM_<PATH> variables, then set (flags win); then it normalises,
+// validates and checks the profile against this host once, as Load does.
 func Resolve(path string, environ []string, set map[string]string) (*Profile, error) {
 	p := DefaultFor(Loopback())
 	if path != "" {
@@ -211,9 +211,5 @@ func Resolve(path string, environ []string, set map[string]string) (*Profile, er
 	if err := p.applySet(set, func(path string) string { return "flag -set " + path }); err != nil {
 		return nil, err
 	}
-	p.normalize()
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p.settle()
 }

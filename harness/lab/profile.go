@@ -8,13 +8,18 @@
 //
 // No lab file means the embedded reference core: Default returns that profile.
 //
-// The package opens no connection and starts nothing; the roles that use a
-// profile do.
+// The address policy (CheckHost): the UE, the mock VCC Application and the
+// HSS emulator bind addresses of this host the lab names, IPv4 or IPv6, and
+// reach any SUT address or host name; only the embedded reference core is
+// loopback-only. To check it the package binds a UDP socket for a moment and
+// asks the kernel for routes (connecting a UDP socket); it sends nothing and
+// starts nothing: the roles that use a profile do.
 package lab
 
 import (
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +37,7 @@ type Profile struct {
 	Subscriber Subscriber `yaml:"subscriber"`
 	UE         UE         `yaml:"ue"`
 	VCCApp     VCCApp     `yaml:"vcc_app"`
+	HSS        HSS        `yaml:"hss"`
 	Core       Core       `yaml:"core"`
 	Timeouts   Timeouts   `yaml:"timeouts"`
 
@@ -39,6 +45,9 @@ type Profile struct {
 	// where its value came from: "lab.yaml:12", "default", "environment
 	// IMSCONFORM_SUT_PCSCF", "flag -set sut.pcscf". Errors name it.
 	src map[string]string
+	// noRoute says why a default ue.address could not be taken from the
+	// route to an IP-literal sut.pcscf (settleUEAddress); "" otherwise.
+	noRoute string
 }
 
 // SUT is the system under test's entry point: the P-CSCF. An empty PCSCF means
@@ -55,6 +64,10 @@ type SUT struct {
 	// IPsec says whether the SUT's P-CSCF sets up real IPsec SAs for sec-agree.
 	// When false, the rules that depend on real SAs are "none".
 	IPsec bool `yaml:"ipsec"`
+	// DNS is the DNS server (IP:port) that resolves a PCSCF given as a host
+	// name or a domain (RFC 3263: NAPTR, SRV, A/AAAA); "" means the system's
+	// resolver and the name servers of /etc/resolv.conf.
+	DNS string `yaml:"dns"`
 }
 
 // Subscriber is the IMS subscription the UE registers.
@@ -92,6 +105,58 @@ type VCCApp struct {
 	AcceptFrom []string `yaml:"accept_from"` // source IPs whose REGISTERs it accepts; others get 403
 }
 
+// HSS is the Cx HSS emulator the harness plays for a lab (harness/hss), so
+// that the lab's I-CSCF and S-CSCF, pointed at it, are judged on the Cx of
+// steps 3, 8 and 9. An empty Listen means the harness does not play the HSS:
+// the lab has its own and the Cx rules are "none". With the embedded
+// reference core the harness always plays the HSS, on loopback, and this
+// section is not used.
+type HSS struct {
+	// Listen is the IP:port the HSS binds for Diameter over TCP, an address
+	// of this host that the lab's CSCFs connect to, e.g. 192.0.2.1:3868.
+	Listen string `yaml:"listen"`
+	// OriginHost and OriginRealm are the HSS's Diameter identity (RFC 6733
+	// 6.3, 6.4), as the CSCFs' peer configuration names it; OriginRealm ""
+	// means home_domain.
+	OriginHost  string `yaml:"origin_host"`
+	OriginRealm string `yaml:"origin_realm"`
+	// ICSCFPeer and SCSCFPeer are the Origin-Hosts of the I-CSCF and the
+	// S-CSCF: the peers whose CER the HSS accepts (any other gets
+	// DIAMETER_UNKNOWN_PEER), whose connections the run waits for before
+	// step 2, and the Origin-Host the Cx rules expect in their requests. They
+	// may be equal (one node playing both).
+	ICSCFPeer string `yaml:"icscf_peer"`
+	SCSCFPeer string `yaml:"scscf_peer"`
+	// ServerName is the S-CSCF's SIP URI: the Server-Name of the UAA and the
+	// one the Cx rules expect in MAR and SAR; "" means sip: + core.scscf_name.
+	ServerName string `yaml:"server_name"`
+	// PeerTimeout bounds the wait for both peers' connections before step 2.
+	PeerTimeout time.Duration `yaml:"peer_timeout"`
+}
+
+// Plays reports whether the lab has the harness play its HSS.
+func (h HSS) Plays() bool { return h.Listen != "" }
+
+// HSSRealm is hss.origin_realm, else the home domain.
+func (p *Profile) HSSRealm() string {
+	if p.HSS.OriginRealm != "" {
+		return p.HSS.OriginRealm
+	}
+	return p.HomeDomain
+}
+
+// HSSServerName is hss.server_name, else sip: + core.scscf_name.
+func (p *Profile) HSSServerName() string {
+	if p.HSS.ServerName != "" {
+		return p.HSS.ServerName
+	}
+	sn := p.Core.SCSCFName
+	if !strings.HasPrefix(sn, "sip:") && !strings.HasPrefix(sn, "sips:") {
+		sn = "sip:" + sn
+	}
+	return sn
+}
+
 // Core names the SUT's nodes as they appear in messages (Path, Service-Route,
 // Via, P-Visited-Network-ID). The reference core uses them; against a lab they
 // are what the checks expect.
@@ -108,6 +173,10 @@ type Timeouts struct {
 	Step time.Duration `yaml:"step"` // how long to wait for each expected message
 }
 
+// DefaultPeerTimeout is hss.peer_timeout's default: twice Kamailio's
+// default Tc (cdp reconnects every Tc seconds).
+const DefaultPeerTimeout = 10 * time.Second
+
 // Test set 1 of TS 35.208 (section 4.3): the reference core's subscriber.
 const (
 	defaultK   = "465b5ce8b199b49faa5f0a2ee238a6bc"
@@ -122,7 +191,8 @@ const (
 // without IPv6 loopback use DefaultFor(Loopback()).
 //
 //	profile: a322
-//	sut: {pcscf: "" (start the reference core), transport: udp, sec_agree: true, ipsec: false}
+//	sut: {pcscf: "" (start the reference core), transport: udp, sec_agree: true, ipsec: false,
+//	  dns: "" (the system's resolver)}
 //	home_domain: home1.net, realm: registrar.home1.net,
 //	registrar: sip:registrar.home1.net
 //	subscriber: impi user1_private@home1.net; impus sip:user1_public1@home1.net,
@@ -132,6 +202,9 @@ const (
 //	  sigcomp false, access_network_info "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
 //	  expires 600000, preference ""
 //	vcc_app: listen [::1]:0, uri sip:vccapp.home1.net, accept_from [::1, 127.0.0.1]
+//	hss: listen "" (the harness plays no HSS for a lab), origin_host hss.home1.net,
+//	  origin_realm "" (home_domain), icscf_peer "", scscf_peer "", server_name ""
+//	  (sip: + core.scscf_name), peer_timeout 10s
 //	core: pcscf1.visited1.net, icscf1_p.home1.net, scscf1.home1.net,
 //	  visited_network_id visited1.net, max_expires 600000
 //	timeouts: step 5s
@@ -176,6 +249,7 @@ func DefaultFor(ip string) *Profile {
 			URI:        "sip:vccapp.home1.net",
 			AcceptFrom: []string{"::1", "127.0.0.1"},
 		},
+		HSS: HSS{OriginHost: "hss.home1.net", PeerTimeout: DefaultPeerTimeout},
 		Core: Core{
 			PCSCFName:        "pcscf1.visited1.net",
 			ICSCFName:        "icscf1_p.home1.net",

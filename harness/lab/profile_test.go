@@ -145,14 +145,21 @@ func TestParseErrors(t *testing.T) {
 		{"k without op", "subscriber:\n  k: 465b5ce8b199b49faa5f0a2ee238a6bc\n", "lab.yaml:2: subscriber.op: expected exactly one of op and opc, saw neither"},
 		{"amf", "subscriber:\n  amf: 80000\n", "lab.yaml:2: subscriber.amf: expected 4 hex digits (16 bits), saw 5 characters"},
 		{"sqn", "subscriber:\n  sqn: 20\n", "lab.yaml:2: subscriber.sqn: expected 12 hex digits (48 bits), saw 2 characters"},
-		{"unknown field", "sut:\n  pcsf: 127.0.0.1:5060\n", "lab.yaml:2: sut.pcsf: unknown field; expected one of pcscf, transport, sec_agree, ipsec"},
+		{"unknown field", "sut:\n  pcsf: 127.0.0.1:5060\n", "lab.yaml:2: sut.pcsf: unknown field; expected one of pcscf, transport, sec_agree, ipsec, dns"},
 		{"unknown top field", "prfile: a322\n", "lab.yaml:1: prfile: unknown field; expected one of profile, sut,"},
 		{"duplicate", "profile: a322\nprofile: ts24229\n", "lab.yaml:2: profile: expected each field once, saw it again (first at line 1)"},
 		{"pcscf no port", "sut:\n  pcscf: 127.0.0.1\n", `lab.yaml:2: sut.pcscf: expected host:port with an IPv4 address, a bracketed IPv6 address or a host name (e.g. 127.0.0.1:5060 or [::1]:5060), saw "127.0.0.1" with no port`},
 		{"pcscf bare v6", "sut:\n  pcscf: ::1:5060\n", `lab.yaml:2: sut.pcscf: expected host:port`},
 		{"pcscf bracketed v4", "sut:\n  pcscf: \"[127.0.0.1]:5060\"\n", `only an IPv6 address goes in brackets`},
 		{"pcscf port", "sut:\n  pcscf: pcscf.lab:70000\n", `saw port "70000"; expected 1 to 65535`},
-		{"pcscf family", "sut:\n  pcscf: 127.0.0.1:5060\n", `lab.yaml:2: ue.address: expected an address of the same IP family as sut.pcscf "127.0.0.1:5060", saw "::1" (the default; set ue.address)`},
+		{"pcscf family", "sut:\n  pcscf: 127.0.0.1:5060\nue:\n  address: \"::1\"\n", `lab.yaml:4: ue.address: expected an address of the same IP family as sut.pcscf "127.0.0.1:5060", saw "::1" (lab.yaml:2)`},
+		{"pcscf single label", "sut:\n  pcscf: pcscf\n", `lab.yaml:2: sut.pcscf: expected host:port with an IPv4 address, a bracketed IPv6 address or a host name (e.g. 127.0.0.1:5060 or [::1]:5060), saw "pcscf" with no port`},
+		{"dns", "sut:\n  dns: ns.lab:53\n", `lab.yaml:2: sut.dns: expected host:port with an IPv4 address or a bracketed IPv6 address`},
+		{"hss listen", "hss:\n  listen: 127.0.0.1:0\n", `lab.yaml:2: hss.listen: expected host:port with an IPv4 address or a bracketed IPv6 address (e.g. 127.0.0.1:5060 or [::1]:5060), saw port "0"; expected 1 to 65535`},
+		{"hss peers", "sut:\n  pcscf: 127.0.0.2:5060\nhss:\n  listen: 127.0.0.1:3868\n  icscf_peer: icscf.lab\n", `hss.scscf_peer: expected the S-CSCF's Diameter identity (the Origin-Host of its CER), e.g. scscf1.home1.net, since hss.listen is set; saw nothing`},
+		{"hss origin host", "hss:\n  origin_host: \"\"\n", `lab.yaml:2: hss.origin_host: expected the HSS's Diameter identity (Origin-Host)`},
+		{"hss server name", "hss:\n  server_name: scscf.lab\n", `lab.yaml:2: hss.server_name: expected a SIP URI`},
+		{"hss peer timeout", "hss:\n  peer_timeout: 0s\n", `lab.yaml:2: hss.peer_timeout: expected a duration above 0`},
 		{"impus empty", "subscriber:\n  impus: []\n", "lab.yaml:2: subscriber.impus: expected at least one public user identity"},
 		{"impu scheme", "subscriber:\n  impus:\n    - sip:a@home1.net\n    - mailto:a@home1.net\n", `lab.yaml:4: subscriber.impus[1]: expected a sip:, sips: or tel: URI`},
 		{"impus scalar", "subscriber:\n  impus: sip:a@home1.net\n", "lab.yaml:2: subscriber.impus: expected a list of strings (write [x] for one), saw a string"},
@@ -239,12 +246,12 @@ func TestParseAcceptsForms(t *testing.T) {
 }
 
 func TestDefaultsFillOnlyWhatTheFileLeavesOut(t *testing.T) {
-	p, err := Parse("lab.yaml", []byte("sut:\n  pcscf: 192.0.2.10:5060\nue:\n  address: 192.0.2.20\n"))
+	p, err := Parse("lab.yaml", []byte("sut:\n  pcscf: 127.0.0.10:5060\nue:\n  address: 127.0.0.20\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := Default()
-	if p.SUT.PCSCF != "192.0.2.10:5060" || p.UE.Address != "192.0.2.20" {
+	if p.SUT.PCSCF != "127.0.0.10:5060" || p.UE.Address != "127.0.0.20" {
 		t.Errorf("file values lost: %+v %+v", p.SUT, p.UE)
 	}
 	if p.Subscriber.IMPI != d.Subscriber.IMPI || p.Subscriber.K.Reveal() != d.Subscriber.K.Reveal() || p.Timeouts != d.Timeouts || p.SUT.Transport != "udp" {
@@ -261,10 +268,10 @@ func TestDefaultsFillOnlyWhatTheFileLeavesOut(t *testing.T) {
 func TestOverrideEnvironmentAndFlags(t *testing.T) {
 	env := []string{
 		"PATH=/usr/bin",
-		"IMSCONFORM_SUT_PCSCF=10.0.0.1:5060",
-		"IMSCONFORM_UE_ADDRESS=10.0.0.2",
+		"IMSCONFORM_SUT_PCSCF=127.0.0.11:5060",
+		"IMSCONFORM_UE_ADDRESS=127.0.0.12",
 		"IMSCONFORM_UE_PORT_C=5100",
-		"IMSCONFORM_VCC_APP_ACCEPT_FROM=10.0.0.1, 10.0.0.3",
+		"IMSCONFORM_VCC_APP_ACCEPT_FROM=127.0.0.11, 127.0.0.13",
 		"IMSCONFORM_REQUIRE_TOOLS=1",
 		"IMSCONFORM_LAB=x.yaml",
 		"IMSCONFORM_SUBSCRIBER_OPC=cd63cb71954a9f4e48a5994e37a02baf",
@@ -272,10 +279,10 @@ func TestOverrideEnvironmentAndFlags(t *testing.T) {
 	}
 	set := FromEnv(env)
 	want := map[string]string{
-		"sut.pcscf":           "10.0.0.1:5060",
-		"ue.address":          "10.0.0.2",
+		"sut.pcscf":           "127.0.0.11:5060",
+		"ue.address":          "127.0.0.12",
 		"ue.port_c":           "5100",
-		"vcc_app.accept_from": "10.0.0.1, 10.0.0.3",
+		"vcc_app.accept_from": "127.0.0.11, 127.0.0.13",
 		"subscriber.opc":      "cd63cb71954a9f4e48a5994e37a02baf",
 		"subscriber.k":        "465b5ce8b199b49faa5f0a2ee238a6bc",
 	}
@@ -285,20 +292,20 @@ func TestOverrideEnvironmentAndFlags(t *testing.T) {
 
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	f := RegisterFlags(fs)
-	if err := fs.Parse([]string{"-set", "sut.pcscf=10.0.0.9:5070", "-set", "sut.transport=tcp", "-set", "timeouts.step=2s"}); err != nil {
+	if err := fs.Parse([]string{"-set", "sut.pcscf=127.0.0.19:5070", "-set", "sut.transport=tcp", "-set", "timeouts.step=2s"}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := f.Profile(slices.DeleteFunc(slices.Clone(env), func(s string) bool { return strings.HasPrefix(s, "IMSCONFORM_LAB=") }))
 	if err != nil {
 		t.Fatalf("Flags.Profile = %v", err)
 	}
-	if p.SUT.PCSCF != "10.0.0.9:5070" {
-		t.Errorf("sut.pcscf = %q, want the flag's 10.0.0.9:5070 (flags win over the environment)", p.SUT.PCSCF)
+	if p.SUT.PCSCF != "127.0.0.19:5070" {
+		t.Errorf("sut.pcscf = %q, want the flag's 127.0.0.19:5070 (flags win over the environment)", p.SUT.PCSCF)
 	}
-	if p.UE.Address != "10.0.0.2" || p.UE.PortC != 5100 || p.SUT.Transport != "tcp" || p.Timeouts.Step != 2*time.Second {
+	if p.UE.Address != "127.0.0.12" || p.UE.PortC != 5100 || p.SUT.Transport != "tcp" || p.Timeouts.Step != 2*time.Second {
 		t.Errorf("overrides not applied: %+v %+v %+v", p.UE, p.SUT, p.Timeouts)
 	}
-	if !reflect.DeepEqual(p.VCCApp.AcceptFrom, []string{"10.0.0.1", "10.0.0.3"}) {
+	if !reflect.DeepEqual(p.VCCApp.AcceptFrom, []string{"127.0.0.11", "127.0.0.13"}) {
 		t.Errorf("vcc_app.accept_from = %v", p.VCCApp.AcceptFrom)
 	}
 	if !p.Subscriber.OP.IsZero() || p.Subscriber.OPc.IsZero() {
@@ -310,14 +317,14 @@ func TestOverrideEnvironmentAndFlags(t *testing.T) {
 
 	// The lab file comes from -lab or IMSCONFORM_LAB, under env and flags.
 	path := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(path, []byte("sut:\n  pcscf: 10.0.0.5:5060\n  transport: udp\nue:\n  address: 10.0.0.6\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("sut:\n  pcscf: 127.0.0.15:5060\n  transport: udp\nue:\n  address: 127.0.0.16\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p, err = (&Flags{Set: Settings{"ue.port": "5062"}}).Profile([]string{"IMSCONFORM_LAB=" + path, "IMSCONFORM_SUT_TRANSPORT=tcp"})
 	if err != nil {
 		t.Fatalf("Profile with IMSCONFORM_LAB = %v", err)
 	}
-	if p.SUT.PCSCF != "10.0.0.5:5060" || p.SUT.Transport != "tcp" || p.UE.Port != 5062 {
+	if p.SUT.PCSCF != "127.0.0.15:5060" || p.SUT.Transport != "tcp" || p.UE.Port != 5062 {
 		t.Errorf("file+env+flag = %+v %+v", p.SUT, p.UE)
 	}
 }

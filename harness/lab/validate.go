@@ -13,16 +13,20 @@ import (
 // Validate checks every field and returns the first problem, in the order of
 // the YAML file, as a *FieldError; nil when the profile is usable.
 //
-// It expects: profile "a322" or "ts24229"; sut.pcscf empty or host:port (an
-// IPv4 address, a bracketed IPv6 address, or a host name; port 1-65535);
+// It expects: profile "a322" or "ts24229"; sut.pcscf empty, host:port (an
+// IPv4 address, a bracketed IPv6 address, or a host name; port 1-65535) or a
+// domain without a port (discovered per RFC 3263); sut.dns empty or IP:port;
 // sut.transport "udp" or "tcp"; a registrar SIP URI; an IMPI; at least one
 // IMPU, each a sip:, sips: or tel: URI; K 128-bit hex; exactly one of OP and
 // OPc, 128-bit hex; AMF 16-bit hex; SQN 48-bit hex; ue.address an IP literal
 // of the same family as sut.pcscf when that is an IP literal; ports 0-65535,
 // the protected ones distinct when both are set; SPIs 256 or more (RFC 4303
 // 2.1) and distinct; expiry values above 0; vcc_app.uri a SIP URI;
-// vcc_app.listen IP:port; accept_from at least one IP literal; node names host
-// names; timeouts.step above 0. No string may hold control characters: the
+// vcc_app.listen IP:port; accept_from at least one IP literal; hss.listen
+// empty or IP:port, and then hss.icscf_peer and hss.scscf_peer Diameter
+// identities; hss.origin_host a host name; node names host names;
+// timeouts.step and hss.peer_timeout above 0. Validate does not look at this
+// host: CheckHost does. No string may hold control characters: the
 // values go into SIP headers.
 func (p *Profile) Validate() error {
 	for _, l := range p.leaves() {
@@ -47,7 +51,7 @@ func (p *Profile) Validate() error {
 
 func (p *Profile) fieldError(path, problem string) error {
 	where := p.src[path]
-	if where == originDefault && path == "ue.address" {
+	if (where == originDefault || where == originRoute) && path == "ue.address" {
 		// A default that clashes with a given sut.pcscf: point at the latter.
 		where = p.src["sut.pcscf"]
 	}
@@ -105,7 +109,16 @@ var fieldChecks = map[string]func(p *Profile) string{
 		if p.SUT.PCSCF == "" {
 			return ""
 		}
+		if isDomain(p.SUT.PCSCF) {
+			return "" // discovered per RFC 3263
+		}
 		return checkHostPort(p.SUT.PCSCF, true, 1)
+	},
+	"sut.dns": func(p *Profile) string {
+		if p.SUT.DNS == "" {
+			return ""
+		}
+		return checkHostPort(p.SUT.DNS, false, 1)
 	},
 	"sut.transport": func(p *Profile) string {
 		if p.SUT.Transport != "udp" && p.SUT.Transport != "tcp" {
@@ -169,6 +182,9 @@ var fieldChecks = map[string]func(p *Profile) string{
 	"subscriber.amf": func(p *Profile) string { return checkHex(p.Subscriber.AMF, 16) },
 	"subscriber.sqn": func(p *Profile) string { return checkHex(p.Subscriber.SQN, 48) },
 	"ue.address": func(p *Profile) string {
+		if p.noRoute != "" && p.src["ue.address"] == originDefault {
+			return p.noRoute
+		}
 		a, problem := checkIP(p.UE.Address)
 		if problem != "" {
 			return problem
@@ -216,6 +232,35 @@ var fieldChecks = map[string]func(p *Profile) string{
 		}
 		return ""
 	},
+	"hss.listen": func(p *Profile) string {
+		if p.HSS.Listen == "" {
+			return ""
+		}
+		return checkHostPort(p.HSS.Listen, false, 1)
+	},
+	"hss.origin_host": func(p *Profile) string {
+		return checkName(p.HSS.OriginHost, "the HSS's Diameter identity (Origin-Host), e.g. hss.home1.net")
+	},
+	"hss.origin_realm": func(p *Profile) string {
+		if p.HSS.OriginRealm == "" {
+			return ""
+		}
+		return checkName(p.HSS.OriginRealm, "the HSS's Diameter realm (Origin-Realm), e.g. home1.net")
+	},
+	"hss.icscf_peer": func(p *Profile) string { return checkPeer(p, p.HSS.ICSCFPeer, "I-CSCF") },
+	"hss.scscf_peer": func(p *Profile) string { return checkPeer(p, p.HSS.SCSCFPeer, "S-CSCF") },
+	"hss.server_name": func(p *Profile) string {
+		if p.HSS.ServerName == "" {
+			return ""
+		}
+		return checkURI(p.HSS.ServerName, false)
+	},
+	"hss.peer_timeout": func(p *Profile) string {
+		if p.HSS.PeerTimeout <= 0 {
+			return fmt.Sprintf(`expected a duration above 0 such as "10s", saw %s`, p.HSS.PeerTimeout)
+		}
+		return ""
+	},
 	"core.pcscf_name": func(p *Profile) string {
 		return checkNodeHost(p.Core.PCSCFName, "the P-CSCF's host name, e.g. pcscf1.visited1.net or an IP address")
 	},
@@ -246,6 +291,18 @@ var listChecks = map[string]func(s string) string{
 		_, problem := checkIP(s)
 		return problem
 	},
+}
+
+// checkPeer expects the Diameter identity of a CSCF when the harness plays
+// the HSS for a lab.
+func checkPeer(p *Profile, s, role string) string {
+	if s == "" {
+		if p.HSS.Plays() {
+			return fmt.Sprintf("expected the %s's Diameter identity (the Origin-Host of its CER), e.g. %s1.home1.net, since hss.listen is set; saw nothing", role, strings.ToLower(strings.ReplaceAll(role, "-", "")))
+		}
+		return ""
+	}
+	return checkName(s, "the "+role+"'s Diameter identity (Origin-Host), e.g. "+strings.ToLower(strings.ReplaceAll(role, "-", ""))+"1.home1.net")
 }
 
 // checkHex expects bits/4 hex digits. It never prints s: s may be a key.
@@ -333,6 +390,15 @@ func checkHostPort(s string, names bool, minPort int) string {
 		return fmt.Sprintf("%s, saw port %s; expected %d to 65535", expected, quote(port), minPort)
 	}
 	return ""
+}
+
+// isDomain reports whether s is a host name of two labels or more without a
+// port (not an IP address): a P-CSCF to discover per RFC 3263.
+func isDomain(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil || strings.ContainsAny(s, ":[]") || !strings.Contains(strings.TrimSuffix(s, "."), ".") {
+		return false
+	}
+	return checkName(s, "a domain") == ""
 }
 
 // checkName expects a host name: dot-separated labels of letters, digits,

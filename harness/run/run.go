@@ -23,6 +23,7 @@ import (
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
 	"imsconform/harness/scenario"
+	"imsconform/harness/trace"
 	"imsconform/reports"
 	"imsconform/scenarios"
 )
@@ -39,10 +40,7 @@ type Options struct {
 	// Deviations break the embedded reference core (or the harness's own
 	// messages) on purpose, to watch rules fail; refused with a lab.
 	Deviations []deviation.Deviation
-	// LabHSS, when the harness plays the lab's HSS (the Kamailio lab), makes
-	// the lab's Cx observable.
-	LabHSS *flow.LabHSS
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Plan is a prepared run: the lab and the rules it will be judged by.
@@ -104,7 +102,7 @@ type Outcome struct {
 
 // Execute runs the flow once and evaluates every rule of the plan.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
-	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, LabHSS: pl.opts.LabHSS, Logger: pl.opts.Logger})
+	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
 	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars}
 	results := check.Evaluate(pl.Rules, in)
 	if fr.Err != nil {
@@ -180,6 +178,23 @@ func (o *Outcome) Report() *reports.Run {
 		if f.Err != nil {
 			r.Errors = append(r.Errors, f.Err.Error())
 		}
+		for _, d := range f.Diagnostics {
+			r.Diagnostics = append(r.Diagnostics, reports.Diagnostic{Code: d.Code, Message: d.Message})
+		}
+		if d := f.Discovery; d != nil {
+			rd := &reports.Discovery{Input: d.Input, Method: d.Method, Steps: d.Steps}
+			for _, t := range d.Targets {
+				rd.Targets = append(rd.Targets, t.String())
+			}
+			r.Discovery = rd
+		}
+		if d := f.Deregistration; d != nil {
+			rd := &reports.Deregistration{Status: d.Status, Err: d.Err}
+			for _, m := range append(append([]trace.Message{}, d.Messages...), d.ThirdParty...) {
+				rd.Seqs = append(rd.Seqs, m.Seq)
+			}
+			r.Deregistration = rd
+		}
 		// Missing steps are not harness errors: the reports show them from
 		// Steps (never came), and the rules on them carry the reason.
 	}
@@ -227,13 +242,20 @@ func StartDir() string {
 	return "."
 }
 
-// Timeout is the longest a run may take: every waited step's timeout, plus slack.
+// Timeout is the longest a run may take: every waited step's timeout (the
+// registration's, then the de-registration's), the wait for the HSS's
+// peers when the harness plays the HSS for a lab, and slack (P-CSCF
+// discovery included).
 func (pl *Plan) Timeout() time.Duration {
 	step := pl.Lab.Timeouts.Step
 	if step <= 0 {
 		step = 5 * time.Second
 	}
-	return 6*step + 10*time.Second
+	d := 9*step + 20*time.Second
+	if pl.Lab.SUT.PCSCF != "" && pl.Lab.HSS.Plays() {
+		d += pl.Lab.HSS.PeerTimeout
+	}
+	return d
 }
 
 // ErrNoResult is returned when a rule has no result in an outcome.

@@ -6,12 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
 
-	"imsconform/harness/diameter"
 	"imsconform/harness/lab"
 )
 
@@ -27,7 +25,9 @@ const (
 	VisitedNetworkID = "visited.kamailio.test"
 )
 
-// Default addresses and ports: every node on its own loopback address.
+// Default addresses and ports: every node on its own loopback address. A
+// lab on other addresses (another host, a network namespace, IPv6) gives
+// them in Config.Addrs.
 var (
 	DefaultPCSCF  = netip.MustParseAddr("127.0.0.2")
 	DefaultICSCF  = netip.MustParseAddr("127.0.0.3")
@@ -42,6 +42,11 @@ const (
 	DefaultHSSPort      = 3868
 	DefaultReadyTimeout = 20 * time.Second
 	DefaultMaxExpires   = 3600
+	// DefaultTc is cdp's Tc, in seconds: how often it retries a lost
+	// connection to the HSS (and, when idle, sends a DWR). The harness plays
+	// the HSS per run, so a short Tc lets the CSCFs reconnect soon after a
+	// run starts the HSS.
+	DefaultTc = 2
 	// DefaultDebug is Kamailio's log level (2: info). ims_auth is held at
 	// warnings whatever the level: it logs digest values at info.
 	DefaultDebug = 2
@@ -51,7 +56,10 @@ const (
 // required by ims_usrloc_scscf even for registration only).
 var Packages = []string{"kamailio", "kamailio-ims-modules", "kamailio-presence-modules"}
 
-// Addrs are the loopback addresses of the lab's nodes.
+// Addrs are the addresses of the lab's nodes: the CSCFs' (Kamailio binds
+// them), and the HSS's, the VCC Application's and the UE's (the harness
+// binds them, on this host or in another network namespace). All of one IP
+// family.
 type Addrs struct {
 	PCSCF, ICSCF, SCSCF, HSS, VCCApp, UE netip.Addr
 }
@@ -70,7 +78,7 @@ type Config struct {
 	// nil means lab.DefaultFor("127.0.0.1"). Its SUT, core names, VCC
 	// Application and UE address are replaced by the lab's.
 	Lab *lab.Profile
-	// Addrs override the default addresses field by field (all loopback).
+	// Addrs override the default addresses field by field.
 	Addrs Addrs
 	// SIPPort is every CSCF's and the VCC Application's UDP port; 0 means
 	// DefaultSIPPort.
@@ -84,9 +92,8 @@ type Config struct {
 	// ReadyTimeout bounds the wait for each CSCF; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
-	// Observer, when set, gets every Cx message the HSS receives and sends
-	// (see hss.TraceObserver). It is called from the HSS's goroutines.
-	Observer func(diameter.Capture)
+	// Tc is cdp's Tc in seconds; 0 means DefaultTc.
+	Tc int
 	// Logf, when set, gets one line per bring-up and teardown event.
 	Logf func(format string, args ...any)
 }
@@ -136,6 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = DefaultReadyTimeout
 	}
+	if c.Tc <= 0 {
+		c.Tc = DefaultTc
+	}
 	if c.Lab == nil {
 		c.Lab = lab.DefaultFor(DefaultUE.String())
 	}
@@ -147,15 +157,23 @@ func (c Config) check() error {
 	addrs := map[string]netip.Addr{"P-CSCF": c.Addrs.PCSCF, "I-CSCF": c.Addrs.ICSCF, "S-CSCF": c.Addrs.SCSCF,
 		"HSS": c.Addrs.HSS, "VCC Application": c.Addrs.VCCApp, "UE": c.Addrs.UE}
 	seen := map[netip.Addr]string{}
-	for _, role := range []string{"P-CSCF", "I-CSCF", "S-CSCF", "HSS", "VCC Application", "UE"} {
+	v4 := c.Addrs.PCSCF.Unmap().Is4()
+	for _, role := range []string{"P-CSCF", "I-CSCF", "S-CSCF", "VCC Application", "HSS", "UE"} {
 		a := addrs[role]
-		if !a.Is4() || !a.IsLoopback() {
-			return fmt.Errorf("kamailio: %s address: expected an IPv4 loopback address (127.0.0.0/8), got %s", role, a)
+		if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.Zone() != "" || a.Is4In6() {
+			return fmt.Errorf("kamailio: %s address: expected one unicast IPv4 or IPv6 address, got %s", role, a)
 		}
-		if other, dup := seen[a]; dup && role != "HSS" {
+		if a.Is4() != v4 {
+			return fmt.Errorf("kamailio: %s address: expected the P-CSCF's IP family, got %s beside the P-CSCF's %s", role, a, c.Addrs.PCSCF)
+		}
+		// Every CSCF and the VCC Application listen on SIPPort: each needs
+		// an address of its own. The HSS and the UE use other ports.
+		if other, dup := seen[a]; dup && role != "HSS" && role != "UE" {
 			return fmt.Errorf("kamailio: %s address: expected an address of its own, got %s, also the %s's", role, a, other)
 		}
-		seen[a] = role
+		if _, dup := seen[a]; !dup {
+			seen[a] = role
+		}
 	}
 	for name, p := range map[string]int{"SIPPort": c.SIPPort, "HSSPort": c.HSSPort} {
 		if p < 1 || p > 65535 {
@@ -174,14 +192,26 @@ func (c Config) check() error {
 	return nil
 }
 
+// URIHost is a as it stands in a SIP URI, a Via or a Kamailio listen line:
+// an IPv6 address in brackets.
+func URIHost(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "[" + a.String() + "]"
+	}
+	return a.Unmap().String()
+}
+
+// values are the templates' values: the CSCFs' addresses in URI form
+// ([v6]), the HSS's and cdp's source addresses bare (cdp resolves them with
+// getaddrinfo).
 func (c Config) values(dir string) values {
 	return values{
 		Dir: dir, Debug: c.Debug,
-		PCSCF: c.Addrs.PCSCF.String(), ICSCF: c.Addrs.ICSCF.String(), SCSCF: c.Addrs.SCSCF.String(), HSS: c.Addrs.HSS.String(),
+		PCSCF: URIHost(c.Addrs.PCSCF), ICSCF: URIHost(c.Addrs.ICSCF), SCSCF: URIHost(c.Addrs.SCSCF), HSS: c.Addrs.HSS.String(),
 		SIPPort: c.SIPPort, HSSPort: c.HSSPort, MaxExpires: c.MaxExpires,
-		PCSCFName: c.Addrs.PCSCF.String(), ICSCFName: c.Addrs.ICSCF.String(), SCSCFName: c.Addrs.SCSCF.String(),
+		PCSCFName: URIHost(c.Addrs.PCSCF), ICSCFName: URIHost(c.Addrs.ICSCF), SCSCFName: URIHost(c.Addrs.SCSCF),
 		HomeDomain: c.Lab.HomeDomain, Realm: c.Lab.Realm, VisitedNetworkID: VisitedNetworkID,
-		Tc: 5,
+		Tc: c.Tc,
 	}
 }
 
@@ -189,7 +219,7 @@ func (c Config) values(dir string) values {
 // HSS's UAA and LIA, and the host of its Service-Route.
 func (c Config) SCSCFURI() string {
 	c = c.withDefaults()
-	return "sip:" + c.Addrs.SCSCF.String() + ":" + strconv.Itoa(c.SIPPort)
+	return "sip:" + netip.AddrPortFrom(c.Addrs.SCSCF, uint16(c.SIPPort)).String()
 }
 
 // VCCAppURI is the VCC Application's SIP URI, the iFC's ApplicationServer:
@@ -237,8 +267,8 @@ func WriteConfigs(c Config, dir string) ([]string, error) {
 		}
 	}
 	for _, p := range []struct{ file, role, fqdn, src string }{
-		{"icscf.xml", "I-CSCF", ICSCFName, v.ICSCF},
-		{"scscf.xml", "S-CSCF", SCSCFName, v.SCSCF},
+		{"icscf.xml", "I-CSCF", ICSCFName, c.Addrs.ICSCF.String()},
+		{"scscf.xml", "S-CSCF", SCSCFName, c.Addrs.SCSCF.String()},
 	} {
 		pv := v
 		pv.Role, pv.FQDN, pv.Src = p.role, p.fqdn, p.src

@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"imsconform/harness/diameter"
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
+	"imsconform/harness/trace"
 )
 
 // requireKamailio skips the test when Kamailio is not installed, unless
@@ -82,13 +82,33 @@ func TestWriteConfigsHoldNoKeyMaterial(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"pcscf.cfg": {"listen=udp:127.0.0.2:5060", "Path: <sip:term@127.0.0.2;lr>", `$du = "sip:127.0.0.3:5060"`},
+		"pcscf.cfg": {"listen=udp:127.0.0.2:5060", "listen=tcp:127.0.0.2:5060", "Path: <sip:term@127.0.0.2;lr>", `$du = "sip:127.0.0.3:5060"`},
 		"icscf.cfg": {"listen=udp:127.0.0.3:5060", "text://" + dir + "/db", `$du = "sip:127.0.0.4:5060"`},
 		"scscf.cfg": {"listen=udp:127.0.0.4:5060", `"scscf_name", "sip:127.0.0.4:5060"`, `save("PRE_REG_SAR_REPLY", "location", "0", "1")`, `isc_match_filter_reg("0", "location")`},
-		"icscf.xml": {`<Peer FQDN="127.0.0.5" Realm="home1.net" port="3868" src_addr="127.0.0.3"/>`},
+		"icscf.xml": {`<Peer FQDN="127.0.0.5" Realm="home1.net" port="3868" src_addr="127.0.0.3"/>`, `Tc="2"`},
 		"scscf.xml": {`FQDN="` + SCSCFName + `"`, `src_addr="127.0.0.4"`},
 		"db/s_cscf": {`1:` + SCSCFName + `:sip\:127.0.0.4\:5060`},
 	}
+	expectContents(t, dir, want)
+}
+
+func TestConfigRejectsMixedFamiliesAndSharedAddresses(t *testing.T) {
+	for name, c := range map[string]Config{
+		"mixed families": {Addrs: Addrs{ICSCF: netip.MustParseAddr("::1")}},
+		"shared":         {Addrs: Addrs{SCSCF: DefaultPCSCF}},
+		"vcc app shared": {Addrs: Addrs{VCCApp: DefaultSCSCF}},
+		"unspecified":    {Addrs: Addrs{PCSCF: netip.IPv4Unspecified()}},
+		"badport":        {SIPPort: 70000},
+	} {
+		if _, err := WriteConfigs(c, t.TempDir()); err == nil {
+			t.Errorf("%s: expected an error, got none", name)
+		}
+	}
+}
+
+// expectContents requires each file under dir to contain its substrings.
+func expectContents(t *testing.T, dir string, want map[string][]string) {
+	t.Helper()
 	for f, subs := range want {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
@@ -102,37 +122,50 @@ func TestWriteConfigsHoldNoKeyMaterial(t *testing.T) {
 	}
 }
 
-func TestConfigRejectsNonLoopbackAndSharedAddresses(t *testing.T) {
-	for name, c := range map[string]Config{
-		"public":  {Addrs: Addrs{PCSCF: netip.MustParseAddr("192.0.2.1")}},
-		"ipv6":    {Addrs: Addrs{ICSCF: netip.MustParseAddr("::1")}},
-		"shared":  {Addrs: Addrs{SCSCF: DefaultPCSCF}},
-		"badport": {SIPPort: 70000},
-	} {
-		if _, err := WriteConfigs(c, t.TempDir()); err == nil {
-			t.Errorf("%s: expected an error, got none", name)
+// TestWriteConfigsOnIPv6 writes the configurations of a lab on documentation
+// addresses (as in a network namespace): IPv6 in brackets wherever SIP has
+// it, bare where cdp resolves it.
+func TestWriteConfigsOnIPv6(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	c := Config{Addrs: Addrs{PCSCF: a("2001:db8:c::2"), ICSCF: a("2001:db8:c::3"), SCSCF: a("2001:db8:c::4"),
+		HSS: a("2001:db8:c::100"), VCCApp: a("2001:db8:c::100"), UE: a("2001:db8:c::100")}}
+	dir := t.TempDir()
+	if _, err := WriteConfigs(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"pcscf.cfg": {"listen=udp:[2001:db8:c::2]:5060", "listen=tcp:[2001:db8:c::2]:5060", "Path: <sip:term@[2001:db8:c::2];lr>", `$du = "sip:[2001:db8:c::3]:5060"`, `"pcscf_uri", "sip:[2001:db8:c::2]:5060"`},
+		"scscf.cfg": {`"scscf_name", "sip:[2001:db8:c::4]:5060"`, `"cxdx_forced_peer", "2001:db8:c::100"`, `"my_uri", "[2001:db8:c::4]:5060"`},
+		"icscf.xml": {`<Peer FQDN="2001:db8:c::100" Realm="home1.net" port="3868" src_addr="2001:db8:c::3"/>`},
+		"db/s_cscf": {`1:` + SCSCFName + `:sip\:[2001\:db8\:c\:\:4]\:5060`},
+	}
+	expectContents(t, dir, want)
+	l := &Lab{cfg: c.withDefaults()}
+	o := l.Overrides()
+	for k, v := range map[string]string{"sut.pcscf": "[2001:db8:c::2]:5060", "core.scscf_name": "[2001:db8:c::4]",
+		"hss.listen": "[2001:db8:c::100]:3868", "vcc_app.listen": "[2001:db8:c::100]:5060", "vcc_app.uri": "sip:[2001:db8:c::100]:5060",
+		"hss.server_name": "sip:[2001:db8:c::4]:5060", "ue.address": "2001:db8:c::100"} {
+		if o[k] != v {
+			t.Errorf("Overrides()[%s] = %q, want %q", k, o[k], v)
 		}
+	}
+	if err := lab.DefaultFor("::1").Override(o); err != nil {
+		t.Errorf("the overrides do not make a valid profile: %v", err)
 	}
 }
 
 // TestRegistrationAgainstKamailio brings the lab up, runs the registration
-// flow against its P-CSCF, and checks that every step was captured, that the
+// flow against its P-CSCF with the harness playing the HSS from the
+// profile's hss section, and checks that every step was captured, that the
 // third-party REGISTER came from the S-CSCF, that the HSS saw UAR, MAR and
-// SAR, and that nothing the lab started is left afterwards.
+// SAR, that the run de-registered, and that nothing the lab started is left
+// afterwards.
 func TestRegistrationAgainstKamailio(t *testing.T) {
 	requireKamailio(t)
 	dir := t.TempDir()
-	var mu sync.Mutex
-	cx := map[uint32]int{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := Start(ctx, Config{Dir: dir, Logf: t.Logf, Observer: func(c diameter.Capture) {
-		if h, err := diameter.ParseHeader(c.Raw); err == nil && c.Received && h.Flags&diameter.FlagRequest != 0 {
-			mu.Lock()
-			cx[h.Code]++
-			mu.Unlock()
-		}
-	}})
+	l, err := Start(ctx, Config{Dir: dir, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
@@ -171,13 +204,28 @@ func TestRegistrationAgainstKamailio(t *testing.T) {
 	if got := res.Facts["12.accepted"]; got != "true" {
 		t.Errorf("step 12: expected the VCC Application to accept the REGISTER, got %q", got)
 	}
-	mu.Lock()
+	cx := map[uint32]int{}
+	for _, m := range res.Trace.Messages() {
+		if h, err := diameter.ParseHeader(m.Raw); m.Proto == trace.Diameter && err == nil && m.Dir == trace.Received && h.Flags&diameter.FlagRequest != 0 {
+			cx[h.Code]++
+		}
+	}
 	for code, name := range map[uint32]string{diameter.CmdUserAuthorization: "UAR", diameter.CmdMultimediaAuth: "MAR", diameter.CmdServerAssignment: "SAR"} {
 		if cx[code] == 0 {
 			t.Errorf("Cx: expected the HSS to receive a %s, saw none (commands seen: %v)", name, cx)
 		}
 	}
-	mu.Unlock()
+	for _, s := range flow.CxSteps {
+		if _, ok := res.Messages[s]; !ok {
+			t.Errorf("Cx step %s: expected it captured, it is missing: %s", s, res.Missing[s])
+		}
+	}
+	if d := res.Deregistration; d == nil || d.Status != 200 {
+		t.Errorf("de-registration: expected a 200 OK, got %+v", d)
+	}
+	if len(res.Diagnostics) > 0 {
+		t.Errorf("expected no diagnostic, got %v", res.Diagnostics)
+	}
 	if t.Failed() {
 		for role, path := range l.Logs() {
 			t.Logf("%s log tail:\n%s", role, logTail(path, 15))

@@ -31,7 +31,7 @@ func TestKnownResults(t *testing.T) {
 				t.Fatalf("lab: %v", err)
 			}
 			defer l.Stop()
-			plan, err := run.Prepare(run.Options{Overrides: l.Overrides(), Profile: profile, LabHSS: l.LabHSS()})
+			plan, err := run.Prepare(run.Options{Overrides: l.Overrides(), Profile: profile})
 			if err != nil {
 				t.Fatal(err)
 			}

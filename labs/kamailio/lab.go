@@ -1,11 +1,6 @@
 package kamailio
 
 import (
-	"sync/atomic"
-
-	"imsconform/harness/flow"
-	"imsconform/harness/trace"
-
 	"context"
 	"errors"
 	"fmt"
@@ -21,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"imsconform/harness/diameter"
-	"imsconform/harness/hss"
 	"imsconform/harness/lab"
 )
 
@@ -31,7 +24,6 @@ const (
 	RolePCSCF = "P-CSCF"
 	RoleICSCF = "I-CSCF"
 	RoleSCSCF = "S-CSCF"
-	RoleHSS   = "HSS"
 )
 
 // stopGrace is how long Stop waits for a CSCF to end after SIGTERM before it
@@ -42,7 +34,6 @@ const stopGrace = 5 * time.Second
 type node struct {
 	role, file string // "P-CSCF", "pcscf"
 	addr       netip.Addr
-	cerFrom    string // the cdp Origin-Host the HSS must see a CER from; "" = no Diameter
 	cmd        *exec.Cmd
 	logPath    string
 	logFile    *os.File
@@ -50,8 +41,8 @@ type node struct {
 	waitErr    error
 }
 
-// Lab is a running Kamailio IMS core with its HSS. Its methods are safe for
-// concurrent use.
+// Lab is a running Kamailio IMS core. Its methods are safe for concurrent
+// use.
 type Lab struct {
 	cfg     Config
 	dir     string
@@ -59,26 +50,19 @@ type Lab struct {
 	bin     string
 	profile *lab.Profile
 	nodes   []*node
-	hss     *hss.HSS
-	hssLog  *os.File
-	hssDone chan struct{}
-
-	cerMu sync.Mutex
-	cer   map[string]chan struct{} // Origin-Host -> closed at its first CER
-
-	// runTrace is the trace of the run under way, if any: the Cx messages
-	// the HSS sees join it (see LabHSS).
-	runTrace atomic.Pointer[trace.Trace]
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
 // Start brings the lab up: it finds (or installs) Kamailio, writes the
-// configurations into cfg.Dir, starts the HSS emulator, then the I-CSCF,
-// S-CSCF and P-CSCF, and waits until each is ready. On any failure it stops
-// what it started and returns an error that names the node and ends with the
-// tail of its log. Call Stop when done.
+// configurations into cfg.Dir, starts the I-CSCF, S-CSCF and P-CSCF, and
+// waits until each answers a SIP OPTIONS. The HSS is the harness's, played
+// by each run from the profile's hss section (see Overrides): the I-CSCF
+// and the S-CSCF connect to it when a run starts it (cdp retries every Tc
+// seconds), and the run waits for both. On any failure Start stops what it
+// started and returns an error that names the node and ends with the tail
+// of its log. Call Stop when done.
 func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Logf == nil {
@@ -91,7 +75,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{cfg: cfg, bin: bin, dir: cfg.Dir, cer: map[string]chan struct{}{}}
+	l := &Lab{cfg: cfg, bin: bin, dir: cfg.Dir}
 	if l.dir == "" {
 		if l.dir, err = os.MkdirTemp("", "kamailio-lab-"); err != nil {
 			return nil, fmt.Errorf("kamailio: temporary directory: %w", err)
@@ -117,18 +101,12 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	l.nodes = []*node{
-		{role: RoleICSCF, file: "icscf", addr: cfg.Addrs.ICSCF, cerFrom: ICSCFName},
-		{role: RoleSCSCF, file: "scscf", addr: cfg.Addrs.SCSCF, cerFrom: SCSCFName},
+		{role: RoleICSCF, file: "icscf", addr: cfg.Addrs.ICSCF},
+		{role: RoleSCSCF, file: "scscf", addr: cfg.Addrs.SCSCF},
 		{role: RolePCSCF, file: "pcscf", addr: cfg.Addrs.PCSCF},
 	}
 	for _, n := range l.nodes {
 		n.logPath = filepath.Join(l.dir, n.file+".log")
-		if n.cerFrom != "" {
-			l.cer[n.cerFrom] = make(chan struct{})
-		}
-	}
-	if err := l.startHSS(); err != nil {
-		return nil, err
 	}
 	for _, n := range l.nodes {
 		if err := l.startNode(n); err != nil {
@@ -149,9 +127,9 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 func (l *Lab) Dir() string { return l.dir }
 
 // Logs returns the log file of each process by role: "P-CSCF", "I-CSCF",
-// "S-CSCF" (Kamailio's stdout and stderr) and "HSS" (the emulator's lines).
+// "S-CSCF" (Kamailio's stdout and stderr).
 func (l *Lab) Logs() map[string]string {
-	m := map[string]string{RoleHSS: filepath.Join(l.dir, "hss.log")}
+	m := map[string]string{}
 	for _, n := range l.nodes {
 		m[n.role] = n.logPath
 	}
@@ -171,10 +149,11 @@ func (l *Lab) PIDs() map[string]int {
 }
 
 // Profile returns a lab profile for this lab: sut.pcscf the P-CSCF over UDP
-// without IPsec, the UE on its loopback address, the VCC Application at the
-// address the iFC names (accepting REGISTERs from the S-CSCF only), the core
-// names Kamailio writes into Path and Service-Route, and the subscriber the
-// HSS serves. The caller may change the copy it gets.
+// without IPsec, the UE on its address, the VCC Application at the address
+// the iFC names (accepting REGISTERs from the S-CSCF only), the HSS the
+// harness plays (its address, identity and the CSCFs' Diameter identities
+// as peers), the core names Kamailio writes into Path and Service-Route,
+// and the subscriber. The caller may change the copy it gets.
 func (l *Lab) Profile() *lab.Profile {
 	p, err := l.buildProfile()
 	if err != nil {
@@ -221,9 +200,16 @@ func (l *Lab) Overrides() map[string]string {
 		"vcc_app.listen":          netip.AddrPortFrom(c.Addrs.VCCApp, uint16(c.SIPPort)).String(),
 		"vcc_app.uri":             c.VCCAppURI(),
 		"vcc_app.accept_from":     c.Addrs.SCSCF.String(),
-		"core.pcscf_name":         c.Addrs.PCSCF.String(),
-		"core.icscf_name":         c.Addrs.ICSCF.String(),
-		"core.scscf_name":         c.Addrs.SCSCF.String(),
+		"hss.listen":              netip.AddrPortFrom(c.Addrs.HSS, uint16(c.HSSPort)).String(),
+		"hss.origin_host":         HSSName,
+		"hss.origin_realm":        p.HomeDomain,
+		"hss.icscf_peer":          ICSCFName,
+		"hss.scscf_peer":          SCSCFName,
+		"hss.server_name":         c.SCSCFURI(),
+		"hss.peer_timeout":        (time.Duration(2*c.Tc+2) * time.Second).String(),
+		"core.pcscf_name":         URIHost(c.Addrs.PCSCF),
+		"core.icscf_name":         URIHost(c.Addrs.ICSCF),
+		"core.scscf_name":         URIHost(c.Addrs.SCSCF),
 		"core.visited_network_id": VisitedNetworkID,
 		"core.max_expires":        strconv.Itoa(c.MaxExpires),
 		"timeouts.step":           p.Timeouts.Step.String(),
@@ -239,115 +225,43 @@ func (l *Lab) buildProfile() (*lab.Profile, error) {
 }
 
 // checkPortsFree binds each SIP address the lab needs, and releases it, so
-// that a port already in use is reported before anything starts.
+// that a port already in use is reported before anything starts. The VCC
+// Application's and the HSS's are checked when they are addresses of this
+// host (the harness may run in another network namespace).
 func (l *Lab) checkPortsFree() error {
 	c := l.cfg
 	for _, x := range []struct {
-		role string
-		a    netip.Addr
-	}{{RolePCSCF, c.Addrs.PCSCF}, {RoleICSCF, c.Addrs.ICSCF}, {RoleSCSCF, c.Addrs.SCSCF}, {"VCC Application", c.Addrs.VCCApp}} {
-		ap := netip.AddrPortFrom(x.a, uint16(c.SIPPort))
-		pc, err := net.ListenPacket("udp", ap.String())
-		if err != nil {
-			return fmt.Errorf("kamailio: %s: expected UDP %s to be free, got: %v (another lab running? see pgrep -a kamailio)", x.role, ap, err)
+		role    string
+		network string
+		a       netip.Addr
+		port    int
+		kam     bool
+	}{{RolePCSCF, "udp", c.Addrs.PCSCF, c.SIPPort, true}, {RolePCSCF, "tcp", c.Addrs.PCSCF, c.SIPPort, true},
+		{RoleICSCF, "udp", c.Addrs.ICSCF, c.SIPPort, true}, {RoleICSCF, "tcp", c.Addrs.ICSCF, c.SIPPort, true},
+		{RoleSCSCF, "udp", c.Addrs.SCSCF, c.SIPPort, true}, {RoleSCSCF, "tcp", c.Addrs.SCSCF, c.SIPPort, true},
+		{"VCC Application", "udp", c.Addrs.VCCApp, c.SIPPort, false}, {"HSS", "tcp", c.Addrs.HSS, c.HSSPort, false}} {
+		ap := netip.AddrPortFrom(x.a, uint16(x.port))
+		var err error
+		if x.network == "udp" {
+			var pc net.PacketConn
+			if pc, err = net.ListenPacket("udp", ap.String()); err == nil {
+				pc.Close()
+			}
+		} else {
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", ap.String()); err == nil {
+				ln.Close()
+			}
 		}
-		pc.Close()
+		if err == nil {
+			continue
+		}
+		if !x.kam && errors.Is(err, syscall.EADDRNOTAVAIL) {
+			continue // not this host's: the harness runs elsewhere
+		}
+		return fmt.Errorf("kamailio: %s: expected %s %s to be free, got: %v (another lab running? see pgrep -a kamailio)", x.role, strings.ToUpper(x.network), ap, err)
 	}
 	return nil
-}
-
-func (l *Lab) startHSS() error {
-	c := l.cfg
-	hc, err := hss.ConfigFromProfile(l.profile, HSSName, c.Lab.HomeDomain)
-	if err != nil {
-		return fmt.Errorf("kamailio: HSS: %w", err)
-	}
-	hc.ServerName = c.SCSCFURI()
-	hc.ASURI = l.profile.VCCApp.URI
-	hc.Observer = l.observe
-	if l.hssLog, err = os.Create(filepath.Join(l.dir, "hss.log")); err != nil {
-		return fmt.Errorf("kamailio: HSS log: %w", err)
-	}
-	var mu sync.Mutex
-	hc.Logf = func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(l.hssLog, time.Now().Format("15:04:05.000000 ")+format+"\n", args...)
-	}
-	h, err := hss.New(hc)
-	if err != nil {
-		return fmt.Errorf("kamailio: HSS: %w", err)
-	}
-	ap := netip.AddrPortFrom(c.Addrs.HSS, uint16(c.HSSPort))
-	ln, err := net.Listen("tcp", ap.String())
-	if err != nil {
-		return fmt.Errorf("kamailio: HSS: expected to listen on TCP %s, got: %v", ap, err)
-	}
-	l.hss = h
-	l.hssDone = make(chan struct{})
-	go func() {
-		defer close(l.hssDone)
-		_ = h.Serve(ln)
-	}()
-	c.Logf("kamailio: HSS %s listening on %s", HSSName, ap)
-	return nil
-}
-
-// LabHSS tells a run that the harness plays this lab's HSS: while the run
-// is attached, the Cx messages the HSS sees go into the run's trace, so the
-// Cx steps 3, 8 and 9 are checked as against the embedded core.
-func (l *Lab) LabHSS() *flow.LabHSS {
-	return &flow.LabHSS{
-		Attach: func(t *trace.Trace) func() {
-			l.runTrace.Store(t)
-			return func() { l.runTrace.CompareAndSwap(t, nil) }
-		},
-		Vars: map[string]string{
-			"hss_realm":           l.cfg.Lab.HomeDomain,
-			"hss_host":            HSSName,
-			"icscf_diameter_host": ICSCFName,
-			"scscf_diameter_host": SCSCFName,
-			"scscf_uri":           l.cfg.SCSCFURI(),
-		},
-	}
-}
-
-// observe passes Cx captures on and notes each peer's first CER.
-func (l *Lab) observe(cp diameter.Capture) {
-	if l.cfg.Observer != nil {
-		l.cfg.Observer(cp)
-	}
-	if t := l.runTrace.Load(); t != nil {
-		hss.TraceObserver(t)(cp)
-	}
-	if !cp.Received {
-		return
-	}
-	h, err := diameter.ParseHeader(cp.Raw)
-	if err != nil || h.Code != diameter.CmdCapabilitiesExchange || h.Flags&diameter.FlagRequest == 0 {
-		return
-	}
-	m, err := diameter.Unmarshal(cp.Raw)
-	if err != nil {
-		return
-	}
-	a, ok := m.Find(diameter.AVPOriginHost, 0)
-	if !ok {
-		return
-	}
-	host, err := a.UTF8()
-	if err != nil {
-		return
-	}
-	l.cerMu.Lock()
-	defer l.cerMu.Unlock()
-	if ch, ok := l.cer[host]; ok {
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-	}
 }
 
 func (l *Lab) startNode(n *node) error {
@@ -375,8 +289,7 @@ func (l *Lab) startNode(n *node) error {
 	return nil
 }
 
-// waitReady waits until n's Diameter connection is up (the HSS saw its CER)
-// and its SIP port answers an OPTIONS.
+// waitReady waits until n's SIP port answers an OPTIONS.
 func (l *Lab) waitReady(ctx context.Context, n *node) error {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ReadyTimeout)
 	defer cancel()
@@ -388,21 +301,9 @@ func (l *Lab) waitReady(ctx context.Context, n *node) error {
 		return fmt.Errorf("kamailio: %s (pid %d) %s: %s; the tail of %s:\n%s",
 			n.role, n.cmd.Process.Pid, why, what, n.logPath, logTail(n.logPath, 20))
 	}
-	if n.cerFrom != "" {
-		l.cerMu.Lock()
-		ch := l.cer[n.cerFrom]
-		l.cerMu.Unlock()
-		select {
-		case <-ch:
-		case <-n.done:
-			return l.exited(n)
-		case <-ctx.Done():
-			return fail(fmt.Sprintf("expected a CER from Origin-Host %q at the HSS %s, saw none", n.cerFrom, netip.AddrPortFrom(l.cfg.Addrs.HSS, uint16(l.cfg.HSSPort))))
-		}
-	}
 	target := netip.AddrPortFrom(n.addr, uint16(l.cfg.SIPPort))
 	errc := make(chan error, 1)
-	go func() { errc <- probeSIP(ctx, l.cfg.Addrs.UE, target) }()
+	go func() { errc <- ProbeSIP(ctx, target) }()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -426,27 +327,29 @@ func (l *Lab) exited(n *node) error {
 		n.role, n.waitErr, n.logPath, logTail(n.logPath, 20))
 }
 
-// probeSIP sends an OPTIONS over UDP from ip to target every 200 ms until any
-// SIP response comes back or ctx ends.
-func probeSIP(ctx context.Context, ip netip.Addr, target netip.AddrPort) error {
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+// ProbeSIP sends an OPTIONS over UDP to target every 200 ms until any SIP
+// response comes back or ctx ends, from the address this host routes to
+// target from (a connected UDP socket).
+func ProbeSIP(ctx context.Context, target netip.AddrPort) error {
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(target))
 	if err != nil {
-		return fmt.Errorf("expected a UDP socket on %s for the OPTIONS probe, got: %v", ip, err)
+		return fmt.Errorf("expected a UDP socket towards %s for the OPTIONS probe, got: %v", target, err)
 	}
 	defer conn.Close()
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	ip := local.Addr()
 	buf := make([]byte, 4096)
 	for i := 1; ; i++ {
 		branch := fmt.Sprintf("z9hG4bK-probe-%d-%d", os.Getpid(), i)
 		req := "OPTIONS sip:" + target.String() + " SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP " + local.String() + ";branch=" + branch + "\r\n" +
 			"Max-Forwards: 70\r\n" +
-			"From: <sip:probe@" + ip.String() + ">;tag=probe\r\n" +
+			"From: <sip:probe@" + URIHost(ip) + ">;tag=probe\r\n" +
 			"To: <sip:" + target.String() + ">\r\n" +
 			"Call-ID: probe-" + branch + "\r\n" +
 			"CSeq: " + strconv.Itoa(i) + " OPTIONS\r\n" +
 			"Content-Length: 0\r\n\r\n"
-		if _, err := conn.WriteToUDPAddrPort([]byte(req), target); err != nil {
+		if _, err := conn.Write([]byte(req)); err != nil {
 			return fmt.Errorf("expected to send an OPTIONS to %s, got: %v", target, err)
 		}
 		deadline := time.Now().Add(200 * time.Millisecond)
@@ -455,8 +358,11 @@ func probeSIP(ctx context.Context, ip netip.Addr, target netip.AddrPort) error {
 				return fmt.Errorf("expected any SIP response to an OPTIONS sent to %s, saw none", target)
 			}
 			_ = conn.SetReadDeadline(deadline)
-			n, _, err := conn.ReadFromUDPAddrPort(buf)
+			n, err := conn.Read(buf)
 			if err != nil {
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					continue // ICMP port unreachable: not listening yet
+				}
 				break
 			}
 			if strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
@@ -483,7 +389,7 @@ func logTail(path string, n int) string {
 
 // Stop stops every process the lab started: SIGTERM to each CSCF's main
 // process, a wait of up to 5 s, then SIGKILL to its whole process group
-// (whatever is left); then the HSS. It removes the lab's directory when Start
+// (whatever is left). It removes the lab's directory when Start
 // created it (unless Config.KeepDir). It is idempotent and safe to call on a
 // partly started lab.
 func (l *Lab) Stop() error {
@@ -516,13 +422,6 @@ func (l *Lab) Stop() error {
 				n.logFile.Close()
 			}
 		}
-		if l.hss != nil {
-			_ = l.hss.Close()
-			<-l.hssDone
-		}
-		if l.hssLog != nil {
-			l.hssLog.Close()
-		}
 		if l.ownsDir && l.dir != "" {
 			if err := os.RemoveAll(l.dir); err != nil {
 				errs = append(errs, fmt.Errorf("kamailio: removing %s: %w", l.dir, err))
@@ -546,4 +445,27 @@ func waitGroupGone(pgid int, d time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// WriteLabFile writes the lab's profile (Profile) as a lab file for a
+// harness that runs elsewhere, e.g. in another network namespace (see
+// netns-lab.sh). It holds no key: it refuses a lab whose subscriber keys
+// are not the defaults (TS 35.208 test set 1), which the file's reader gets
+// without them.
+func (l *Lab) WriteLabFile(path string) error {
+	p := l.Profile()
+	d := lab.Default().Subscriber
+	s := p.Subscriber
+	if s.K.Reveal() != d.K.Reveal() || s.OP.Reveal() != d.OP.Reveal() || !s.OPc.IsZero() {
+		return fmt.Errorf("kamailio: lab file %s: expected the default subscriber keys (TS 35.208 test set 1), which the file can leave out; the lab has keys of its own, which are written into no file: give them to the harness through IMSCONFORM_SUBSCRIBER_K and IMSCONFORM_SUBSCRIBER_OP or _OPC", path)
+	}
+	var b strings.Builder
+	header := fmt.Sprintf("Lab profile of the imsconform Kamailio lab (Kamailio %s): P-CSCF %s.\nThe harness plays the UE, the VCC Application and the HSS at the addresses below.\nSubscriber keys: TS 35.208 test set 1, the defaults (no key is written here).", "5.6", p.SUT.PCSCF)
+	if err := p.WriteYAML(&b, header); err != nil {
+		return fmt.Errorf("kamailio: lab file %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("kamailio: lab file: %w", err)
+	}
+	return nil
 }

@@ -2,10 +2,13 @@
 // over TCP for the lab's subscriber, so that a real IMS core (Kamailio's
 // I-CSCF and S-CSCF) can use it:
 //
-//	hss [-lab lab.yaml] [-listen 127.0.0.1:3868] [-origin-host hss.home1.net] [-realm home1.net] [-server-name sip:scscf...] [-v]
+//	hss [-lab lab.yaml] [-listen 192.0.2.1:3868] [-origin-host hss.home1.net] [-realm home1.net] [-server-name sip:scscf...] [-peers icscf.x,scscf.x] [-v]
 //
-// It prints where it listens and stops on SIGINT or SIGTERM. It binds
-// loopback addresses only. It never prints K, OP, OPc, XRES, CK or IK.
+// The defaults come from the lab's hss section (listen, origin_host,
+// origin_realm, server_name, icscf_peer and scscf_peer), then from the
+// built-in values shown by -h. It binds any address of this host. It prints
+// where it listens and stops on SIGINT or SIGTERM. It never prints K, OP,
+// OPc, XRES, CK or IK.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"imsconform/harness/diameter"
@@ -38,11 +42,12 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hss", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	labFile := fs.String("lab", "", "lab profile YAML file (default: the built-in reference lab)")
-	listen := fs.String("listen", "127.0.0.1:3868", "Diameter TCP address host:port on loopback")
-	originHost := fs.String("origin-host", "hss.home1.net", "Origin-Host (DiameterIdentity) of the HSS")
-	realm := fs.String("realm", "", "Origin-Realm of the HSS (default: the lab's home_domain)")
-	serverName := fs.String("server-name", "", "S-CSCF SIP URI returned in UAA and LIA (default: sip: + the lab's core.scscf_name)")
+	labFile := fs.String("lab", "", "lab profile YAML file; its hss section gives the defaults of the flags below (default: the built-in reference lab)")
+	listen := fs.String("listen", "", "Diameter TCP address IP:port, an address of this host (default: the lab's hss.listen, else 127.0.0.1:3868)")
+	originHost := fs.String("origin-host", "", "Origin-Host (DiameterIdentity) of the HSS (default: the lab's hss.origin_host)")
+	realm := fs.String("realm", "", "Origin-Realm of the HSS (default: the lab's hss.origin_realm, else its home_domain)")
+	serverName := fs.String("server-name", "", "S-CSCF SIP URI returned in UAA and LIA (default: the lab's hss.server_name, else sip: + core.scscf_name)")
+	peers := fs.String("peers", "", "comma-separated Origin-Hosts whose CER is accepted; others get DIAMETER_UNKNOWN_PEER (default: the lab's hss.icscf_peer and hss.scscf_peer, else any)")
 	verbose := fs.Bool("v", false, "log every Cx request to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,14 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("expected only flags, got %q", fs.Args())
 	}
-	ap, err := netip.ParseAddrPort(*listen)
-	if err != nil {
-		return fmt.Errorf("-listen: expected an IP literal and port such as 127.0.0.1:3868, got %q", *listen)
-	}
-	if !ap.Addr().IsLoopback() {
-		return fmt.Errorf("-listen: expected a loopback address (127.0.0.0/8 or ::1), got %s", ap.Addr())
-	}
 	var p *lab.Profile
+	var err error
 	if *labFile != "" {
 		if p, err = lab.Load(*labFile); err != nil {
 			return err
@@ -65,16 +64,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		p = lab.Default()
 	}
-	r := *realm
-	if r == "" {
-		r = p.HomeDomain
+	addr := *listen
+	if addr == "" {
+		addr = p.HSS.Listen
 	}
-	cfg, err := hss.ConfigFromProfile(p, *originHost, r)
+	if addr == "" {
+		addr = "127.0.0.1:3868"
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("-listen: expected an IP literal and port such as 192.0.2.1:3868 or [2001:db8::1]:3868, got %q", addr)
+	}
+	if a := ap.Addr(); a.IsUnspecified() || a.IsMulticast() {
+		return fmt.Errorf("-listen: expected one address of this host, got %s", a)
+	}
+	cfg, err := hss.ConfigForLab(p)
 	if err != nil {
 		return err
 	}
+	if *originHost != "" {
+		cfg.OriginHost = *originHost
+	}
+	if *realm != "" {
+		cfg.OriginRealm = *realm
+	}
 	if *serverName != "" {
 		cfg.ServerName = *serverName
+	}
+	if *peers != "" {
+		cfg.Peers = nil
+		for _, peer := range strings.Split(*peers, ",") {
+			if peer = strings.TrimSpace(peer); peer != "" {
+				cfg.Peers = append(cfg.Peers, peer)
+			}
+		}
 	}
 	logger := log.New(stderr, "", log.LstdFlags|log.Lmicroseconds)
 	cfg.Logf = func(format string, args ...any) {
@@ -88,9 +111,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	l, err := net.Listen("tcp", ap.String())
 	if err != nil {
-		return err
+		return fmt.Errorf("-listen: expected to listen on TCP %s, got: %w", ap, err)
 	}
-	fmt.Fprintf(stdout, "HSS %s (realm %s) listening on %s/tcp, Cx for %s, S-CSCF %s\n", cfg.OriginHost, cfg.OriginRealm, l.Addr(), cfg.Subscriber.IMPI, cfg.ServerName)
+	accepts := "any peer"
+	if len(cfg.Peers) > 0 {
+		accepts = "peers " + strings.Join(cfg.Peers, ", ")
+	}
+	fmt.Fprintf(stdout, "HSS %s (realm %s) listening on %s/tcp, Cx for %s, S-CSCF %s, accepting %s\n", cfg.OriginHost, cfg.OriginRealm, l.Addr(), cfg.Subscriber.IMPI, cfg.ServerName, accepts)
 	done := make(chan error, 1)
 	go func() { done <- h.Serve(l) }()
 	select {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,9 +27,45 @@ func TestRefusesBadFlags(t *testing.T) {
 			t.Errorf("%q: expected an error, got none", args)
 		}
 	}
-	err := run(context.Background(), []string{"-listen", "192.0.2.1:3868"}, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "loopback") {
-		t.Errorf("expected an error naming loopback, got %v", err)
+	// An address of no interface of this host: the bind fails and says so.
+	err := run(context.Background(), []string{"-listen", "198.51.100.250:3868"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "expected to listen on TCP 198.51.100.250:3868") {
+		t.Errorf("expected an error naming the address it could not listen on, got %v", err)
+	}
+}
+
+func TestDefaultsFromTheLabSection(t *testing.T) {
+	// hss.listen takes a fixed port, as a lab's CSCFs are configured with
+	// one: take a free one.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	lab := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(lab, []byte("sut:\n  pcscf: 127.0.0.2:5060\nhss:\n  listen: "+addr+"\n  origin_host: hss.lab.test\n  origin_realm: lab.test\n  icscf_peer: icscf.lab.test\n  scscf_peer: scscf.lab.test\n  server_name: sip:scscf.lab.test:6060\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-lab", lab}, pw, io.Discard)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("expected a line saying where it listens, got none (run: %v)", <-done)
+	}
+	want := regexp.MustCompile(`^HSS hss\.lab\.test \(realm lab\.test\) listening on 127\.0\.0\.1:\d+/tcp, Cx for user1_private@home1\.net, S-CSCF sip:scscf\.lab\.test:6060, accepting peers icscf\.lab\.test, scscf\.lab\.test$`)
+	if !want.MatchString(lines.Text()) {
+		t.Errorf("got %q, want it to match %s", lines.Text(), want)
+	}
+	go io.Copy(io.Discard, pr)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after cancel: %v", err)
 	}
 }
 

@@ -1,0 +1,136 @@
+package flow
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+
+	"imsconform/harness/diameter"
+	"imsconform/harness/lab"
+	"imsconform/harness/sipmsg"
+	"imsconform/harness/trace"
+	"imsconform/harness/ue"
+)
+
+// Diagnostic is one finding a lab engineer can act on, beside the rules'
+// verdicts: why the run went the way it did, in one line. It judges
+// nothing; the rules do.
+type Diagnostic struct {
+	Code    string // one of the Diag… constants
+	Message string // one line: what was seen, where, and what to check
+}
+
+// Diagnostic codes.
+const (
+	// DiagUnresolved: sut.pcscf is a host name or domain that did not
+	// resolve (A/AAAA, or RFC 3263 NAPTR/SRV/A/AAAA).
+	DiagUnresolved = "pcscf-unresolved"
+	// DiagUnreachable: nothing listens at the P-CSCF (TCP connection
+	// refused), or the UE has no way to reach it.
+	DiagUnreachable = "pcscf-unreachable"
+	// DiagNoAnswer: the P-CSCF sent nothing at all within the step timeout
+	// to the REGISTER of step 2 over UDP.
+	DiagNoAnswer = "pcscf-no-answer"
+	// DiagUnparseable: the SUT sent a SIP or Diameter message that does not
+	// parse.
+	DiagUnparseable = "unparseable"
+	// DiagKeys: the AUTN of the 401 failed verification (MAC-A wrong): the
+	// lab's K and OP/OPc differ from what the SUT's HSS holds.
+	DiagKeys = "auth-keys-mismatch"
+	// DiagHSSPeer: a CSCF did not connect to the HSS the harness plays.
+	DiagHSSPeer = "hss-peer-missing"
+	// DiagDeregistration: the de-registration at the end of the run failed.
+	DiagDeregistration = "deregistration-failed"
+)
+
+func (r *Result) diagnose(code, msg string) {
+	r.Diagnostics = append(r.Diagnostics, Diagnostic{Code: code, Message: msg})
+}
+
+// diagnoseRegistration adds what the UE's registration shows: no answer at
+// all from the P-CSCF, an AUTN whose MAC-A is wrong.
+func diagnoseRegistration(res *Result, reg *ue.Registration, pcscf netip.AddrPort, transport string, playsHSS bool) {
+	if reg.Initial != nil && len(reg.Challenges) == 0 && reg.Final == nil && transport == "UDP" && !receivedBy(res.Trace, ue.Role) && res.Missing["5"] != "interrupted" {
+		res.diagnose(DiagNoAnswer, fmt.Sprintf("nothing answered at the P-CSCF %s over UDP: the REGISTER of step 2 got no response at all (%s); check that the P-CSCF listens on that address and port and that no firewall drops the datagrams", pcscf, reg.Why))
+	}
+	if reg.AUTN == ue.AUTNBadMAC {
+		if playsHSS {
+			res.diagnose(DiagKeys, "the AUTN of the 401 failed verification (MAC-A wrong) although the harness's HSS made it from the lab's own K and OP/OPc: the SUT changed RAND or AUTN on the way from the MAA to the 401")
+		} else {
+			res.diagnose(DiagKeys, "the AUTN of the 401 failed verification (MAC-A wrong): the lab's subscriber.k and subscriber.op or .opc are not what the SUT's HSS holds for "+res.Vars["impi"]+" (check also which of OP and OPc the HSS was given)")
+		}
+	}
+}
+
+func receivedBy(t *trace.Trace, role string) bool {
+	for _, m := range t.Messages() {
+		if m.Role == role && m.Dir == trace.Received {
+			return true
+		}
+	}
+	return false
+}
+
+// diagnoseUnparseable adds one line per protocol for the messages the SUT
+// sent that do not parse: SIP to the UE or the VCC Application (sipmsg,
+// the grammar the rules use), Diameter to the HSS.
+func diagnoseUnparseable(res *Result) {
+	var sipN, diaN int
+	var sipFirst, diaFirst string
+	for _, m := range res.Trace.Messages() {
+		if m.Dir != trace.Received {
+			continue
+		}
+		switch m.Proto {
+		case trace.Diameter:
+			if _, err := diameter.Unmarshal(m.Raw); err != nil {
+				if diaN++; diaN == 1 {
+					diaFirst = fmt.Sprintf("message #%d from %s (%d bytes): %v", m.Seq, m.Src, len(m.Raw), err)
+				}
+			}
+		default:
+			if len(bytes.Trim(m.Raw, "\r\n")) == 0 {
+				continue // a CRLF keep-alive (RFC 5626 3.5.1)
+			}
+			if _, err := sipmsg.Parse(m.Raw); err != nil {
+				if sipN++; sipN == 1 {
+					sipFirst = fmt.Sprintf("message #%d from %s to the %s (%d bytes): %v", m.Seq, m.Src, m.Role, len(m.Raw), err)
+				}
+			}
+		}
+	}
+	if sipN > 0 {
+		res.diagnose(DiagUnparseable, fmt.Sprintf("the SUT sent %d SIP message(s) that do not parse; the first is %s", sipN, sipFirst))
+	}
+	if diaN > 0 {
+		res.diagnose(DiagUnparseable, fmt.Sprintf("the SUT sent %d Diameter message(s) to the HSS that do not decode; the first is %s", diaN, diaFirst))
+	}
+}
+
+// unreached marks every step of a run that could not reach the P-CSCF.
+func unreached(res *Result, why string) {
+	res.Missing["2"] = "not sent: " + why
+	for _, s := range []string{"5", "10", "14"} {
+		res.Missing[s] = "not received: " + why
+	}
+	for _, s := range []string{"7", "13"} {
+		res.Missing[s] = "not sent: " + why
+	}
+	res.Missing["11"] = "not received: " + why
+	res.Missing["12"] = "nothing stored: no REGISTER received at step 11 (" + why + ")"
+	res.Facts["12.accepted"] = "false: no REGISTER received at step 11 (" + why + ")"
+	res.Facts["5.autn"] = "unusable: no 401 Unauthorized received"
+}
+
+// ueHost picks the UE's address: ue.address, or, when the lab left it out,
+// the address this host reaches the P-CSCF from.
+func ueHost(l *lab.Profile, pcscf netip.AddrPort, given netip.Addr) (netip.Addr, string) {
+	if !l.IsDefault("ue.address") || !pcscf.IsValid() {
+		return given, ""
+	}
+	a, err := lab.RouteSource(pcscf.Addr())
+	if err != nil || a == given {
+		return given, ""
+	}
+	return a, fmt.Sprintf("UE address %s: the address this host reaches %s from (ue.address left out)", a, pcscf.Addr())
+}
