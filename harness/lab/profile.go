@@ -68,6 +68,11 @@ type SUT struct {
 	// name or a domain (RFC 3263: NAPTR, SRV, A/AAAA); "" means the system's
 	// resolver and the name servers of /etc/resolv.conf.
 	DNS string `yaml:"dns"`
+	// Name and Version name the product under test (e.g. "kamailio",
+	// "5.6.3"): reports show them, an expectations file can be scoped to
+	// them, and the UE's kept SQN is keyed by them. Both optional.
+	Name    string `yaml:"name"`
+	Version string `yaml:"version"`
 }
 
 // Subscriber is the IMS subscription the UE registers.
@@ -93,6 +98,11 @@ type UE struct {
 	// AccessNetworkInfo is the P-Access-Network-Info value.
 	AccessNetworkInfo string `yaml:"access_network_info"`
 	Expires           int    `yaml:"expires"` // requested registration expiry, seconds
+	// SQNState is the file in which the UE keeps its SQN_MS per lab and IMPI
+	// between runs, as a USIM does (harness/sqnstate): "" the default file
+	// under the user's state directory, "off" keeps nothing. The embedded
+	// reference core, whose HSS starts afresh every run, never uses it.
+	SQNState string `yaml:"sqn_state"`
 	// Preference is the user's domain-selection preference, carried to the VCC
 	// Application where the SUT passes it on (e.g. "IMS" or "CS"); empty = none.
 	Preference string `yaml:"preference"`
