@@ -3,20 +3,16 @@ package check
 import (
 	"bufio"
 	"bytes"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	sipgo "github.com/emiago/sipgo/sip"
-	"gopkg.in/yaml.v3"
 
 	"imsconform/harness/scenario"
 	"imsconform/harness/sipmsg"
-	"imsconform/harness/trace"
 )
 
 // The corpus (testdata/corpus) holds SUT messages as files a reviewer can
@@ -38,10 +34,8 @@ import (
 // third-party REGISTER of TS 24.229 5.4.1.7 and are judged by profile
 // ts24229's rules, the others by profile a322's.
 //
-// testdata/corpus/kamailio-5.6.3/<profile>/ holds the SIP messages of a real
-// run against Kamailio 5.6.3 in the lab of labs/kamailio, as captured, with
-// the run's lab values (vars.yaml) and facts (facts.yaml): judged offline,
-// every rule must get the verdict labs/kamailio/known-results.yaml gives it.
+// Kamailio's real messages are judged in labs/kamailio
+// (TestKamailioMessagesOffline), against the lab's expectations.
 
 type variant struct {
 	path   string
@@ -93,7 +87,7 @@ func readVariant(t *testing.T, path string) variant {
 		head = false
 		msg = append(msg, l)
 	}
-	if v.allows == "" && !strings.Contains(path, "kamailio") {
+	if v.allows == "" {
 		t.Fatalf("%s: expected a line \"# allows:\" or \"# breaks:\" naming the clause", path)
 	}
 	text := strings.Join(msg, "\r\n")
@@ -287,102 +281,5 @@ func TestRFC4475ValidMessagesAreRead(t *testing.T) {
 				t.Errorf("dblreq: the second request should follow the first as bytes beyond its Content-Length")
 			}
 		}
-	}
-}
-
-// knownResults reads labs/kamailio/known-results.yaml (the verdicts a run
-// against Kamailio 5.6.3 gets; a rule not listed passes).
-func knownResults(t *testing.T) map[string]map[string]Verdict {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "labs", "kamailio", "known-results.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var k struct {
-		Profiles map[string]map[string]struct {
-			Verdict Verdict `yaml:"verdict"`
-		} `yaml:"profiles"`
-	}
-	if err := yaml.Unmarshal(b, &k); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]Verdict{}
-	for p, rs := range k.Profiles {
-		out[p] = map[string]Verdict{}
-		for id, r := range rs {
-			out[p][id] = r.Verdict
-		}
-	}
-	return out
-}
-
-// TestKamailioMessagesOffline: the SIP messages of a real run against
-// Kamailio 5.6.3 (both profiles), judged now, get exactly the verdicts of
-// labs/kamailio/known-results.yaml, the rules on the Cx messages (not kept
-// here) aside. Kamailio's real messages are judged with no lab running.
-func TestKamailioMessagesOffline(t *testing.T) {
-	s := loadTS24206(t)
-	known := knownResults(t)
-	for _, profile := range s.Profiles() {
-		t.Run(profile, func(t *testing.T) {
-			dir := filepath.Join("testdata", "corpus", "kamailio-5.6.3", profile)
-			in := Input{Messages: map[string]trace.Message{}, Missing: map[string]string{}, Facts: map[string]string{}, Vars: map[string]string{}}
-			for _, f := range []string{"vars.yaml", "facts.yaml"} {
-				b, err := os.ReadFile(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := in.Vars
-				if f == "facts.yaml" {
-					m = in.Facts
-				}
-				if err := yaml.Unmarshal(b, &m); err != nil {
-					t.Fatalf("%s: %v", f, err)
-				}
-			}
-			for _, step := range []string{"2", "5", "7", "10", "11", "13"} {
-				path := filepath.Join(dir, step+".sip")
-				v := readVariant(t, path)
-				m := trace.Message{Proto: trace.SIP, Transport: "UDP", Raw: v.raw}
-				b, _ := os.ReadFile(path)
-				for _, l := range strings.Split(string(b), "\n") {
-					if env, ok := strings.CutPrefix(l, "# envelope: "); ok {
-						f := strings.Fields(env) // UDP src -> dst
-						m.Transport, m.Src, m.Dst = f[0], netip.MustParseAddrPort(f[1]), netip.MustParseAddrPort(f[3])
-					}
-					if seq, ok := strings.CutPrefix(l, "# seq: "); ok {
-						m.Seq, _ = strconv.Atoi(seq)
-					}
-				}
-				in.Messages[step] = m
-			}
-			in.Messages["14"] = in.Messages["10"]
-			rules, _ := s.Rules(profile)
-			res := Evaluate(rules, in)
-			checked := 0
-			for i, r := range res {
-				if rules[i].Protocol == scenario.ProtoDiameter {
-					continue
-				}
-				cx := false
-				for _, c := range rules[i].When {
-					cx = cx || c.Var == "cx_observed"
-				}
-				if cx {
-					continue // the order rules compare with the Cx messages
-				}
-				checked++
-				want, listed := known[profile][r.RuleID]
-				if !listed {
-					want = Pass
-				}
-				if r.Verdict != want {
-					t.Errorf("%s (%s): %s, known-results.yaml says %s: expected %q, observed %q: %s", r.RuleID, r.Level, r.Verdict, want, r.Expected, r.Observed, r.Reason)
-				}
-			}
-			if checked < 150 {
-				t.Errorf("only %d SIP rules judged", checked)
-			}
-		})
 	}
 }

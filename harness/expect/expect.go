@@ -12,9 +12,15 @@
 //   - a rule an entry covers whose verdict now differs is Differs: it gates
 //     as any other rule would (a pass does not gate, of course);
 //   - a rule whose entry has expired is Expired: the entry no longer waives;
-//   - an entry that waives nothing in the run (it matched no rule, or no rule
-//     it matched still has its verdict) is stale, and gates unless the caller
-//     only warns;
+//   - a rule an entry covers whose verdict is now neither the entry's nor
+//     pass is a problem, and gates;
+//   - an entry that waives nothing in the run (it matched no rule, or every
+//     rule it matched now passes) is stale, and gates unless the caller only
+//     warns;
+//   - an entry may name the rule's level, and a rule whose level moved is a
+//     problem (the waiver is reviewed);
+//   - with Options.Strict the file is the whole truth: a rule no entry
+//     covers must pass (a lab's known results);
 //   - an entry that expires within a week is named in the warnings;
 //   - rules_in_scope, when given, pins the number of rules the run judged,
 //     so that a scenario change that silently drops rules gates.
@@ -52,18 +58,23 @@ type File struct {
 	Entries      []Entry
 }
 
-// Scope names runs: each field that is set must match (profile and SUT name
-// exactly, version as a glob, e.g. "5.6.*").
+// Scope names runs: each field that is set must match (profile, SUT name
+// and transport exactly, version as a glob, e.g. "5.6.*").
 type Scope struct {
-	Profile string `yaml:"profile"`
-	SUT     string `yaml:"sut"`
-	Version string `yaml:"version"`
+	Profile   string `yaml:"profile"`
+	SUT       string `yaml:"sut"`
+	Version   string `yaml:"version"`
+	Transport string `yaml:"transport"` // udp or tcp
 }
 
 // Entry is one known result.
 type Entry struct {
 	Rule    string        // a rule id or a glob over rule ids (path.Match syntax: * does not cross "/")
 	Verdict check.Verdict // the verdict the SUT is known to get
+	// Level, when set, is the level the rule is known to have (must,
+	// should, table): a rule whose level moved is a problem, so that a
+	// waiver written for a should is reviewed when the rule becomes a must.
+	Level   string
 	Reason  string
 	Ticket  string
 	Expires time.Time // the last day the entry waives, in UTC; zero = no expiry
@@ -85,6 +96,7 @@ type fileDoc struct {
 type entryDoc struct {
 	Rule    string `yaml:"rule"`
 	Verdict string `yaml:"verdict"`
+	Level   string `yaml:"level"`
 	Reason  string `yaml:"reason"`
 	Ticket  string `yaml:"ticket"`
 	Expires string `yaml:"expires"`
@@ -140,7 +152,7 @@ func lineOfKey(m *yaml.Node, key string) int {
 var verdicts = []check.Verdict{check.Fail, check.Inconc, check.None, check.Error}
 
 func entry(d entryDoc, line int) (Entry, error) {
-	e := Entry{Rule: strings.TrimSpace(d.Rule), Verdict: check.Verdict(d.Verdict), Reason: strings.TrimSpace(d.Reason),
+	e := Entry{Rule: strings.TrimSpace(d.Rule), Verdict: check.Verdict(d.Verdict), Level: d.Level, Reason: strings.TrimSpace(d.Reason),
 		Ticket: strings.TrimSpace(d.Ticket), Scope: d.Scope, Line: line}
 	if e.Rule == "" {
 		return e, fmt.Errorf("expected a rule id or glob (rule:), saw none")
@@ -157,6 +169,11 @@ func entry(d entryDoc, line int) (Entry, error) {
 			return e, fmt.Errorf("verdict: expected fail, inconc, none or error (a rule that passes needs no entry), saw pass")
 		}
 		return e, fmt.Errorf("verdict: expected fail, inconc, none or error, saw %q", d.Verdict)
+	}
+	switch e.Level {
+	case "", "must", "should", "table":
+	default:
+		return e, fmt.Errorf("level: expected must, should or table, saw %q", d.Level)
 	}
 	if e.Reason == "" {
 		return e, fmt.Errorf("reason: expected why %s gets %s (a waiver without a reason is not reviewable), saw none", e.Rule, e.Verdict)
@@ -175,6 +192,11 @@ func entry(d entryDoc, line int) (Entry, error) {
 }
 
 func checkScope(s Scope) error {
+	switch s.Transport {
+	case "", "udp", "tcp":
+	default:
+		return fmt.Errorf("transport: expected udp or tcp, saw %q", s.Transport)
+	}
 	if _, err := path.Match(s.Version, ""); err != nil {
 		return fmt.Errorf("version: expected a version or a glob such as 5.6.*, saw %q", s.Version)
 	}
@@ -186,6 +208,7 @@ type Run struct {
 	Profile    string
 	SUT        string // the lab's sut.name ("" when not given)
 	SUTVersion string // the lab's sut.version
+	Transport  string // udp or tcp
 	Today      time.Time
 }
 
@@ -201,6 +224,9 @@ func (s Scope) matches(r Run) bool {
 			return false
 		}
 	}
+	if s.Transport != "" && !strings.EqualFold(s.Transport, r.Transport) {
+		return false
+	}
 	return true
 }
 
@@ -214,6 +240,9 @@ func (s Scope) String() string {
 	}
 	if s.Version != "" {
 		p = append(p, "version "+s.Version)
+	}
+	if s.Transport != "" {
+		p = append(p, "transport "+s.Transport)
 	}
 	if len(p) == 0 {
 		return "every run"
@@ -245,6 +274,7 @@ type EntryStatus struct {
 	InScope     bool // the entry's scope matches the run
 	Matched     int  // rules it covers in the run
 	Waived      int  // rules it waived (Expected)
+	Differed    int  // rules it covers whose verdict is neither its own nor pass
 	Stale       bool // in scope and waives nothing: it matched no rule, or none of them has its verdict any more
 	Expired     bool
 	ExpiresSoon bool // not expired, but within ExpiryWarning of its expiry
@@ -273,6 +303,9 @@ type Outcome struct {
 type Options struct {
 	// StaleWarnOnly turns stale entries from problems into warnings.
 	StaleWarnOnly bool
+	// Strict makes the file the whole truth: a rule no entry covers must
+	// pass, or it is a problem (a lab's known results, compared exactly).
+	Strict bool
 }
 
 // Apply classifies every result against f. A result's entry is the first
@@ -306,6 +339,9 @@ func Apply(f *File, results []check.Result, run Run, opts Options) *Outcome {
 		i := o.entryFor(r.RuleID)
 		if i < 0 {
 			o.add(RuleOutcome{RuleID: r.RuleID})
+			if opts.Strict && r.Verdict != check.Pass {
+				o.Problems = append(o.Problems, fmt.Sprintf("%s: %s gets %s and no expectation covers it, so it must pass (observed %q%s)", f.Name, r.RuleID, r.Verdict, r.Observed, because(r.Reason)))
+			}
 			continue
 		}
 		st := &o.Entries[i]
@@ -325,6 +361,13 @@ func Apply(f *File, results []check.Result, run Run, opts Options) *Outcome {
 		default:
 			ro.Class = Differs
 			ro.Why = fmt.Sprintf("the expectation %s says %s, the run says %s", st.Where(f), st.Verdict, r.Verdict)
+			if r.Verdict != check.Pass {
+				st.Differed++
+				o.Problems = append(o.Problems, fmt.Sprintf("%s: %s: %s (observed %q%s)", st.Where(f), r.RuleID, ro.Why, r.Observed, because(r.Reason)))
+			}
+		}
+		if st.Level != "" && string(r.Level) != st.Level && r.Verdict != check.Pass {
+			o.Problems = append(o.Problems, fmt.Sprintf("%s: %s: the expectation is for a rule of level %s, the rule's level is now %q: review it", st.Where(f), r.RuleID, st.Level, r.Level))
 		}
 		o.add(ro)
 	}
@@ -344,8 +387,8 @@ func Apply(f *File, results []check.Result, run Run, opts Options) *Outcome {
 			}
 			o.Warnings = append(o.Warnings, fmt.Sprintf("%s: %s expires on %s — %s: fix it or renew the waiver", st.Where(f), st.Rule, st.Expires.Format(time.DateOnly), when))
 		}
-		if st.Waived > 0 {
-			continue
+		if st.Waived > 0 || st.Differed > 0 {
+			continue // it waives something, or its rules' new verdicts are already problems
 		}
 		st.Stale = true
 		why := fmt.Sprintf("%s: %s is stale: no rule of this run matches it", st.Where(f), st.Rule)
@@ -422,6 +465,13 @@ func (o *Outcome) Stale() []EntryStatus {
 		}
 	}
 	return out
+}
+
+func because(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
 }
 
 func plural(n int) string {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"imsconform/harness/check"
+	"imsconform/harness/scenario"
 )
 
 func res(id string, v check.Verdict) check.Result { return check.Result{RuleID: id, Verdict: v} }
@@ -107,19 +108,21 @@ expectations:
 	for _, st := range o.Stale() {
 		stale = append(stale, st.Rule)
 	}
-	if got := strings.Join(stale, " "); got != "A.3.2.2-5/Security-Server/q A.3.2.2-13/Path/pcscf A.3.2.2-99/Gone/rule" {
+	if got := strings.Join(stale, " "); got != "A.3.2.2-5/Security-Server/q A.3.2.2-99/Gone/rule" {
 		t.Errorf("stale entries %q", got)
 	}
-	if len(o.Problems) != 3 {
-		t.Fatalf("problems: %q, want the three stale entries", o.Problems)
+	want3 := []string{
+		`exp.yaml:13: A.3.2.2-13/Path/pcscf: the expectation exp.yaml:13 says fail, the run says error`,
+		`exp.yaml:10: A.3.2.2-5/Security-Server/q is stale: it expects fail and none of the 1 rule it covers gets that any more`,
+		`exp.yaml:16: A.3.2.2-99/Gone/rule is stale: no rule of this run matches it`,
 	}
-	for _, p := range o.Problems {
-		if !strings.HasPrefix(p, "exp.yaml:") || !strings.Contains(p, "stale") {
-			t.Errorf("problem %q: want file:line and stale", p)
+	if len(o.Problems) != len(want3) {
+		t.Fatalf("problems: %q, want the rule that differs and the two stale entries", o.Problems)
+	}
+	for i, w := range want3 {
+		if !strings.HasPrefix(o.Problems[i], w) {
+			t.Errorf("problem %d: %q, want it to start %q", i, o.Problems[i], w)
 		}
-	}
-	if !strings.Contains(o.Problems[2], "no rule of this run matches it") || !strings.Contains(o.Problems[0], "none of the 1 rule it covers") {
-		t.Errorf("stale reasons: %q", o.Problems)
 	}
 	joined := strings.Join(o.Warnings, "\n")
 	if !strings.Contains(joined, "A.3.2.2-7/CSeq/number expired on 2027-03-01") || !strings.Contains(joined, "A.3.2.2-2/Via/comp expires on 2027-03-15 — in 5 days") {
@@ -131,7 +134,7 @@ expectations:
 	}
 
 	o = Apply(f, results, Run{Profile: "a322", Today: day}, Options{StaleWarnOnly: true})
-	if len(o.Problems) != 0 || len(o.Warnings) != 5 {
+	if len(o.Problems) != 1 || len(o.Warnings) != 4 {
 		t.Errorf("stale as warnings: problems %q warnings %q", o.Problems, o.Warnings)
 	}
 }
@@ -229,5 +232,44 @@ func TestNoFileClassifiesEverythingUnlisted(t *testing.T) {
 	o := Apply(nil, []check.Result{res("a", check.Fail)}, Run{}, Options{})
 	if o.Rule("a").Class != Unlisted || o.Waived("a") || len(o.Problems) != 0 {
 		t.Errorf("nil file: %+v", o)
+	}
+}
+
+func TestStrictLevelsAndTransport(t *testing.T) {
+	f := mustParse(t, `
+expectations:
+  - {rule: "A.3.2.2-*/Content-Length/present.tcp", verdict: none, reason: the lab runs UDP, scope: {transport: udp}}
+  - {rule: A.3.2.2-10/Date/present, verdict: fail, level: should, reason: no Date}
+`)
+	r := func(id string, lvl string, v check.Verdict) check.Result {
+		return check.Result{RuleID: id, Level: scenario.Level(lvl), Verdict: v, Observed: "x"}
+	}
+	results := []check.Result{
+		r("A.3.2.2-2/Content-Length/present.tcp", "must", check.None),
+		r("A.3.2.2-10/Date/present", "should", check.Fail),
+		r("A.3.2.2-5/Via/echo", "must", check.Pass),
+	}
+	if o := Apply(f, results, Run{Transport: "udp", Today: day}, Options{Strict: true}); len(o.Problems) != 0 {
+		t.Errorf("strict, matching: %q", o.Problems)
+	}
+	// Over TCP the transport-scoped entry does not apply: strictly, the none
+	// is then a problem, and the entry is not stale (out of scope).
+	o := Apply(f, results, Run{Transport: "tcp", Today: day}, Options{Strict: true})
+	if len(o.Problems) != 1 || !strings.Contains(o.Problems[0], "A.3.2.2-2/Content-Length/present.tcp gets none and no expectation covers it, so it must pass") {
+		t.Errorf("strict over tcp: %q", o.Problems)
+	}
+	if o := Apply(f, results, Run{Transport: "tcp", Today: day}, Options{}); len(o.Problems) != 0 {
+		t.Errorf("not strict: an unlisted none is no problem: %q", o.Problems)
+	}
+	results[1].Level = scenario.LevelMust
+	o = Apply(f, results, Run{Transport: "udp", Today: day}, Options{})
+	if len(o.Problems) != 1 || !strings.Contains(o.Problems[0], "the expectation is for a rule of level should, the rule's level is now \"must\"") {
+		t.Errorf("level moved: %q", o.Problems)
+	}
+	if _, err := Parse("exp.yaml", []byte("expectations:\n  - {rule: A, verdict: fail, reason: r, level: may}\n")); err == nil || !strings.Contains(err.Error(), "level: expected must, should or table") {
+		t.Errorf("bad level: %v", err)
+	}
+	if _, err := Parse("exp.yaml", []byte("expectations:\n  - {rule: A, verdict: fail, reason: r, scope: {transport: sctp}}\n")); err == nil || !strings.Contains(err.Error(), "transport: expected udp or tcp") {
+		t.Errorf("bad transport: %v", err)
 	}
 }

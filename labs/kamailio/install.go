@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -112,4 +113,19 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+var reVersion = regexp.MustCompile(`kamailio ([0-9]+\.[0-9]+\.[0-9]+)`)
+
+// Version returns the version the kamailio binary at bin reports ("5.6.3"),
+// or "" when it says none.
+func Version(bin string) string {
+	out, err := exec.Command(bin, "-v").Output()
+	if err != nil {
+		return ""
+	}
+	if m := reVersion.FindSubmatch(out); m != nil {
+		return string(m[1])
+	}
+	return ""
 }

@@ -2,68 +2,37 @@ package kamailio
 
 import (
 	_ "embed"
-	"fmt"
-	"sort"
-
-	"gopkg.in/yaml.v3"
+	"time"
 
 	"imsconform/harness/check"
-	"imsconform/harness/scenario"
+	"imsconform/harness/expect"
 )
 
-//go:embed known-results.yaml
-var knownYAML []byte
+// ExpectationsFile is where the lab's expectations are, in the repository.
+const ExpectationsFile = "labs/kamailio/expectations.yaml"
 
-// Known is the list of rules that do not pass against Kamailio as this lab
-// runs it, per profile, each with the verdict it must get and why.
-type Known struct {
-	Kamailio string                          `yaml:"kamailio"`
-	Profiles map[string]map[string]KnownRule `yaml:"profiles"`
+//go:embed expectations.yaml
+var expectationsYAML []byte
+
+// Expectations reads the lab's expectations file: the rules that do not pass
+// against Kamailio as this lab runs it, each with the verdict it gets, its
+// level and why. It is an expectations file as a user writes one for their
+// SUT (harness/expect).
+func Expectations() (*expect.File, error) {
+	return expect.Parse(ExpectationsFile, expectationsYAML)
 }
 
-// KnownRule is one rule's expected verdict against Kamailio, the rule's
-// level (only a failing must rule gates), and why.
-type KnownRule struct {
-	Verdict check.Verdict  `yaml:"verdict"`
-	Level   scenario.Level `yaml:"level"`
-	Why     string         `yaml:"why"`
-}
+// SUTName is the sut.name of a run against this lab.
+const SUTName = "kamailio"
 
-// KnownResults reads known-results.yaml.
-func KnownResults() (*Known, error) {
-	var k Known
-	if err := yaml.Unmarshal(knownYAML, &k); err != nil {
-		return nil, fmt.Errorf("known-results.yaml: %w", err)
+// Compare applies the expectations strictly to one run's results: every rule
+// no entry covers must pass, every entry must match and keep its level. It
+// returns one line per difference; none means the run is as known.
+func Compare(profile, transport, version string, results []check.Result) ([]string, error) {
+	f, err := Expectations()
+	if err != nil {
+		return nil, err
 	}
-	return &k, nil
-}
-
-// Compare lists, for one profile, every rule whose verdict differs from the
-// known one (a rule not listed must pass) and every listed rule the run did
-// not judge. An empty list means the run matches.
-func (k *Known) Compare(profile string, results []check.Result) []string {
-	want := k.Profiles[profile]
-	var diffs []string
-	seen := map[string]bool{}
-	for _, r := range results {
-		seen[r.RuleID] = true
-		exp := check.Pass
-		why := "not listed in known-results.yaml, so it must pass"
-		if kr, ok := want[r.RuleID]; ok {
-			exp, why = kr.Verdict, kr.Why
-		}
-		if r.Verdict != exp {
-			diffs = append(diffs, fmt.Sprintf("%s: expected %s (%s), got %s: observed %q, %s", r.RuleID, exp, why, r.Verdict, r.Observed, r.Reason))
-		}
-		if kr, ok := want[r.RuleID]; ok && kr.Level != r.Level {
-			diffs = append(diffs, fmt.Sprintf("%s: known-results.yaml gives level %q, the rule's is %q", r.RuleID, kr.Level, r.Level))
-		}
-	}
-	for id := range want {
-		if !seen[id] {
-			diffs = append(diffs, fmt.Sprintf("%s: listed in known-results.yaml for %s, but the run has no such rule", id, profile))
-		}
-	}
-	sort.Strings(diffs)
-	return diffs
+	o := expect.Apply(f, results, expect.Run{Profile: profile, SUT: SUTName, SUTVersion: version, Transport: transport, Today: time.Now()}, expect.Options{Strict: true})
+	return o.Problems, nil
 }

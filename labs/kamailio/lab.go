@@ -48,6 +48,7 @@ type Lab struct {
 	dir     string
 	ownsDir bool
 	bin     string
+	version string // what kamailio -v says, e.g. "5.6.3"
 	profile *lab.Profile
 	nodes   []*node
 
@@ -75,7 +76,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{cfg: cfg, bin: bin, dir: cfg.Dir}
+	l := &Lab{cfg: cfg, bin: bin, dir: cfg.Dir, version: Version(bin)}
 	if l.dir == "" {
 		if l.dir, err = os.MkdirTemp("", "kamailio-lab-"); err != nil {
 			return nil, fmt.Errorf("kamailio: temporary directory: %w", err)
@@ -148,6 +149,10 @@ func (l *Lab) PIDs() map[string]int {
 	return m
 }
 
+// Version is the Kamailio version the lab runs, as kamailio -v says it
+// ("5.6.3"; "" when it says none).
+func (l *Lab) Version() string { return l.version }
+
 // Profile returns a lab profile for this lab: sut.pcscf the P-CSCF over UDP
 // without IPsec, the UE on its address, the VCC Application at the address
 // the iFC names (accepting REGISTERs from the S-CSCF only), the HSS the
@@ -175,6 +180,8 @@ func (l *Lab) Overrides() map[string]string {
 		"profile":                 p.Profile,
 		"sut.pcscf":               netip.AddrPortFrom(c.Addrs.PCSCF, uint16(c.SIPPort)).String(),
 		"sut.transport":           "udp",
+		"sut.name":                "kamailio",
+		"sut.version":             l.version,
 		"sut.ipsec":               "false",
 		"sut.sec_agree":           "false",
 		"home_domain":             p.HomeDomain,
@@ -460,7 +467,7 @@ func (l *Lab) WriteLabFile(path string) error {
 		return fmt.Errorf("kamailio: lab file %s: expected the default subscriber keys (TS 35.208 test set 1), which the file can leave out; the lab has keys of its own, which are written into no file: give them to the harness through IMSCONFORM_SUBSCRIBER_K and IMSCONFORM_SUBSCRIBER_OP or _OPC", path)
 	}
 	var b strings.Builder
-	header := fmt.Sprintf("Lab profile of the imsconform Kamailio lab (Kamailio %s): P-CSCF %s.\nThe harness plays the UE, the VCC Application and the HSS at the addresses below.\nSubscriber keys: TS 35.208 test set 1, the defaults (no key is written here).", "5.6", p.SUT.PCSCF)
+	header := fmt.Sprintf("Lab profile of the imsconform Kamailio lab (Kamailio %s): P-CSCF %s.\nThe harness plays the UE, the VCC Application and the HSS at the addresses below.\nSubscriber keys: TS 35.208 test set 1, the defaults (no key is written here).", l.version, p.SUT.PCSCF)
 	if err := p.WriteYAML(&b, header); err != nil {
 		return fmt.Errorf("kamailio: lab file %s: %w", path, err)
 	}

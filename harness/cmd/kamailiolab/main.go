@@ -21,9 +21,14 @@
 // the Kamailio logs under kamailio/ in -report-dir. With -probe IP:port it
 // only checks that a SIP server answers OPTIONS there.
 //
-// Exit status: 0 when the lab came up and every rule got a verdict (fail
-// verdicts included: a real core deviates), 1 on a harness error, 2 when the
-// lab could not be brought up.
+// It judges the run against the lab's expectations
+// (labs/kamailio/expectations.yaml, applied strictly: every rule no entry
+// covers must pass) and prints every difference.
+//
+// Exit status: 0 when the lab came up and the run is as the expectations say
+// (Kamailio's known faults included: a real core deviates), 1 on a harness
+// error, 2 when the lab could not be brought up, 3 when the run differs from
+// the expectations (the harness or Kamailio changed).
 package main
 
 import (
@@ -43,6 +48,7 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/run"
+	"imsconform/harness/rundiff"
 	"imsconform/labs/kamailio"
 )
 
@@ -52,6 +58,7 @@ const (
 	exitHarness  = 1
 	exitLabDown  = 2
 	exitBadUsage = 1
+	exitDiffers  = 3
 )
 
 func main() {
@@ -205,6 +212,22 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case counts[check.Error] > 0:
 		fmt.Fprintf(stderr, "kamailiolab: %d rules got the verdict error\n", counts[check.Error])
 		return exitHarness
+	}
+	diffs, err := kamailio.Compare(plan.Profile, plan.Lab.SUT.Transport, l.Version(), out.Results)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "kamailiolab: %v\n", err)
+		return exitHarness
+	case len(diffs) > 0:
+		fmt.Fprintf(stdout, "the run differs from %s in %d rule(s):\n", kamailio.ExpectationsFile, len(diffs))
+		for _, d := range diffs {
+			fmt.Fprintf(stdout, "  %s\n", rundiff.Escape(d))
+		}
+		if code == exitOK {
+			code = exitDiffers
+		}
+	default:
+		fmt.Fprintf(stdout, "the run is as %s says\n", kamailio.ExpectationsFile)
 	}
 	return code
 }
