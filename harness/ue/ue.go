@@ -374,7 +374,7 @@ func (u *UE) readUDP(c *net.UDPConn) {
 			continue
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		u.deliver(sipwire.Receive(u.tr, Role, "UDP", src, local, buf[:n]))
+		u.deliver(sipwire.Read(Role, "UDP", src, local, buf[:n]))
 	}
 }
 
@@ -413,7 +413,7 @@ func (u *UE) readTCP(c net.Conn) {
 				if !ok {
 					break
 				}
-				u.deliver(sipwire.Receive(u.tr, Role, "TCP", remote, local, raw))
+				u.deliver(sipwire.Read(Role, "TCP", remote, local, raw))
 				if ferr != nil {
 					return
 				}
@@ -425,15 +425,18 @@ func (u *UE) readTCP(c net.Conn) {
 	}
 }
 
-// deliver hands a received response to the transaction it answers: matched by
-// the branch of the top Via, else by Call-ID and CSeq. Requests and
-// unmatched responses are only recorded.
+// deliver records a received message and hands a response to the
+// transaction it answers: matched by the branch of the top Via, else by
+// Call-ID and CSeq. Requests (the UE takes none), unmatched responses, bytes
+// that do not parse and responses a full transaction cannot take are
+// recorded as unrelated.
 func (u *UE) deliver(in sipwire.Inbound) {
 	if u.log.Enabled(context.Background(), slog.LevelDebug) {
 		u.log.Debug("ue: received", "from", in.Msg.Src, "line", firstLine(in.Msg.Raw), "note", in.Msg.Note)
 	}
 	p := in.Parsed
 	if p == nil || p.Request {
+		in.Record(u.tr, false)
 		return
 	}
 	branch := ""
@@ -453,9 +456,11 @@ func (u *UE) deliver(in sipwire.Inbound) {
 		}
 	}
 	u.pendingMu.Unlock()
-	if t == nil {
+	if t == nil || len(t.ch) == cap(t.ch) {
+		in.Record(u.tr, false)
 		return
 	}
+	in.Record(u.tr, true)
 	select {
 	case t.ch <- in:
 	default:

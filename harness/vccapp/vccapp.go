@@ -287,7 +287,7 @@ func (a *App) readUDP() {
 			continue
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		in := sipwire.Receive(a.tr, Role, "UDP", src, a.addr, buf[:n])
+		in := sipwire.Read(Role, "UDP", src, a.addr, buf[:n])
 		// The answer goes back to the datagram's source address: the top Via
 		// of the REGISTER of table A.3.2.2-11 names the I-CSCF by a host name
 		// (icscf1_p.home1.net) that does not resolve in a lab, so RFC 3261
@@ -347,7 +347,7 @@ func (a *App) readTCP(c net.Conn) {
 				if !ok {
 					break
 				}
-				a.handle(sipwire.Receive(a.tr, Role, "TCP", remote, local, raw), remote, local, write)
+				a.handle(sipwire.Read(Role, "TCP", remote, local, raw), remote, local, write)
 				if ferr != nil {
 					return
 				}
@@ -359,16 +359,22 @@ func (a *App) readTCP(c net.Conn) {
 	}
 }
 
-// handle answers one received message. Responses and unparseable messages
-// are only recorded (by the caller).
+// handle records and answers one received message. Responses (the mock
+// sends no request), ACKs, unparseable messages and requests other than
+// REGISTER (answered 405), with their answers, are recorded as unrelated.
 func (a *App) handle(in sipwire.Inbound, src, local netip.AddrPort, write func([]byte) error) {
+	p := in.Parsed
+	related := p != nil && p.Request && p.Method == "REGISTER"
+	in.Record(a.tr, related)
 	// Each answer is recorded before it is written, so that the trace keeps
 	// the order of the wire.
 	send := func(raw []byte) (trace.Message, error) {
+		if !related {
+			return sipwire.RecordUnrelated(a.tr, Role, a.transport, local, src, raw), write(raw)
+		}
 		m := sipwire.Record(a.tr, Role, a.transport, local, src, raw)
 		return m, write(raw)
 	}
-	p := in.Parsed
 	a.log.Debug("vccapp: received", "from", src, "note", in.Msg.Note)
 	if p == nil || !p.Request || p.Method == "ACK" {
 		return

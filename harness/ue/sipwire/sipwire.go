@@ -44,9 +44,12 @@ func Record(tr *trace.Trace, role, transport string, src, dst netip.AddrPort, ra
 	return tr.Add(m)
 }
 
-// Receive parses a received message and records it, with a note when it does
-// not parse as SIP (by the project's reader or by sipgo's parser).
-func Receive(tr *trace.Trace, role, transport string, src, dst netip.AddrPort, raw []byte) Inbound {
+// Read parses a received message without recording it, noting why when it
+// does not parse as SIP (by the project's reader or by sipgo's parser). The
+// role then decides whether the message belongs to an exchange of the run
+// and records it with Inbound.Record. Read keeps its own copy of raw.
+func Read(role, transport string, src, dst netip.AddrPort, raw []byte) Inbound {
+	raw = append([]byte(nil), raw...)
 	in := Inbound{}
 	p, err := sipmsg.Parse(raw)
 	if err == nil {
@@ -54,18 +57,51 @@ func Receive(tr *trace.Trace, role, transport string, src, dst netip.AddrPort, r
 			err = fmt.Errorf("sipgo parser: %v", gerr)
 		}
 	}
-	m := trace.Message{Proto: trace.SIP, Transport: strings.ToUpper(transport), Dir: trace.Received, Role: role, Src: src, Dst: dst, Raw: raw}
+	in.Msg = trace.Message{Proto: trace.SIP, Transport: strings.ToUpper(transport), Dir: trace.Received, Role: role, Src: src, Dst: dst, Raw: raw}
 	if err != nil {
-		m.Note = "does not parse as SIP: " + err.Error()
+		in.Msg.Note = "does not parse as SIP: " + err.Error()
 		in.Err = err
 	} else {
 		in.Parsed = p
 	}
-	if tr != nil {
-		m = tr.Add(m)
-	}
-	in.Msg = m
 	return in
+}
+
+// Record adds the message to tr (when tr is not nil) and keeps the stored
+// copy in in.Msg: with trace.Add when it is part of an exchange of the run,
+// else with trace.AddUnrelated, which keeps only the first few of each peer
+// (a response that matches no transaction, a request no handler takes, bytes
+// that do not parse).
+func (in *Inbound) Record(tr *trace.Trace, related bool) {
+	if tr == nil {
+		return
+	}
+	if related {
+		in.Msg = tr.Add(in.Msg)
+		return
+	}
+	m, _ := tr.AddUnrelated(in.Msg)
+	m.Raw = in.Msg.Raw // the caller may still log it
+	in.Msg = m
+}
+
+// Receive is Read and Record in one, for a message that is part of an
+// exchange whatever it is.
+func Receive(tr *trace.Trace, role, transport string, src, dst netip.AddrPort, raw []byte) Inbound {
+	in := Read(role, transport, src, dst, raw)
+	in.Record(tr, true)
+	return in
+}
+
+// RecordUnrelated adds a sent message that answers an unrelated one (e.g.
+// 405 to a request no handler takes) with trace.AddUnrelated.
+func RecordUnrelated(tr *trace.Trace, role, transport string, src, dst netip.AddrPort, raw []byte) trace.Message {
+	m := trace.Message{Proto: trace.SIP, Transport: strings.ToUpper(transport), Dir: trace.Sent, Role: role, Src: src, Dst: dst, Raw: raw}
+	if tr == nil {
+		return m
+	}
+	m, _ = tr.AddUnrelated(m)
+	return m
 }
 
 // AddrPort returns the address of a net.Addr as a netip.AddrPort with an

@@ -63,6 +63,38 @@ func TestReceive(t *testing.T) {
 	}
 }
 
+func TestReadThenRecordUnrelated(t *testing.T) {
+	tr := trace.NewLimited(trace.Limits{UnrelatedPerPeer: 2})
+	ue := netip.MustParseAddrPort("[::1]:5062")
+	flood := netip.MustParseAddrPort("[::1]:9999")
+	buf := []byte("OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n")
+	in := Read("UE", "udp", flood, ue, buf)
+	buf[0] = 'X' // the reader's buffer is reused at once
+	if in.Msg.Seq != 0 || string(in.Msg.Raw[:7]) != "OPTIONS" || in.Parsed == nil || in.Parsed.Method != "OPTIONS" {
+		t.Fatalf("Read: expected an unrecorded, parsed copy, got seq %d raw %q", in.Msg.Seq, in.Msg.Raw)
+	}
+	for range 5 {
+		in := Read("UE", "UDP", flood, ue, []byte("junk"))
+		in.Record(tr, false)
+	}
+	in.Record(tr, false)
+	ms := tr.Messages()
+	if len(ms) != 2 || !ms[0].Unrelated || !ms[1].Unrelated {
+		t.Fatalf("expected the first 2 unrelated messages kept, marked unrelated; got %+v", ms)
+	}
+	if tl := tr.Tallies(); len(tl) != 1 || tl[0].Unrelated != 6 || tl[0].Dropped != 4 || tl[0].Peer != flood {
+		t.Errorf("expected one tally of 6 unrelated messages from %s, 4 dropped; got %+v", flood, tl)
+	}
+	if in.Msg.Seq != 0 || len(in.Msg.Raw) == 0 {
+		t.Errorf("a dropped message: expected Seq 0 and its bytes still in Inbound for logging, got seq %d, %d bytes", in.Msg.Seq, len(in.Msg.Raw))
+	}
+	rel := Read("UE", "UDP", flood, ue, []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	rel.Record(tr, true)
+	if rel.Msg.Seq != 3 || rel.Msg.Unrelated {
+		t.Errorf("a related message after the flood: expected kept as Seq 3, got seq %d unrelated %v", rel.Msg.Seq, rel.Msg.Unrelated)
+	}
+}
+
 // TestFramerRefusesAHugeContentLength: a peer's Content-Length near the
 // largest int must not overflow the frame length (it once made Next panic).
 func TestFramerRefusesAHugeContentLength(t *testing.T) {
