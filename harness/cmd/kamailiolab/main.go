@@ -6,11 +6,12 @@
 // rule, writes the reports, and stops everything, also on failure or
 // interrupt:
 //
-//	kamailiolab [-report-dir out/kamailio] [-profile a322|ts24229] [-install=true] [-keep] [-v]
+//	kamailiolab [-report-dir out/kamailio] [-profile a322|ts24229] [-install=true] [-keep] [-mask-vectors] [-v]
 //
 // It writes report.json, report.html and trace.pcap (SIP) as the suite does,
-// cx.pcap (the Diameter Cx the HSS saw: its MAAs carry CK and IK, as Cx
-// does) and the Kamailio logs under kamailio/ in the report directory.
+// cx.pcap (the Diameter Cx the HSS saw: its MAAs carry XRES, CK and IK, as Cx
+// does, unless -mask-vectors) and the Kamailio logs under kamailio/ in the
+// report directory.
 //
 // Exit status: 0 when the lab came up and every rule got a verdict (fail
 // verdicts included: a real core deviates), 1 on a harness error, 2 when the
@@ -32,11 +33,13 @@ import (
 	"time"
 
 	"imsconform/harness/check"
-	"imsconform/harness/run"
 	"imsconform/harness/hss"
+	"imsconform/harness/run"
 	"imsconform/harness/trace"
+	"imsconform/harness/trace/mask"
 	"imsconform/harness/trace/pcap"
 	"imsconform/labs/kamailio"
+	"imsconform/reports"
 )
 
 // Exit statuses.
@@ -55,6 +58,7 @@ func main() {
 }
 
 func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	started := time.Now()
 	fs := flag.NewFlagSet("kamailiolab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	reportDir := fs.String("report-dir", "out/kamailio", "directory for report.json, report.html, trace.pcap, cx.pcap and the Kamailio logs")
@@ -63,6 +67,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep", false, "keep the lab's temporary directory (configurations, logs) and print its path")
 	readyTimeout := fs.Duration("ready-timeout", kamailio.DefaultReadyTimeout, "how long to wait for each CSCF to be ready")
 	verbose := fs.Bool("v", false, "log bring-up, teardown and the flow's progress to stderr")
+	maskVectors := fs.Bool("mask-vectors", false, "overwrite the authentication vectors (RAND, AUTN, XRES, CK, IK, AUTS) in every report and pcap, cx.pcap included: for reports that leave the lab")
 	if err := fs.Parse(args); err != nil {
 		return exitBadUsage
 	}
@@ -99,7 +104,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Kamailio lab up in %s: P-CSCF %s\n", bringUp.Round(time.Millisecond), l.Profile().SUT.PCSCF)
 
-	plan, err := run.Prepare(run.Options{Overrides: l.Overrides(), Profile: *profile, LabHSS: l.LabHSS(), Logger: logger})
+	plan, err := run.Prepare(run.Options{Overrides: l.Overrides(), Profile: *profile, LabHSS: l.LabHSS(), Logger: logger, MaskVectors: *maskVectors})
 	if err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: preparing the run: %v\n", err)
 		return exitHarness
@@ -111,11 +116,11 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runTime := time.Since(began)
 
 	code := exitOK
-	if err := out.WriteReports(dir, stdout); err != nil {
+	if err := out.WriteReports(dir, stdout, reports.WriteOptions{Started: started}); err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: writing the reports into %s: %v\n", dir, err)
 		code = exitHarness
 	}
-	if err := writeCx(dir, cx); err != nil {
+	if err := writeCx(dir, cx, *maskVectors); err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: %v\n", err)
 		code = exitHarness
 	}
@@ -141,8 +146,9 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// writeCx writes the Cx messages the HSS saw as cx.pcap.
-func writeCx(dir string, cx *trace.Trace) error {
+// writeCx writes the Cx messages the HSS saw as cx.pcap, their vectors
+// masked when asked.
+func writeCx(dir string, cx *trace.Trace, maskVectors bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -150,7 +156,11 @@ func writeCx(dir string, cx *trace.Trace) error {
 	if err != nil {
 		return err
 	}
-	werr := pcap.Write(f, cx.Messages())
+	msgs := cx.Messages()
+	if maskVectors {
+		msgs = mask.New().Messages(msgs)
+	}
+	werr := pcap.Write(f, msgs)
 	if err := f.Close(); werr == nil {
 		werr = err
 	}
