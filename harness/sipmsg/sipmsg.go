@@ -135,6 +135,15 @@ func Parse(raw []byte) (*Message, error) {
 		return nil, err
 	}
 	m.Headers = make([]Header, 0, n-1)
+	// A folded header's pieces are joined once, when the next header starts
+	// (joining them one by one was quadratic in the number of lines).
+	var fold []string
+	unfold := func() {
+		if fold != nil {
+			m.Headers[len(m.Headers)-1].Value = strings.Join(fold, " ")
+			fold = nil
+		}
+	}
 	for i := 1; i < n; i++ {
 		l := next()
 		if l == "" {
@@ -144,10 +153,18 @@ func Parse(raw []byte) (*Message, error) {
 			if len(m.Headers) == 0 {
 				return nil, fmt.Errorf("sipmsg: line %d: expected a header line, saw a continuation line %s", i+1, show(l))
 			}
-			h := &m.Headers[len(m.Headers)-1]
-			h.Value = strings.TrimSpace(h.Value + " " + strings.TrimSpace(l))
+			if fold == nil {
+				fold = []string{}
+				if v := m.Headers[len(m.Headers)-1].Value; v != "" {
+					fold = append(fold, v)
+				}
+			}
+			if t := strings.TrimSpace(l); t != "" {
+				fold = append(fold, t)
+			}
 			continue
 		}
+		unfold()
 		c := strings.IndexByte(l, ':')
 		if c < 0 {
 			return nil, fmt.Errorf("sipmsg: line %d: expected a header \"Name: value\", saw %s", i+1, show(l))
@@ -158,6 +175,7 @@ func Parse(raw []byte) (*Message, error) {
 		}
 		m.Headers = append(m.Headers, Header{Name: name, Key: CanonicalName(name), Value: strings.TrimSpace(l[c+1:]), Line: i + 1})
 	}
+	unfold()
 	return m, nil
 }
 
