@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -205,28 +204,10 @@ func TestFloodOfUnrelatedDatagrams(t *testing.T) {
 // that the whole report was rendered.
 func renderInChromium(t *testing.T, page string, limit time.Duration) {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("chromium not installed (apt-get install chromium) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--dump-dom", "file://"+page)
 	began := time.Now()
-	dom, err := cmd.Output()
-	if ctx.Err() != nil {
-		t.Fatalf("Chromium did not render %s within %s", page, limit)
-	}
-	if err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
+	dom, _ := inChromium(t, page, limit)
 	t.Logf("Chromium rendered the report in %s", time.Since(began).Round(time.Millisecond))
-	if !strings.Contains(string(dom), `id="overall"`) || !strings.Contains(string(dom), `id="unrelated"`) || !strings.Contains(string(dom), `id="lab"`) {
+	if !strings.Contains(dom, `id="overall"`) || !strings.Contains(dom, `id="unrelated"`) || !strings.Contains(dom, `id="lab"`) {
 		t.Errorf("the rendered page lacks the report's sections (overall verdict, unrelated traffic, lab): %d bytes", len(dom))
 	}
 }

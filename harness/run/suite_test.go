@@ -5,6 +5,7 @@ package run_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -454,6 +455,21 @@ func runSuiteIn(t *testing.T, bin, dir string, args ...string) (string, int) {
 // errors or when the hostile value became markup.
 func checkInChromium(t *testing.T, path string) {
 	t.Helper()
+	dom, stderr := inChromium(t, path, 90*time.Second)
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
+			t.Errorf("console error in the report: %s", line)
+		}
+	}
+	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert(1)") {
+		t.Errorf("in the rendered DOM the hostile value is not plain text")
+	}
+}
+
+// inChromium renders page in headless Chromium within limit (or fails) and
+// returns the DOM it dumps and what it logged.
+func inChromium(t *testing.T, page string, limit time.Duration) (dom, stderr string) {
+	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
@@ -461,23 +477,21 @@ func checkInChromium(t *testing.T, path string) {
 		}
 		t.Skip("chromium not installed (apt-get install chromium)")
 	}
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+path)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, tail(stderr.String()))
+		"--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+page)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("Chromium did not render %s within %s", page, limit)
 	}
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
-			t.Errorf("console error in the report: %s", line)
-		}
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, tail(errb.String()))
 	}
-	dom := stdout.String()
-	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert(1)") {
-		t.Errorf("in the rendered DOM the hostile value is not plain text")
-	}
+	return out.String(), errb.String()
 }
 
 // syncBuilder is a strings.Builder safe for the two output streams of a child.
