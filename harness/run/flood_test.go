@@ -142,7 +142,7 @@ func TestFloodOfUnrelatedDatagrams(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	if err := out.WriteReports(dir, nil, reportsOpts()); err != nil {
+	if err := out.WriteReports(dir, nil, reports.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var rep struct {
@@ -211,5 +211,3 @@ func renderInChromium(t *testing.T, page string, limit time.Duration) {
 		t.Errorf("the rendered page lacks the report's sections (overall verdict, unrelated traffic, lab): %d bytes", len(dom))
 	}
 }
-
-func reportsOpts() reports.WriteOptions { return reports.WriteOptions{} }
