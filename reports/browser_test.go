@@ -92,3 +92,29 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	assertNoActiveContent(t, dom)
 }
+
+// The heaviest page a run can give (worstRun: a hostile SUT past every
+// limit) still loads in Chromium: before the bounds, a flood gave a 111 MB
+// page that Chromium had not rendered after 180 s. The 90 s of
+// loadInChromium is the safety net; the size bound is the real check
+// (TestHTMLIsBoundedWhateverTheSUTSends).
+func TestWorstHTMLLoadsInChromium(t *testing.T) {
+	bin := chromium(t)
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, worstRun()); err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	dom, console := loadInChromium(t, bin, page)
+	t.Logf("report.html of %d bytes loaded in %s", buf.Len(), time.Since(began).Round(time.Millisecond))
+	if len(console) > 0 {
+		t.Errorf("expected no console messages, got:\n%s", strings.Join(console, "\n"))
+	}
+	if !strings.Contains(dom, `id="overall"`) || !strings.Contains(dom, `id="unrelated"`) {
+		t.Errorf("dumped DOM: expected the whole report (overall verdict … unrelated traffic), got %d bytes", len(dom))
+	}
+}

@@ -14,6 +14,11 @@
 // and made printable on the console. The lab profile is written through an
 // explicit allow-list and its secrets (K, OP, OPc) never appear.
 //
+// Whatever the trace holds, the HTML stays bounded (at most 12 MiB: it
+// shows at most 4 MiB of raw messages, folds runs of unrelated traffic in
+// the ladder and cuts long cells); Write writes the files of one run as a
+// set, under a lock of the directory (see Write).
+//
 // The package only reads a Run: it does not run the flow, judge messages or
 // parse SIP beyond the start line it needs for labels.
 package reports

@@ -24,11 +24,20 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	"vclass": verdictClass,
 }).Parse(htmlSource))
 
-// Limits that keep the page usable whatever the SUT sends. The JSON report
-// and the pcap always carry everything.
+// Limits that keep the page usable whatever the SUT sends (SCHEMA.md states
+// the bound they give). The JSON report and the pcap carry every message the
+// trace kept, in full.
 const (
-	maxCell = 4000     // characters of an expected/observed/reason cell
-	maxBody = 64 << 10 // bytes of a raw message shown
+	maxCell          = 4000    // characters of an expected/observed/reason cell
+	maxCellsTotal    = 1 << 20 // bytes of all cells as escaped in the page; once spent, a cell shows at most minCell characters
+	minCell          = 200
+	maxBody          = 64 << 10 // bytes of a raw message shown
+	maxUnrelatedBody = 2 << 10  // bytes of an unrelated message shown
+	maxShownBodies   = 4 << 20  // bytes of raw messages shown in all, as escaped in the page (hex dumps count as written)
+	maxMessages      = 1000     // messages listed in the Messages section
+	maxLadderRows    = 600      // arrows in the ladder
+	ladderUnrelated  = 3        // unrelated messages drawn in a row before the rest are folded into one row
+	maxTooltip       = 400      // characters of an arrow's tooltip
 )
 
 // Ladder geometry, in SVG user units.
@@ -56,6 +65,23 @@ type htmlView struct {
 	Ladder                      ladderView
 	Tables                      []tableView
 	Messages                    []msgView
+	MessagesNotListed           int // messages past maxMessages
+	Tallies                     []tallyView
+	Traffic                     trafficView
+}
+
+// trafficView sums up the tallies for the page's header.
+type trafficView struct {
+	Unrelated, Kept, Dropped, Peers int
+	DroppedBytes                    int64
+	RelatedDropped                  int // related messages past the trace's limits
+}
+
+type tallyView struct {
+	Role, Peer               string
+	Unrelated, Kept, Dropped int
+	DroppedBytes             int64
+	First, Last              string
 }
 
 type countView struct {
@@ -116,8 +142,9 @@ type msgView struct {
 	Dir, Role, Src, Dst    string
 	From, To               string
 	Note, Label, Steps     string
-	Bad                    bool
+	Bad, Unrelated         bool
 	Hex                    bool
+	NoBody                 bool // the page's budget for raw messages is spent
 	Body                   string
 	Size                   int
 	Cut                    int // bytes not shown
@@ -155,37 +182,62 @@ func countsView(c Counts) []countView {
 	return out
 }
 
-func cell(s string) string {
+// cutter cuts the text cells of one page: each to maxCell characters, and
+// every cell to minCell once maxCellsTotal characters have been shown.
+type cutter struct{ left int }
+
+func newCutter() *cutter { return &cutter{left: maxCellsTotal} }
+
+func (c *cutter) cell(s string) string {
 	s = visible(s)
-	if utf8.RuneCountInString(s) <= maxCell {
-		return s
+	limit := maxCell
+	if c.left <= 0 {
+		limit = minCell
 	}
-	rs := []rune(s)
-	return string(rs[:maxCell]) + fmt.Sprintf("… [%d more characters; the full value is in report.json]", len(rs)-maxCell)
+	if utf8.RuneCountInString(s) > limit {
+		rs := []rune(s)
+		s = string(rs[:limit]) + fmt.Sprintf("… [%d more characters; the full value is in report.json]", len(rs)-limit)
+	}
+	c.left -= escapedLen(s)
+	return s
 }
 
-func cells(ss []string) []string {
+// escapedLen is at least the length of s once html/template has escaped it
+// as text: its bytes, and 4 more for each character it writes as an entity.
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '<', '>', '&', '"', '\'', '+', 0:
+			n += 4
+		}
+	}
+	return n
+}
+
+func (c *cutter) cells(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
-		out[i] = cell(s)
+		out[i] = c.cell(s)
 	}
 	return out
 }
 
 func buildHTML(r *Run) htmlView {
+	cut := newCutter()
 	v := htmlView{
 		Tool: printable(r.Tool), Profile: printable(r.Profile), Target: printable(r.Target),
 		Started: human(r.Started), Finished: human(r.Finished),
 		Verdict: string(Overall(r)),
-		Errors:  cells(r.Errors),
+		Errors:  cut.cells(r.Errors),
 		Lab:     labView(r.Lab),
 		Dereg:   printable(deregLine(r.Deregistration)),
 	}
 	for _, d := range r.Diagnostics {
-		v.Diagnostics = append(v.Diagnostics, Diagnostic{Code: printable(d.Code), Message: cell(d.Message)})
+		v.Diagnostics = append(v.Diagnostics, Diagnostic{Code: printable(d.Code), Message: cut.cell(d.Message)})
 	}
 	if d := r.Discovery; d != nil {
-		v.Discovery = &Discovery{Input: printable(d.Input), Method: printable(d.Method), Targets: cells(d.Targets), Steps: cells(d.Steps)}
+		v.Discovery = &Discovery{Input: printable(d.Input), Method: printable(d.Method), Targets: cut.cells(d.Targets), Steps: cut.cells(d.Steps)}
 	}
 	na := notApplicable(r)
 	if d := duration(r); d > 0 {
@@ -217,10 +269,17 @@ func buildHTML(r *Run) htmlView {
 		base = r.Trace[0].Time
 	}
 	v.Ladder = buildLadder(r, seqs, byStep, tableAnchor, base)
-	v.Tables = buildTables(r, seqs, tableAnchor)
+	v.Tables = buildTables(r, seqs, tableAnchor, cut)
+
+	v.Tallies, v.Traffic = buildTallies(r.Tallies, base)
 
 	steps := stepsBySeq(r)
-	for _, m := range r.Trace {
+	budget := maxShownBodies
+	for i, m := range r.Trace {
+		if i == maxMessages {
+			v.MessagesNotListed = len(r.Trace) - maxMessages
+			break
+		}
 		label, kind := describe(m)
 		from, to := ends(m)
 		mv := msgView{
@@ -228,7 +287,8 @@ func buildHTML(r *Run) htmlView {
 			Time: human(m.Time), Rel: rel(m.Time, base),
 			Proto: printable(string(m.Proto)), Transport: printable(m.Transport), Dir: printable(string(m.Dir)),
 			Src: addr(m.Src), Dst: addr(m.Dst), From: from, To: to,
-			Note: cell(m.Note), Label: printable(label), Role: printable(m.Role), Bad: kind == kindBad, Size: len(m.Raw),
+			Note: cut.cell(m.Note), Label: printable(label), Role: printable(m.Role), Bad: kind == kindBad, Size: len(m.Raw),
+			Unrelated: m.Unrelated,
 		}
 		if ss := steps[m.Seq]; len(ss) > 0 {
 			var parts []string
@@ -241,10 +301,20 @@ func buildHTML(r *Run) htmlView {
 			}
 			mv.Steps = printable(strings.Join(parts, ", "))
 		}
+		limit := maxBody
+		if m.Unrelated {
+			limit = maxUnrelatedBody
+		}
+		// A step's message is always shown; the others while the budget lasts.
+		if len(steps[m.Seq]) == 0 && budget <= 0 {
+			mv.NoBody = true
+			v.Messages = append(v.Messages, mv)
+			continue
+		}
 		raw := m.Raw
-		if len(raw) > maxBody {
-			mv.Cut = len(raw) - maxBody
-			raw = raw[:maxBody]
+		if len(raw) > limit {
+			mv.Cut = len(raw) - limit
+			raw = raw[:limit]
 		}
 		if utf8.Valid(m.Raw) {
 			for len(raw) > 0 && !utf8.Valid(raw) { // cut inside a rune
@@ -255,9 +325,38 @@ func buildHTML(r *Run) htmlView {
 		} else {
 			mv.Hex, mv.Body = true, hexDump(raw)
 		}
+		budget -= escapedLen(mv.Body)
 		v.Messages = append(v.Messages, mv)
 	}
 	return v
+}
+
+// buildTallies turns the trace's tallies into the rows of the Unrelated
+// traffic section and their sum.
+func buildTallies(ts []trace.Tally, base time.Time) ([]tallyView, trafficView) {
+	var out []tallyView
+	var sum trafficView
+	peers := map[string]bool{}
+	for _, tl := range ts {
+		peer := addr(tl.Peer)
+		if peer == "" {
+			peer = "(all further peers)"
+		}
+		out = append(out, tallyView{
+			Role: printable(tl.Role), Peer: peer, Unrelated: tl.Unrelated, Kept: tl.Kept,
+			Dropped: tl.Dropped, DroppedBytes: tl.DroppedBytes, First: rel(tl.First, base), Last: rel(tl.Last, base),
+		})
+		sum.Unrelated += tl.Unrelated
+		sum.Kept += tl.Kept
+		sum.Dropped += tl.Dropped
+		sum.DroppedBytes += tl.DroppedBytes
+		sum.RelatedDropped += tl.Dropped - (tl.Unrelated - tl.Kept)
+		if tl.Unrelated > 0 && !peers[peer] {
+			peers[peer] = true
+			sum.Peers++
+		}
+	}
+	return out, sum
 }
 
 // human formats t for people, in UTC.
@@ -413,7 +512,46 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 		}
 	}
 	addMissing(after[-1])
+	// A run of unrelated messages (a flood) is drawn as its first few
+	// arrows and one row that counts the rest.
+	folded, foldedPeers := 0, map[string]bool{}
+	fold := func() {
+		if folded == 0 {
+			return
+		}
+		row := rowView{Kind: "folded", Y: y, BoxX: laneLeft - 60, BoxW: right - laneLeft + 60, X1: laneLeft, X2: right,
+			Href: "#unrelated", Seq: "…",
+			Label: fmt.Sprintf("… %d more unrelated messages from %d peers", folded, len(foldedPeers)),
+			Full:  fmt.Sprintf("%d unrelated messages in a row not drawn; the Unrelated traffic section counts them", folded)}
+		placeLabel(&row, right)
+		lv.Rows = append(lv.Rows, row)
+		y += rowHeight
+		folded, foldedPeers = 0, map[string]bool{}
+	}
+	inRow := 0 // unrelated messages in a row so far
 	for i, m := range r.Trace {
+		if len(lv.Rows) >= maxLadderRows {
+			fold()
+			row := rowView{Kind: "missing-all", Y: y, BoxX: laneLeft - 60, BoxW: right - laneLeft + 60, X1: laneLeft, X2: right,
+				Href: "#messages", Seq: "…", Label: fmt.Sprintf("… %d more messages not drawn", len(r.Trace)-i),
+				Full: "the ladder draws at most " + fmt.Sprint(maxLadderRows) + " rows; the Messages section and report.json list every message"}
+			placeLabel(&row, right)
+			lv.Rows = append(lv.Rows, row)
+			y += rowHeight
+			break
+		}
+		if m.Unrelated && len(steps[m.Seq]) == 0 {
+			inRow++
+			if inRow > ladderUnrelated {
+				folded++
+				foldedPeers[addr(m.Peer())] = true
+				addMissing(after[i])
+				continue
+			}
+		} else {
+			inRow = 0
+			fold()
+		}
 		label, kind := describe(m)
 		f, t := ends(m)
 		row := rowView{Kind: "msg", Y: y, X1: x[f], X2: x[t], Href: fmt.Sprintf("#msg-%d", m.Seq),
@@ -421,11 +559,13 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 		if row.X1 == row.X2 {
 			row.X2 = row.X1 + 60
 		}
-		switch kind {
-		case kindBad:
+		switch {
+		case kind == kindBad:
 			row.Kind = "bad"
-		case kindKeepAlive:
+		case kind == kindKeepAlive:
 			row.Kind = "keepalive"
+		case m.Unrelated:
+			row.Kind = "unrelated"
 		}
 		row.Label = printable(label)
 		var tn []string
@@ -445,6 +585,12 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 		}
 		row.Full = fmt.Sprintf("#%d %s %s → %s (%s %s, %s)", m.Seq, printable(label), f, t,
 			m.Proto, m.Transport, m.Dir)
+		if m.Unrelated {
+			row.Full += " — unrelated to the run"
+			if row.Sub == "" {
+				row.Sub = "unrelated"
+			}
+		}
 		if m.Note != "" {
 			row.Full += " — " + printable(m.Note)
 		}
@@ -453,6 +599,7 @@ func buildLadder(r *Run, seqs map[int]bool, byStep map[string][]TableInfo, ancho
 		y += rowHeight
 		addMissing(after[i])
 	}
+	fold()
 	if len(lv.Rows) == 0 {
 		lv.Rows = append(lv.Rows, rowView{Kind: "missing-all", Y: y, BoxX: laneLeft - 60, BoxW: right - laneLeft + 60,
 			X1: laneLeft, X2: right, Label: "no messages captured", Full: "the trace is empty"})
@@ -479,11 +626,11 @@ func placeLabel(row *rowView, right int) {
 	}
 	row.Label = truncate(printable(row.Label), n)
 	row.Sub = truncate(printable(row.Sub), n+n/5)
-	row.Full = printable(row.Full)
+	row.Full = truncate(printable(row.Full), maxTooltip)
 	row.Seq = printable(row.Seq)
 }
 
-func buildTables(r *Run, seqs map[int]bool, anchors map[string]string) []tableView {
+func buildTables(r *Run, seqs map[int]bool, anchors map[string]string, cut *cutter) []tableView {
 	var out []tableView
 	index := map[string]int{}
 	for _, t := range r.Tables {
@@ -524,8 +671,8 @@ func buildTables(r *Run, seqs map[int]bool, anchors map[string]string) []tableVi
 		per[i] = append(per[i], res)
 		rv := ruleView{
 			Field: printable(strings.TrimPrefix(res.RuleID, res.Table+"/")), RuleID: printable(res.RuleID),
-			Statement: cell(res.Statement), Expected: cell(res.Expected), Observed: cell(res.Observed),
-			Verdict: printable(string(res.Verdict)), Reason: cell(res.Reason), Citation: cell(res.Citation),
+			Statement: cut.cell(res.Statement), Expected: cut.cell(res.Expected), Observed: cut.cell(res.Observed),
+			Verdict: printable(string(res.Verdict)), Reason: cut.cell(res.Reason), Citation: cut.cell(res.Citation),
 			MsgSeq: res.MsgSeq,
 		}
 		if rv.Field == "" {

@@ -30,6 +30,18 @@ type jsonReport struct {
 	Steps         []jsonStep   `json:"steps"`
 	Results       []jsonResult `json:"results"`
 	Trace         []jsonMsg    `json:"trace"`
+	Tallies       []jsonTally  `json:"tallies"`
+}
+
+type jsonTally struct {
+	Role         string `json:"role"`
+	Peer         string `json:"peer"`
+	Unrelated    int    `json:"unrelated"`
+	Kept         int    `json:"kept"`
+	Dropped      int    `json:"dropped"`
+	DroppedBytes int64  `json:"dropped_bytes"`
+	First        string `json:"first,omitempty"`
+	Last         string `json:"last,omitempty"`
 }
 
 type jsonDiag struct {
@@ -91,6 +103,7 @@ type jsonMsg struct {
 	Src       string   `json:"src"`
 	Dst       string   `json:"dst"`
 	Note      string   `json:"note"`
+	Unrelated bool     `json:"unrelated"`
 	Label     string   `json:"label"`
 	Parsed    bool     `json:"parsed"`
 	Steps     []string `json:"steps"`
@@ -140,6 +153,13 @@ func buildJSON(r *Run) jsonReport {
 		Steps:         []jsonStep{},
 		Results:       make([]jsonResult, 0, len(r.Results)),
 		Trace:         make([]jsonMsg, 0, len(r.Trace)),
+		Tallies:       make([]jsonTally, 0, len(r.Tallies)),
+	}
+	for _, tl := range r.Tallies {
+		rep.Tallies = append(rep.Tallies, jsonTally{
+			Role: tl.Role, Peer: addr(tl.Peer), Unrelated: tl.Unrelated, Kept: tl.Kept,
+			Dropped: tl.Dropped, DroppedBytes: tl.DroppedBytes, First: stamp(tl.First), Last: stamp(tl.Last),
+		})
 	}
 	for _, t := range r.Tables {
 		rep.Tables = append(rep.Tables, jsonTable(t))
@@ -176,7 +196,7 @@ func buildJSON(r *Run) jsonReport {
 		label, kind := describe(m)
 		jm := jsonMsg{
 			Seq: m.Seq, Time: stamp(m.Time), Proto: string(m.Proto), Transport: m.Transport,
-			Dir: string(m.Dir), Role: m.Role, Src: addr(m.Src), Dst: addr(m.Dst), Note: m.Note,
+			Dir: string(m.Dir), Role: m.Role, Src: addr(m.Src), Dst: addr(m.Dst), Note: m.Note, Unrelated: m.Unrelated,
 			Label: label, Parsed: kind != kindBad, Steps: nonNil(steps[m.Seq]), Size: len(m.Raw),
 		}
 		if utf8.Valid(m.Raw) {

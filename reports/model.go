@@ -328,6 +328,13 @@ func duration(r *Run) time.Duration {
 // escapes; a tab becomes a space.
 func printable(s string) string { return escapeControls(s, false) }
 
+// Printable makes s safe to print on a terminal or in a one-line label:
+// control characters (ESC of an ANSI sequence, line ends included), invalid
+// UTF-8, bidi controls and line separators become Go escapes (\x1b, \n,
+// \u202e); a tab becomes a space. Every value that comes from the SUT goes
+// through it before it is printed.
+func Printable(s string) string { return printable(s) }
+
 // visible is printable for text shown as a block (HTML cells, raw
 // messages): it keeps line ends and tabs.
 func visible(s string) string { return escapeControls(s, true) }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +128,138 @@ func TestOddRunsDetails(t *testing.T) {
 	}
 	if v := m["results"].([]any)[1].(map[string]any)["verdict"]; v != "maybe" {
 		t.Errorf("results[1].verdict: expected the unknown verdict kept verbatim, got %v", v)
+	}
+}
+
+// floodedRun is sampleRun after 100,000 unrelated datagrams from four peers
+// reached the UE and the VCC App, recorded through a real trace.
+func floodedRun() *Run {
+	r := sampleRun()
+	tr := trace.New()
+	for _, m := range r.Trace {
+		tr.Add(m)
+	}
+	ue := netip.MustParseAddrPort("[::1]:40001")
+	for i := range 100000 {
+		src := netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(50000+i%4))
+		raw := []byte("OPTIONS sip:flood SIP/2.0\r\nX-N: " + strings.Repeat("<\"", i%50) + "\r\n\r\n")
+		if i%3 == 0 {
+			raw = []byte{0xde, 0xad, byte(i), byte(i >> 8)}
+		}
+		role := "UE"
+		if i/4%2 == 1 {
+			role = "VCCApp"
+		}
+		tr.AddUnrelated(trace.Message{Proto: trace.SIP, Transport: "UDP", Dir: trace.Received, Role: role,
+			Src: src, Dst: ue, Raw: raw, Time: r.Started.Add(time.Duration(i) * time.Microsecond)})
+	}
+	r.Trace, r.Tallies = tr.Messages(), tr.Tallies()
+	return r
+}
+
+func TestFloodedRunIsSummarisedAndBounded(t *testing.T) {
+	r := floodedRun()
+	var jb, hb, sb bytes.Buffer
+	if err := WriteJSON(&jb, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&hb, r); err != nil {
+		t.Fatal(err)
+	}
+	Summary(&sb, r)
+	if jb.Len() > 1<<20 || hb.Len() > 1<<20 {
+		t.Errorf("after 100,000 unrelated datagrams: report.json %d bytes, report.html %d bytes; want each under 1 MiB", jb.Len(), hb.Len())
+	}
+	var rep struct {
+		Trace []struct {
+			Unrelated bool `json:"unrelated"`
+		} `json:"trace"`
+		Tallies []struct {
+			Role      string `json:"role"`
+			Peer      string `json:"peer"`
+			Unrelated int    `json:"unrelated"`
+			Kept      int    `json:"kept"`
+			Dropped   int    `json:"dropped"`
+			First     string `json:"first"`
+		} `json:"tallies"`
+	}
+	if err := json.Unmarshal(jb.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	sum, kept := 0, 0
+	for _, tl := range rep.Tallies {
+		sum += tl.Unrelated
+		kept += tl.Kept
+		if tl.Kept+tl.Dropped != tl.Unrelated || tl.First == "" || tl.Peer == "" {
+			t.Errorf("tally %+v: want kept + dropped = unrelated, a first time and a peer", tl)
+		}
+	}
+	unrelated := 0
+	for _, m := range rep.Trace {
+		if m.Unrelated {
+			unrelated++
+		}
+	}
+	if len(rep.Tallies) != 8 || sum != 100000 || kept != unrelated || unrelated != 4*2*10 {
+		t.Errorf("report.json: %d tallies counting %d unrelated, %d kept, %d unrelated messages in the trace; want 8 (4 peers × 2 roles), 100000, 80, 80", len(rep.Tallies), sum, kept, unrelated)
+	}
+	html := hb.String()
+	assertNoActiveContent(t, html)
+	for _, want := range []string{`id="traffic"`, "100000 messages from 4 peers", `id="unrelated"`,
+		`<g class="unrelated">`, `<g class="folded">`, "… 77 more unrelated messages from 4 peers", "(unrelated to the run)",
+		">[::1]:50000</td>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html after a flood: expected %q, not found", want)
+		}
+	}
+	if !strings.Contains(sb.String(), "unrelated traffic: 100000 messages from 4 peers, 80 kept") {
+		t.Errorf("summary after a flood: expected the unrelated traffic counted, got\n%s", sb.String())
+	}
+}
+
+// worstRun is as much as a hostile SUT can put into a run, past the trace's
+// own limits: the reports must bound themselves.
+func worstRun() *Run {
+	r := sampleRun()
+	hostile := strings.Repeat(`"<&'`, 16<<10) // 64 KiB, each byte escaped as an entity
+	bin := bytes.Repeat([]byte{0x80, '<'}, 32<<10)
+	r.Trace = r.Trace[:0]
+	for i := range 5000 {
+		raw := []byte("SIP/2.0 200 OK\r\nX: " + hostile)
+		if i%2 == 1 {
+			raw = bin
+		}
+		r.Trace = append(r.Trace, trace.Message{Seq: i + 1, Proto: trace.SIP, Transport: "UDP", Role: "UE",
+			Dir: trace.Received, Raw: raw[:64<<10], Unrelated: i%3 == 0, Note: hostile})
+	}
+	r.Steps = map[string]int{"2": 1, "5": 2, "7": 3, "10": 4, "14": 4, "11": 5, "13": 6}
+	for i := range 300 {
+		r.Results = append(r.Results, check.Result{RuleID: fmt.Sprintf("A.3.2.2-5/X/%d", i), Table: "A.3.2.2-5",
+			Verdict: check.Fail, Expected: hostile, Observed: hostile, Reason: hostile, Statement: hostile, MsgSeq: 2})
+	}
+	for i := range 200 {
+		r.Tallies = append(r.Tallies, trace.Tally{Role: hostile[:100], Peer: netip.AddrPortFrom(netip.IPv6Loopback(), uint16(i)), Unrelated: 1})
+	}
+	return r
+}
+
+// HTMLBound is the most report.html may weigh, whatever the SUT sends
+// (README and SCHEMA.md state it).
+const HTMLBound = 12 << 20
+
+func TestHTMLIsBoundedWhateverTheSUTSends(t *testing.T) {
+	var hb bytes.Buffer
+	if err := WriteHTML(&hb, worstRun()); err != nil {
+		t.Fatal(err)
+	}
+	if hb.Len() > HTMLBound {
+		t.Errorf("report.html of the worst run: %d bytes, want at most %d", hb.Len(), HTMLBound)
+	}
+	t.Logf("report.html of the worst run: %d bytes", hb.Len())
+	out := hb.String()
+	for _, want := range []string{"… 4400 more messages not drawn", "body not shown", "more messages not listed here"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report.html of the worst run: expected %q, not found", want)
+		}
 	}
 }

@@ -34,8 +34,12 @@ type Run struct {
 	// Deregistration is the de-registration that ended the run; nil when
 	// the run did not register.
 	Deregistration *Deregistration
+	// Tallies count, per harness role and peer, the messages recorded as
+	// unrelated to the run and those the trace did not keep
+	// (trace.Trace.Tallies); reports summarise them.
+	Tallies []trace.Tally
 
-	// Reports says where WriteAll wrote the files; WriteAll sets it and
+	// Reports says where Write wrote the files; Write sets it and
 	// Summary prints it. It is not part of the JSON report.
 	Reports Paths
 }
@@ -50,11 +54,12 @@ type TableInfo struct {
 	Example string // the seed's example message, as printed in the spec
 }
 
-// Paths are the files WriteAll wrote. A path is empty when its file could
+// Paths are the files Write wrote. A path is empty when its file could
 // not be written.
 type Paths struct {
-	Dir  string
-	JSON string
-	HTML string
-	Pcap string
+	Dir   string
+	JSON  string
+	HTML  string
+	Pcap  string
+	JUnit string
 }

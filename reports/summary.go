@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"imsconform/harness/check"
+	"imsconform/harness/trace"
 )
 
 // Console summary limits: it must fit one screen.
@@ -77,6 +78,13 @@ func Summary(w io.Writer, r *Run) {
 	if l := deregLine(r.Deregistration); l != "" {
 		line("  %s", printable(l))
 	}
+	if _, sum := buildTallies(r.Tallies, time.Time{}); sum.Unrelated > 0 || sum.RelatedDropped > 0 {
+		l := fmt.Sprintf("  unrelated traffic: %d messages from %d peers, %d kept", sum.Unrelated, sum.Peers, sum.Kept)
+		if sum.RelatedDropped > 0 {
+			l += fmt.Sprintf("; %d more past the trace's limits not kept", sum.RelatedDropped)
+		}
+		line("%s (busiest: %s)", l, busiest(r.Tallies))
+	}
 
 	var bad []check.Result
 	var inconc []string
@@ -134,7 +142,7 @@ func Summary(w io.Writer, r *Run) {
 
 	p := r.Reports
 	var files []string
-	for _, f := range []string{p.HTML, p.JSON, p.Pcap} {
+	for _, f := range []string{p.HTML, p.JSON, p.Pcap, p.JUnit} {
 		if f != "" {
 			files = append(files, printable(f))
 		}
@@ -143,4 +151,23 @@ func Summary(w io.Writer, r *Run) {
 		b.WriteString("reports: " + strings.Join(files, "  ") + "\n")
 	}
 	io.WriteString(w, b.String())
+}
+
+// busiest names the peer of the tally with the most messages counted.
+func busiest(ts []trace.Tally) string {
+	best := -1
+	for i, t := range ts {
+		if best < 0 || t.Unrelated+t.Dropped > ts[best].Unrelated+ts[best].Dropped {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "none"
+	}
+	t := ts[best]
+	peer := addr(t.Peer)
+	if peer == "" {
+		peer = "further peers"
+	}
+	return fmt.Sprintf("%s → %s, %d", peer, printable(t.Role), max(t.Unrelated, t.Dropped))
 }

@@ -24,6 +24,7 @@ import (
 	"imsconform/harness/lab"
 	"imsconform/harness/scenario"
 	"imsconform/harness/trace"
+	"imsconform/harness/trace/mask"
 	"imsconform/reports"
 	"imsconform/scenarios"
 )
@@ -40,7 +41,12 @@ type Options struct {
 	// Deviations break the embedded reference core (or the harness's own
 	// messages) on purpose, to watch rules fail; refused with a lab.
 	Deviations []deviation.Deviation
-	Logger     *slog.Logger
+	// MaskVectors overwrites the authentication vectors (RAND, AUTN,
+	// XRES/RES, CK, IK, AUTS) in every report — the trace, the pcap, the
+	// rules' values — for reports that leave the lab (harness/trace/mask).
+	// The rules are judged on the messages as captured.
+	MaskVectors bool
+	Logger      *slog.Logger
 }
 
 // Plan is a prepared run: the lab and the rules it will be judged by.
@@ -96,11 +102,20 @@ func Prepare(opts Options) (*Plan, error) {
 type Outcome struct {
 	Plan    *Plan
 	Flow    *flow.Result
-	Results []check.Result
-	byID    map[string]int
+	Results []check.Result // masked with Options.MaskVectors
+	// Errors are the run's harness errors: the flow's, and an interruption.
+	Errors []string
+	byID   map[string]int
+	masker *mask.Masker // with Options.MaskVectors
 }
 
 // Execute runs the flow once and evaluates every rule of the plan.
+//
+// When ctx ends before the flow is done (a signal, a timeout: its cause says
+// which), the run is the harness's error, never the SUT's failure: Errors
+// says so, and every rule that failed or could not be judged because its
+// message had not come yet gets the verdict error. Rules judged on messages
+// that came before keep their verdicts.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
 	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}}
@@ -108,7 +123,9 @@ func (pl *Plan) Execute(ctx context.Context) *Outcome {
 		in.Deviated[d.Step] = true // asked for: a broken stimulus there fails, it does not err
 	}
 	results := check.Evaluate(pl.Rules, in)
+	o := &Outcome{Plan: pl, Flow: fr, Results: results, byID: make(map[string]int, len(results))}
 	if fr.Err != nil {
+		o.Errors = append(o.Errors, fr.Err.Error())
 		// The harness could not run the flow: no rule can be judged on its merits.
 		for i := range results {
 			if results[i].Verdict != check.None {
@@ -116,12 +133,53 @@ func (pl *Plan) Execute(ctx context.Context) *Outcome {
 				results[i].Reason = "harness error: " + fr.Err.Error()
 			}
 		}
+	} else if ctx.Err() != nil {
+		why := Interruption(ctx)
+		o.Errors = append(o.Errors, why)
+		for i := range results {
+			r := &results[i]
+			if _, missing := fr.Missing[r.Step]; !missing || (r.Verdict != check.Fail && r.Verdict != check.Inconc) {
+				continue
+			}
+			r.Reason = fmt.Sprintf("not judged: %s before the message of step %s came (%s)", why, r.Step, r.Reason)
+			r.Verdict = check.Error
+		}
 	}
-	o := &Outcome{Plan: pl, Flow: fr, Results: results, byID: make(map[string]int, len(results))}
+	if pl.opts.MaskVectors {
+		o.masker = mask.New()
+		if fr.Trace != nil {
+			o.masker.Messages(fr.Trace.Messages()) // learns the values
+		}
+		for _, m := range fr.Messages {
+			o.masker.Message(m)
+		}
+		for i := range results {
+			r := &results[i]
+			r.Expected, r.Observed, r.Reason = o.masker.Text(r.Expected), o.masker.Text(r.Observed), o.masker.Text(r.Reason)
+		}
+		for i, e := range o.Errors {
+			o.Errors[i] = o.masker.Text(e)
+		}
+	}
 	for i, r := range results {
 		o.byID[r.RuleID] = i
 	}
 	return o
+}
+
+// Interruption says why ctx ended, for a run's errors: "the run was
+// interrupted: <cause>".
+func Interruption(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	switch {
+	case cause == nil:
+		return "the run was interrupted"
+	case errors.Is(cause, context.Canceled):
+		return "the run was interrupted (stopped by the test runner: a signal or its timeout)"
+	case errors.Is(cause, context.DeadlineExceeded):
+		return "the run was interrupted: it took longer than its time limit"
+	}
+	return "the run was interrupted: " + cause.Error()
 }
 
 // Result returns the result of one rule.
@@ -162,6 +220,7 @@ func (o *Outcome) Report() *reports.Run {
 		Lab:     o.Plan.Lab,
 		Results: o.Results,
 		Steps:   map[string]int{},
+		Errors:  append([]string(nil), o.Errors...),
 	}
 	for _, t := range o.Plan.Scenario.Tables {
 		info := reports.TableInfo{ID: t.ID, Title: t.Title, Step: t.Step, Example: t.Example}
@@ -173,13 +232,13 @@ func (o *Outcome) Report() *reports.Run {
 	if f := o.Flow; f != nil {
 		r.Started, r.Finished, r.Target = f.Started, f.Finished, f.Target
 		if f.Trace != nil {
-			r.Trace = f.Trace.Messages()
+			r.Trace, r.Tallies = f.Trace.Messages(), f.Trace.Tallies()
+			if o.masker != nil {
+				r.Trace = o.masker.Messages(r.Trace)
+			}
 		}
 		for step, m := range f.Messages {
 			r.Steps[step] = m.Seq
-		}
-		if f.Err != nil {
-			r.Errors = append(r.Errors, f.Err.Error())
 		}
 		for _, d := range f.Diagnostics {
 			r.Diagnostics = append(r.Diagnostics, reports.Diagnostic{Code: d.Code, Message: d.Message})
@@ -204,13 +263,26 @@ func (o *Outcome) Report() *reports.Run {
 	return r
 }
 
-// WriteReports writes report.json, report.html and trace.pcap into dir and a
-// console summary to w. It writes what it can even when one report fails.
-func (o *Outcome) WriteReports(dir string, w io.Writer) error {
-	run := o.Report()
-	_, err := reports.WriteAll(dir, run)
+// WriteReports writes report.json, report.html, trace.pcap (and junit.xml
+// with opts.JUnit) into dir as one set (reports.Write) and a console summary
+// to w. It writes what it can even when one report fails; the error says
+// which failed, or where the reports went instead.
+func (o *Outcome) WriteReports(dir string, w io.Writer, opts reports.WriteOptions) error {
+	return writeReports(dir, w, o.Report(), opts)
+}
+
+// WriteErrorReports writes the reports of a run that could not start (a
+// broken lab file, a scenario that does not load): no rule, the verdict
+// error, and err in the reports' errors.
+func WriteErrorReports(dir string, w io.Writer, err error, opts reports.WriteOptions) error {
+	r := &reports.Run{Tool: "imsconform", Started: opts.Started, Finished: time.Now(), Steps: map[string]int{}, Errors: []string{err.Error()}}
+	return writeReports(dir, w, r, opts)
+}
+
+func writeReports(dir string, w io.Writer, r *reports.Run, opts reports.WriteOptions) error {
+	_, err := reports.Write(dir, r, opts)
 	if w != nil {
-		reports.Summary(w, run)
+		reports.Summary(w, r)
 	}
 	return err
 }
@@ -264,15 +336,18 @@ func (pl *Plan) Timeout() time.Duration {
 // ErrNoResult is returned when a rule has no result in an outcome.
 var ErrNoResult = errors.New("no result for rule")
 
-// Describe gives a one-line account of a result for a failing spec.
+// Describe gives an account of a result for a failing spec, one line per
+// part. Every value is made printable (reports.Printable): the SUT's bytes
+// never reach a terminal raw.
 func Describe(r check.Result) string {
+	p := reports.Printable
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\n  expected: %s\n  observed: %s", r.Verdict, r.Statement, r.Expected, r.Observed)
+	fmt.Fprintf(&b, "%s: %s\n  expected: %s\n  observed: %s", p(string(r.Verdict)), p(r.Statement), p(r.Expected), p(r.Observed))
 	if r.Reason != "" {
-		fmt.Fprintf(&b, "\n  reason:   %s", r.Reason)
+		fmt.Fprintf(&b, "\n  reason:   %s", p(r.Reason))
 	}
 	if r.Citation != "" {
-		fmt.Fprintf(&b, "\n  citation: %s", r.Citation)
+		fmt.Fprintf(&b, "\n  citation: %s", p(r.Citation))
 	}
 	return b.String()
 }

@@ -4,15 +4,19 @@ package run_test
 // process, and judge what the user sees: the exit code, the JUnit, the reports.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,12 +253,225 @@ func TestSuite(t *testing.T) {
 				t.Errorf("%s not written after an interrupt: %v\n%s", f, err, tail(buf.String()))
 			}
 		}
+		// The interruption is the harness's error, never the SUT's fail,
+		// and the report says it (reports/SCHEMA.md).
+		rep := readReport(t, dir)
+		if rep.Verdict != "error" || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0], "the run was interrupted") {
+			t.Errorf("report.json after SIGINT: verdict %q, errors %q; want error and an error saying the run was interrupted by SIGINT", rep.Verdict, rep.Errors)
+		}
+		for _, r := range rep.Results {
+			if r.Verdict == "fail" {
+				t.Errorf("report.json after SIGINT: %s is fail (%s); a rule whose message had not come yet is the harness's error", r.RuleID, r.Reason)
+			}
+		}
+		if !strings.Contains(buf.String(), "harness error: the run was interrupted") {
+			t.Errorf("the console summary does not say the run was interrupted\n%s", tail(buf.String()))
+		}
 	})
+
+	t.Run("a report directory that is a file: exit non-zero, says so, the reports go elsewhere", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "not-a-dir")
+		if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, code := runSuiteIn(t, bin, file)
+		if code == 0 {
+			t.Errorf("exit code 0 with a report directory that is a file\n%s", tail(out))
+		}
+		m := regexp.MustCompile(`cannot write into (\S+) \((\S+) is not a directory\): this run's reports are in (\S+) instead`).FindStringSubmatch(out)
+		if m == nil || m[1] != file {
+			t.Fatalf("expected one line saying %s is not a directory and where the reports went\n%s", file, tail(out))
+		}
+		t.Cleanup(func() { os.RemoveAll(m[3]) })
+		for _, f := range []string{"junit.xml", "report.html", "report.json", "trace.pcap"} {
+			if st, err := os.Stat(filepath.Join(m[3], f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s not in %s: %v", f, m[3], err)
+			}
+		}
+	})
+
+	t.Run("a report that cannot be written: exit non-zero, names it", func(t *testing.T) {
+		dir := t.TempDir()
+		// report.html is a non-empty directory: it cannot be replaced,
+		// whoever runs the test (root included).
+		if err := os.MkdirAll(filepath.Join(dir, "report.html", "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, code := runSuiteIn(t, bin, dir)
+		if code == 0 || !strings.Contains(out, "imsconform: reports: "+filepath.Join(dir, "report.html")) {
+			t.Errorf("exit code %d; want non-zero and a line naming %s\n%s", code, filepath.Join(dir, "report.html"), tail(out))
+		}
+		for _, f := range []string{"junit.xml", "report.json", "trace.pcap"} {
+			if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s not written beside the report that failed: %v", f, err)
+			}
+		}
+	})
+
+	t.Run("two runs writing one report directory at once: one run's reports, whole; the other says so", func(t *testing.T) {
+		dir := t.TempDir()
+		type result struct {
+			out  string
+			code int
+		}
+		res := make(chan result, 2)
+		for i := range 2 {
+			go func() {
+				// Both wait 1 s for a 401 that never comes, so that their
+				// lifetimes overlap; the second rule set differs (profile).
+				prof := []string{"a322", "ts24229"}[i]
+				out, code := runSuiteIn(t, bin, dir, "-profile", prof, "-deviate", "5/no-answer", "-set", "timeouts.step=1s")
+				res <- result{out, code}
+			}()
+		}
+		r1, r2 := <-res, <-res
+		loser := r1
+		if !strings.Contains(r1.out, "was written by another run") {
+			loser = r2
+		}
+		m := regexp.MustCompile(`was written by another run \(pid \d+ on [^)]*\) while this run was under way: it keeps that run's reports whole, and this run's reports are in (\S+)`).FindStringSubmatch(loser.out)
+		if m == nil || loser.code == 0 {
+			t.Fatalf("expected one run to say the directory was written by the other and exit non-zero:\n--- first\n%s\n--- second\n%s", tail(r1.out), tail(r2.out))
+		}
+		t.Cleanup(func() { os.RemoveAll(m[1]) })
+		for _, d := range []string{dir, m[1]} {
+			rep := readReport(t, d)
+			j := readJUnit(t, filepath.Join(d, "junit.xml"))
+			html, _ := os.ReadFile(filepath.Join(d, "report.html"))
+			if !strings.Contains(string(html), "<title>imsconform report: fail · "+rep.Profile+"</title>") || len(j.Suites[0].Cases) != len(rep.Results) {
+				t.Errorf("%s: report.json of profile %s (%d rules), report.html or junit.xml (%d testcases) of another run", d, rep.Profile, len(rep.Results), len(j.Suites[0].Cases))
+			}
+		}
+		if readReport(t, dir).Profile == readReport(t, m[1]).Profile {
+			t.Errorf("both directories hold the reports of one run")
+		}
+	})
+
+	t.Run("SUT text reaches the terminal escaped", func(t *testing.T) {
+		// A realm with ANSI sequences (clear the screen, set the window
+		// title), quoted so that the deviation sends the bytes as they are:
+		// the realm rule fails and prints what it observed.
+		hostile := "\"\x1b[2J\x1b]0;owned\x07realm\""
+		dir, code, out := runSuite(t, bin, "-deviate", "5/set-param/WWW-Authenticate/realm="+hostile, "-set", "timeouts.step=500ms", "-ginkgo.v")
+		if code == 0 {
+			t.Errorf("exit code 0: the realm rule must fail\n%s", tail(out))
+		}
+		if i := strings.IndexAny(out, "\x1b\x07"); i >= 0 {
+			t.Errorf("raw control characters from the SUT reached the terminal at byte %d: %q", i, out[max(0, i-80):min(len(out), i+40)])
+		}
+		if !strings.Contains(out, "observed: \\x1b[2J\\x1b]0;owned\\arealm") {
+			t.Errorf("expected the hostile realm shown escaped (\\x1b[2J…), not found\n%s", tail(out))
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "junit.xml")); bytes.ContainsAny(b, "\x1b\x07") {
+			t.Error("junit.xml holds raw control characters")
+		}
+	})
+}
+
+// TestSuiteSecrets: K and OPc never appear in anything the suite writes or
+// prints; with --mask-vectors neither does a nonce the SUT sent (here one
+// of the test's, set by a deviation, so that it is known), while without it
+// the nonce is shown (the check is not blind).
+func TestSuiteSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the suite in a child process; not in -short")
+	}
+	bin := suiteBinary(t)
+	const k, opc = "fec86ba6eb707ed08905757b1bb44b8f", "1006020f0a478bf6b699f15c062e42b3"
+	const nonce = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
+	for _, masked := range []bool{false, true} {
+		args := []string{"-set", "subscriber.k=" + k, "-set", "subscriber.opc=" + opc, "-set", "timeouts.step=500ms",
+			"-deviate", "5/set-param/WWW-Authenticate/nonce=" + nonce, "-ginkgo.v"}
+		if masked {
+			args = append(args, "-mask-vectors")
+		}
+		dir, code, out := runSuite(t, bin, args...)
+		if code == 0 {
+			t.Fatalf("masked %v: exit 0, but the nonce's AUTN does not verify\n%s", masked, tail(out))
+		}
+		texts := map[string]string{"console": out}
+		for _, f := range []string{"junit.xml", "report.html", "report.json", "trace.pcap"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts[f] = string(b)
+		}
+		for name, s := range texts {
+			for _, secret := range []string{k, strings.ToUpper(k), opc, strings.ToUpper(opc), string(mustHex(k)), string(mustHex(opc))} {
+				if strings.Contains(s, secret) {
+					t.Errorf("masked %v: %s holds K or OPc", masked, name)
+				}
+			}
+			if masked && strings.Contains(s, nonce) {
+				t.Errorf("with --mask-vectors, %s holds the nonce", name)
+			}
+		}
+		if !masked && (!strings.Contains(out, nonce) || !strings.Contains(texts["report.json"], nonce)) {
+			t.Errorf("without --mask-vectors the console and report.json show the nonce: the check above would be blind")
+		}
+	}
+}
+
+// report is what the tests read of report.json.
+type report struct {
+	Profile string   `json:"profile"`
+	Verdict string   `json:"verdict"`
+	Errors  []string `json:"errors"`
+	Results []struct {
+		RuleID  string `json:"rule_id"`
+		Verdict string `json:"verdict"`
+		Reason  string `json:"reason"`
+	} `json:"results"`
+}
+
+func readReport(t *testing.T, dir string) report {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatalf("report.json not written: %v", err)
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	return r
+}
+
+// runSuiteIn runs the suite binary with its reports in dir and returns its
+// output and exit code.
+func runSuiteIn(t *testing.T, bin, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-report-dir", dir, "-ginkgo.no-color"}, args...)...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Errorf("running the suite: %v", err)
+	}
+	return string(out), 0
 }
 
 // checkInChromium loads the report in headless Chromium and fails on console
 // errors or when the hostile value became markup.
 func checkInChromium(t *testing.T, path string) {
+	t.Helper()
+	dom, stderr := inChromium(t, path, 90*time.Second)
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
+			t.Errorf("console error in the report: %s", line)
+		}
+	}
+	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert(1)") {
+		t.Errorf("in the rendered DOM the hostile value is not plain text")
+	}
+}
+
+// inChromium renders page in headless Chromium within limit (or fails) and
+// returns the DOM it dumps and what it logged.
+func inChromium(t *testing.T, page string, limit time.Duration) (dom, stderr string) {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -263,23 +480,21 @@ func checkInChromium(t *testing.T, path string) {
 		}
 		t.Skip("chromium not installed (apt-get install chromium)")
 	}
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+path)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, tail(stderr.String()))
+		"--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+page)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("Chromium did not render %s within %s", page, limit)
 	}
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
-			t.Errorf("console error in the report: %s", line)
-		}
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, tail(errb.String()))
 	}
-	dom := stdout.String()
-	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert(1)") {
-		t.Errorf("in the rendered DOM the hostile value is not plain text")
-	}
+	return out.String(), errb.String()
 }
 
 // syncBuilder is a strings.Builder safe for the two output streams of a child.
@@ -324,4 +539,47 @@ func tail(s string) string {
 		return "…" + s[len(s)-3000:]
 	}
 	return s
+}
+
+// TestSuiteInParallel runs the suite as `ginkgo -p` and `ginkgo -procs=4`
+// do, many times: every run writes all four reports and the summary. (The
+// flow's container is Serial, so Ginkgo runs it on process 1, the process
+// that writes the reports: this is by Ginkgo's contract, not by luck; the
+// runs check that contract against the Ginkgo in go.mod.)
+// IMSCONFORM_PARALLEL_RUNS sets the number of runs of each (default 10).
+func TestSuiteInParallel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Ginkgo's CLI and runs the suite in child processes; not in -short")
+	}
+	runs := 10
+	if n, err := strconv.Atoi(os.Getenv("IMSCONFORM_PARALLEL_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	bin := suiteBinary(t)
+	ginkgo := filepath.Join(t.TempDir(), "ginkgo")
+	if out, err := exec.Command("go", "build", "-o", ginkgo, "github.com/onsi/ginkgo/v2/ginkgo").CombinedOutput(); err != nil {
+		t.Fatalf("building the Ginkgo CLI: %v\n%s", err, out)
+	}
+	for _, procs := range []string{"-p", "-procs=4"} {
+		for i := range runs {
+			dir := t.TempDir()
+			cmd := exec.Command(ginkgo, procs, "--no-color", bin, "--", "-report-dir", dir)
+			cmd.Dir = t.TempDir()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("ginkgo %s, run %d: %v\n%s", procs, i+1, err, tail(string(out)))
+			}
+			if procs == "-procs=4" && !strings.Contains(string(out), "Running in parallel across 4 processes") {
+				t.Fatalf("ginkgo %s did not run 4 processes:\n%s", procs, tail(string(out)))
+			}
+			for _, f := range []string{"junit.xml", "report.html", "report.json", "trace.pcap"} {
+				if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+					t.Errorf("ginkgo %s, run %d: %s not written (%v)\n%s", procs, i+1, f, err, tail(string(out)))
+				}
+			}
+			if rep := readReport(t, dir); rep.Verdict != "pass" || !strings.Contains(string(out), "verdict PASS") {
+				t.Errorf("ginkgo %s, run %d: report.json verdict %q; want pass and the summary\n%s", procs, i+1, rep.Verdict, tail(string(out)))
+			}
+		}
+	}
 }

@@ -163,6 +163,15 @@ func read(raw []byte, strict bool) (*Message, error) {
 		m.Request, m.Method, m.RequestURI, m.Version, m.StatusCode, m.Reason = false, "", "", "", 0, ""
 	}
 	m.Headers = make([]Header, 0, n-1)
+	// A folded header's pieces are joined once, when the next header starts
+	// (joining them one by one was quadratic in the number of lines).
+	var fold []string
+	unfold := func() {
+		if fold != nil {
+			m.Headers[len(m.Headers)-1].Value = strings.Join(fold, " ")
+			fold = nil
+		}
+	}
 	for i := 1; i < n; i++ {
 		l := next()
 		if l == "" {
@@ -176,10 +185,18 @@ func read(raw []byte, strict bool) (*Message, error) {
 				m.Headers = append(m.Headers, Header{Value: strings.TrimSpace(l), Line: i + 1})
 				continue
 			}
-			h := &m.Headers[len(m.Headers)-1]
-			h.Value = strings.TrimSpace(h.Value + " " + strings.TrimSpace(l))
+			if fold == nil {
+				fold = []string{}
+				if v := m.Headers[len(m.Headers)-1].Value; v != "" {
+					fold = append(fold, v)
+				}
+			}
+			if t := strings.TrimSpace(l); t != "" {
+				fold = append(fold, t)
+			}
 			continue
 		}
+		unfold()
 		c := strings.IndexByte(l, ':')
 		if c < 0 {
 			if strict {
@@ -198,6 +215,7 @@ func read(raw []byte, strict bool) (*Message, error) {
 		}
 		m.Headers = append(m.Headers, Header{Name: name, Key: CanonicalName(name), Value: strings.TrimSpace(l[c+1:]), Line: i + 1})
 	}
+	unfold()
 	return m, nil
 }
 

@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -176,5 +177,35 @@ func TestValuesAcrossSpellings(t *testing.T) {
 	}
 	if n, _ := d.Params.Get("nonce"); n != "n" {
 		t.Errorf("nonce %q", n)
+	}
+}
+
+// Continuation lines join the header they continue with one space each;
+// blank ones add nothing.
+func TestParseFoldedHeaders(t *testing.T) {
+	m, err := Parse([]byte("SIP/2.0 200 OK\r\nVia: a\r\n \r\n\t b ;x\r\n  c\r\nX-Empty:\r\n d\r\nTo: <sip:t>\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"Via": "a b ;x c", "X-Empty": "d", "To": "<sip:t>"} {
+		if ls := m.Lines(name); len(ls) != 1 || ls[0].Value != want {
+			t.Errorf("%s: got %+v, want the value %q", name, ls, want)
+		}
+	}
+}
+
+// BenchmarkParseFolded: a header folded over many lines parses in linear
+// time (it was quadratic: a 64 KiB datagram of continuation lines took
+// about 100 ms).
+func BenchmarkParseFolded(b *testing.B) {
+	for _, n := range []int{1000, 8000} {
+		raw := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a" + strings.Repeat("\r\n ;x", n) + "\r\n\r\n")
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Parse(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

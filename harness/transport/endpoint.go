@@ -150,19 +150,20 @@ func (e *Endpoint) Send(ctx context.Context, dst Dest, raw []byte) (trace.Messag
 	if err != nil {
 		return trace.Message{}, err
 	}
-	return e.send(ctx, d, nil, raw)
+	return e.send(ctx, d, nil, raw, false)
 }
 
-// send records and writes raw. Over TCP, on c when it is given and open,
-// else on the pooled connection to dst.Addr, else on a new one.
-func (e *Endpoint) send(ctx context.Context, dst Dest, c *conn, raw []byte) (trace.Message, error) {
+// send records and writes raw (as unrelated traffic when it answers a
+// request the role does not take). Over TCP, on c when it is given and
+// open, else on the pooled connection to dst.Addr, else on a new one.
+func (e *Endpoint) send(ctx context.Context, dst Dest, c *conn, raw []byte, unrelated bool) (trace.Message, error) {
 	if e.l.o.Reach != nil {
 		if err := e.l.o.Reach(dst.Addr); err != nil {
 			return trace.Message{}, err
 		}
 	}
 	if dst.Transport == UDP {
-		m := e.l.record(trace.Message{Transport: UDP, Dir: trace.Sent, Src: e.addr, Dst: dst.Addr, Raw: raw})
+		m := e.l.record(trace.Message{Transport: UDP, Dir: trace.Sent, Src: e.addr, Dst: dst.Addr, Raw: raw}, unrelated)
 		var err error
 		if u, ok := e.udp.(*net.UDPConn); ok {
 			_, err = u.WriteToUDPAddrPort(raw, dst.Addr)
@@ -184,7 +185,7 @@ func (e *Endpoint) send(ctx context.Context, dst Dest, c *conn, raw []byte) (tra
 			return trace.Message{}, err
 		}
 	}
-	m := e.l.record(trace.Message{Transport: TCP, Dir: trace.Sent, Src: c.local, Dst: c.remote, Raw: raw})
+	m := e.l.record(trace.Message{Transport: TCP, Dir: trace.Sent, Src: c.local, Dst: c.remote, Raw: raw}, unrelated)
 	if err := c.write(raw); err != nil {
 		return m, fmt.Errorf("transport: send to %s: %w", dst, err)
 	}

@@ -20,8 +20,13 @@ type Incoming struct {
 	// Endpoint is where it arrived.
 	Endpoint *Endpoint
 
-	conn *conn // the TCP connection it came on
+	conn    *conn // the TCP connection it came on
+	related bool  // part of the role's exchanges (Options.Takes), not unrelated traffic
 }
+
+// Related reports whether the message belongs to the role's exchanges; an
+// unrelated one was recorded as unrelated traffic (Options.Takes).
+func (in *Incoming) Related() bool { return in.related }
 
 // Transport is UDP or TCP.
 func (in *Incoming) Transport() string { return in.Msg.Transport }

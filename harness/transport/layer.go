@@ -64,6 +64,12 @@ type Options struct {
 	// Reach, when set, is asked before anything is sent: an error refuses
 	// the destination (the reference core keeps itself on loopback).
 	Reach func(netip.AddrPort) error
+	// Takes says which requests the role takes part in; the others (and
+	// the answers to them), responses that match no client transaction and
+	// bytes that do not parse are unrelated traffic, which the trace counts
+	// and keeps only the first few of per peer (trace.AddUnrelated), so that
+	// a flood cannot swell the run's reports. nil takes every request.
+	Takes func(req *sipmsg.Message) bool
 	// Logger receives debug lines; nil discards.
 	Logger *slog.Logger
 }
@@ -163,13 +169,30 @@ func (l *Layer) isClosed() bool {
 }
 
 // record adds a message to the trace (when there is one) and returns the
-// stored copy.
-func (l *Layer) record(m trace.Message) trace.Message {
+// stored copy; unrelated traffic goes in as such (see Options.Takes).
+func (l *Layer) record(m trace.Message, unrelated bool) trace.Message {
 	m.Proto, m.Role, m.Time = trace.SIP, l.o.Role, l.clock.Now()
-	if l.o.Trace == nil {
+	switch {
+	case l.o.Trace == nil:
+		return m
+	case unrelated:
+		m, _ = l.o.Trace.AddUnrelated(m)
 		return m
 	}
 	return l.o.Trace.Add(m)
+}
+
+// takes reports whether a received message belongs to the role's
+// exchanges: a response to one of its client transactions (t not nil), a
+// request it takes (Options.Takes).
+func (l *Layer) takes(p *sipmsg.Message, t *ClientTx) bool {
+	switch {
+	case p == nil:
+		return false
+	case !p.Request:
+		return t != nil
+	}
+	return l.o.Takes == nil || l.o.Takes(p)
 }
 
 // received records raw as it came and hands it on: to the client
@@ -194,7 +217,12 @@ func (l *Layer) received(e *Endpoint, transport string, src netip.AddrPort, c *c
 		err = fmt.Errorf("%s", strings.TrimPrefix(note, "does not parse as SIP: "))
 	}
 	m.Note = note
-	in.Msg = l.record(m)
+	var ct *ClientTx
+	if p != nil && !p.Request {
+		ct = l.clientFor(p)
+	}
+	in.related = l.takes(p, ct)
+	in.Msg = l.record(m, !in.related)
 	in.Parsed, in.Err = p, err
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.log.Debug("transport: received", "role", l.o.Role, "transport", transport, "from", src, "to", e.addr, "line", firstLine(raw), "note", note)
@@ -204,7 +232,7 @@ func (l *Layer) received(e *Endpoint, transport string, src netip.AddrPort, c *c
 		return
 	}
 	if !p.Request {
-		if t := l.clientFor(p); t != nil && t.receive(in) {
+		if ct != nil && ct.receive(in) {
 			return
 		}
 		e.handle(in)

@@ -133,7 +133,7 @@ func (e *Endpoint) request(ctx context.Context, d Dest, raw []byte, p *sipmsg.Me
 		t.stop = stop
 		t.mu.Unlock()
 	}
-	sent, err := e.send(ctx, d, nil, raw)
+	sent, err := e.send(ctx, d, nil, raw, false)
 	t.mu.Lock()
 	t.sent = sent
 	if d.Transport == TCP && err == nil {
@@ -246,7 +246,7 @@ func (t *ClientTx) onTimerE() {
 	t.timerE = t.l.clock.AfterFunc(t.interval, t.onTimerE)
 	raw := t.raw
 	t.mu.Unlock()
-	if _, err := t.e.send(t.l.ctx, t.dst, nil, raw); err != nil {
+	if _, err := t.e.send(t.l.ctx, t.dst, nil, raw, false); err != nil {
 		if _, ok := err.(*UnreachableError); ok {
 			t.terminate(nil, err)
 			return

@@ -27,6 +27,9 @@ type ServerTx struct {
 	c     *conn  // over TCP, the connection it came on
 	route Route
 	rerr  error // why the response cannot be routed
+	// unrelated: the request is not one the role takes part in, so its
+	// answers are recorded as unrelated traffic too.
+	unrelated bool
 
 	mu     sync.Mutex
 	req    *Incoming // until the final response: then only what answers retransmissions stays
@@ -68,7 +71,7 @@ func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
 		l.mu.Unlock()
 		return t, true
 	}
-	t := &ServerTx{l: l, e: e, key: key, req: in, tp: in.Msg.Transport}
+	t := &ServerTx{l: l, e: e, key: key, req: in, tp: in.Msg.Transport, unrelated: !in.related}
 	if t.tp == TCP {
 		t.c = in.conn
 	}
@@ -154,7 +157,7 @@ func (t *ServerTx) respond(d Dest, raw []byte) (trace.Message, error) {
 		t.state = stProceeding
 	}
 	t.mu.Unlock()
-	m, err := t.e.send(t.l.ctx, d, t.conn(), raw)
+	m, err := t.e.send(t.l.ctx, d, t.conn(), raw, t.unrelated)
 	if final && d.Transport != UDP {
 		t.terminate()
 	}
@@ -173,7 +176,7 @@ func (t *ServerTx) retransmitted() {
 	if last == nil {
 		return
 	}
-	if _, err := t.e.send(context.Background(), d, t.conn(), last); err != nil {
+	if _, err := t.e.send(context.Background(), d, t.conn(), last, t.unrelated); err != nil {
 		t.l.log.Debug("transport: answering a retransmission failed", "to", d, "error", err)
 	}
 }

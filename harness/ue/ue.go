@@ -215,7 +215,11 @@ func New(o Options) (*UE, error) {
 	if u.addrs.SPIS == 0 {
 		u.addrs.SPIS = rand.Uint32N(1<<31) + 256
 	}
-	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log})
+	// The UE takes no request in this flow: any that comes is unrelated
+	// traffic, counted and kept only in part (so is a response that
+	// matches none of its REGISTERs).
+	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log,
+		Takes: func(*sipmsg.Message) bool { return false }})
 	if err := u.bind(host, l.UE); err != nil {
 		u.Close()
 		return nil, err

@@ -210,7 +210,11 @@ func Start(ctx context.Context, o Options) (*App, error) {
 	a.pau = strings.Join(uris, ", ")
 	a.sroute = "<sip:orig@" + o.Lab.Core.SCSCFName + ";lr>"
 
-	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log})
+	// The mock takes REGISTER only: other requests (answered 405), ACKs
+	// and stray responses are unrelated traffic, counted and kept only in
+	// part.
+	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log,
+		Takes: func(req *sipmsg.Message) bool { return req.Method == "REGISTER" }})
 	e, err := a.tl.Listen(ctx, laddr, a.handle)
 	if err != nil {
 		a.tl.Close()

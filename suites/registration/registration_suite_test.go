@@ -4,8 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
@@ -15,6 +15,7 @@ import (
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/run"
+	"imsconform/reports"
 )
 
 // Flags, passed after "--" to go tool ginkgo (or directly to go test).
@@ -23,9 +24,14 @@ var (
 	profile      = flag.String("profile", "", "scenario profile: a322 (the tables as written) or ts24229; default: the lab's")
 	reportDir    = flag.String("report-dir", "out", "where junit.xml, report.json, report.html and trace.pcap go; relative to the directory the command was started from")
 	failOnInconc = flag.Bool("fail-on-inconc", false, "make an inconc verdict fail its spec (and the run)")
+	maskVectors  = flag.Bool("mask-vectors", false, "overwrite the authentication vectors (RAND, AUTN, XRES/RES, CK, IK, AUTS) in every report, pcap and JUnit, for reports that leave the lab")
 	sets         = &setsFlag{s: lab.Settings{}}
 	deviations   deviateFlag
 )
+
+// started is when this process started: a run of the suite that wrote the
+// report directory after it ran at the same time as this one.
+var started = time.Now()
 
 func init() {
 	flag.Var(sets, "set", "override a lab field, KEY=VALUE by its YAML path (e.g. sut.pcscf=127.0.0.1:5060); repeatable")
@@ -68,28 +74,38 @@ func (d *deviateFlag) Set(v string) error {
 
 func TestConformance(t *testing.T) {
 	RegisterFailHandler(Fail)
+	prepare()
 	RunSpecs(t, "TS 24.206 A.3.2.2 IMS registration conformance")
 }
 
 // outDir is where this run's reports go, resolved once.
 func outDir() string { return run.ResolveDir(*reportDir) }
 
+// The reports are written once, by Ginkgo's process 1, after every process
+// has finished: with -p too, process 1 is the one that ran the flow (the
+// container is Serial), so it holds the whole outcome. A report that cannot
+// be written fails the suite and says which.
 var _ = ReportAfterSuite("reports", func(report Report) {
 	dir := outDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fmt.Fprintf(os.Stderr, "imsconform: cannot create report dir: %v\n", err)
-		return
+	opts := reports.WriteOptions{Started: started, JUnit: func(path string) error {
+		return reporters.GenerateJUnitReportWithConfig(report, path, reporters.JunitReportConfig{
+			OmitTimelinesForSpecState: types.SpecStatePassed,
+			OmitSuiteSetupNodes:       true,
+		})
+	}}
+	fmt.Fprintln(os.Stdout) // after the progress dots
+	var err error
+	switch {
+	case outcome != nil:
+		err = outcome.WriteReports(dir, os.Stdout, opts)
+	case planErr != nil:
+		err = run.WriteErrorReports(dir, os.Stdout, planErr, opts)
+	default:
+		// No spec ran the flow (a filter matched none): the JUnit alone.
+		_, err = reports.Write(dir, &reports.Run{Tool: "imsconform", Started: started, Errors: []string{"no spec ran: the flow did not run"}}, opts)
 	}
-	junit := filepath.Join(dir, "junit.xml")
-	err := reporters.GenerateJUnitReportWithConfig(report, junit, reporters.JunitReportConfig{
-		OmitTimelinesForSpecState: types.SpecStatePassed,
-		OmitSuiteSetupNodes:       true,
-	})
-	Expect(err).NotTo(HaveOccurred(), "writing %s", junit)
-	if outcome != nil {
-		if err := outcome.WriteReports(dir, os.Stdout); err != nil {
-			fmt.Fprintf(os.Stderr, "imsconform: %v\n", err)
-		}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "imsconform: %s\n", reports.Printable(err.Error()))
+		Expect(err).NotTo(HaveOccurred(), "writing the reports")
 	}
-	fmt.Fprintf(os.Stdout, "JUnit: %s\n", junit)
 })

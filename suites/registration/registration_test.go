@@ -12,37 +12,55 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/run"
+	"imsconform/reports"
 )
 
-// outcome is the one run of the flow, shared by every spec.
-var outcome *run.Outcome
+var (
+	plan    *run.Plan
+	planErr error
+	// outcome is the one run of the flow, shared by every spec.
+	outcome *run.Outcome
+)
 
-// The container body runs while RunSpecs builds the tree, after the flags
-// are parsed.
-var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailure, func() {
-	plan, err := run.Prepare(run.Options{
+// prepare resolves the lab and loads the rules, after the flags are parsed.
+func prepare() {
+	plan, planErr = run.Prepare(run.Options{
 		LabFile: *labFile, Profile: *profile, Overrides: sets.s, Environ: os.Environ(),
-		Deviations: deviations,
+		Deviations: deviations, MaskVectors: *maskVectors,
 	})
 	if len(sets.errs) > 0 {
-		err = errors.Join(append(sets.errs, err)...)
+		planErr = errors.Join(append(sets.errs, planErr)...)
 	}
-	if err != nil {
+	if planErr != nil {
+		plan = nil
+	}
+}
+
+// The container body runs while RunSpecs builds the tree, after prepare.
+//
+// Serial: with -p (or -procs=N) Ginkgo runs serial specs on process 1 only,
+// after the other processes are done, so the flow always runs in process 1,
+// the process whose ReportAfterSuite writes every report. Ordered: the flow
+// runs once, before the first spec, and an interruption while it runs still
+// reports every spec (interrupted or skipped) in the JUnit.
+var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, Serial, ContinueOnFailure, func() {
+	if plan == nil {
 		// A broken lab or scenario fails a spec instead of panicking while the
 		// tree is built (a panic there leaves a JUnit that shows no failure).
-		It("loads the lab profile and the scenario", func() { Fail(err.Error()) })
+		It("loads the lab profile and the scenario", func() { Fail(reports.Printable(planErr.Error())) })
 		return
 	}
 
 	BeforeAll(func(ctx SpecContext) {
 		// A Ctrl-C that came before this node started still stops the run.
-		runCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(interrupted, cancel)()
+		runCtx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		defer context.AfterFunc(interrupted, func() { cancel(context.Cause(interrupted)) })()
 		fmt.Fprintf(os.Stderr, "imsconform: running the flow (profile %s, %s)\n", plan.Profile, target(plan))
 		outcome = plan.Execute(runCtx)
 	}, NodeTimeout(plan.Timeout()))
 
+	p := reports.Printable
 	for _, rule := range plan.Rules {
 		labels := Label(rule.Table, "step-"+rule.Step, "profile-"+plan.Profile)
 		It(rule.SpecName(), labels, func() {
@@ -50,24 +68,26 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 			if !ok {
 				Fail("no verdict for rule " + rule.ID + ": the flow did not run")
 			}
-			AddReportEntry("rule", r.RuleID, ReportEntryVisibilityFailureOrVerbose)
-			AddReportEntry("verdict", string(r.Verdict), ReportEntryVisibilityFailureOrVerbose)
-			AddReportEntry("expected", r.Expected, ReportEntryVisibilityFailureOrVerbose)
-			AddReportEntry("observed", r.Observed, ReportEntryVisibilityFailureOrVerbose)
+			// Report entries and failure messages reach the terminal: every
+			// SUT value goes through reports.Printable.
+			AddReportEntry("rule", p(r.RuleID), ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("verdict", p(string(r.Verdict)), ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("expected", p(r.Expected), ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("observed", p(r.Observed), ReportEntryVisibilityFailureOrVerbose)
 			if r.Reason != "" {
-				AddReportEntry("reason", r.Reason, ReportEntryVisibilityFailureOrVerbose)
+				AddReportEntry("reason", p(r.Reason), ReportEntryVisibilityFailureOrVerbose)
 			}
-			AddReportEntry("citation", r.Citation, ReportEntryVisibilityFailureOrVerbose)
+			AddReportEntry("citation", p(r.Citation), ReportEntryVisibilityFailureOrVerbose)
 			AddReportEntry("level", string(r.Level), ReportEntryVisibilityFailureOrVerbose)
 			if (r.Verdict == check.Fail || r.Verdict == check.Inconc) && !r.Gates(false) {
 				// A should or table rule: reported at its level, it does not gate.
-				AddReportEntry("not gating", fmt.Sprintf("%s at level %s: %s", r.Verdict, r.Level, run.Describe(r)), ReportEntryVisibilityAlways)
+				AddReportEntry("not gating", fmt.Sprintf("%s at level %s: %s", r.Verdict, r.Level, p(run.Describe(r))), ReportEntryVisibilityAlways)
 				return
 			}
 			switch r.Verdict {
 			case check.Pass:
 			case check.None:
-				Skip("verdict none (not applicable): " + r.Reason)
+				Skip("verdict none (not applicable): " + p(r.Reason))
 			case check.Inconc:
 				if *failOnInconc {
 					Fail(run.Describe(r))
@@ -81,8 +101,22 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, ContinueOnFailur
 })
 
 // interrupted ends at the first SIGINT or SIGTERM of the process, whenever it
-// comes (Ginkgo's own handler only interrupts the node under way).
-var interrupted, _ = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// comes (Ginkgo's own handler only interrupts the node under way); its cause
+// names the signal.
+var interrupted = func() context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-ch
+		name := "SIGTERM"
+		if s == os.Interrupt {
+			name = "SIGINT"
+		}
+		cancel(fmt.Errorf("stopped by %s", name))
+	}()
+	return ctx
+}()
 
 func target(plan *run.Plan) string {
 	if plan.Lab.SUT.PCSCF == "" {

@@ -5,12 +5,12 @@
 // the HSS emulator against the P-CSCF, judges every rule, writes the
 // reports, and stops everything, also on failure or interrupt:
 //
-//	kamailiolab [-report-dir out/kamailio] [-profile a322|ts24229] [-transport udp|tcp] [-install=true] [-keep] [-v]
+//	kamailiolab [-report-dir out/kamailio] [-profile a322|ts24229] [-transport udp|tcp] [-install=true] [-keep] [-mask-vectors] [-v]
 //
 // The nodes are on loopback (127.0.0.2-6) unless -pcscf, -icscf, -scscf,
 // -hss, -vccapp and -ue give other addresses (IPv4 or IPv6, one family).
 // It writes report.json, report.html and trace.pcap (SIP and the Cx the HSS
-// saw; its MAAs carry CK and IK, as Cx does) as the suite does, and the
+// saw; its MAAs carry XRES, CK and IK, as Cx does, unless -mask-vectors) as the suite does, and the
 // Kamailio logs under kamailio/ in the report directory.
 //
 // With -serve it only brings the CSCFs up, writes the lab profile a harness
@@ -50,6 +50,7 @@ import (
 	"imsconform/harness/run"
 	"imsconform/harness/rundiff"
 	"imsconform/labs/kamailio"
+	"imsconform/reports"
 )
 
 // Exit statuses.
@@ -88,6 +89,7 @@ func (f addrFlag) Set(s string) error {
 }
 
 func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	started := time.Now()
 	fs := flag.NewFlagSet("kamailiolab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	reportDir := fs.String("report-dir", "out/kamailio", "directory for report.json, report.html, trace.pcap and the Kamailio logs")
@@ -110,6 +112,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{"vccapp", &addrs.VCCApp, kamailio.DefaultVCCApp}, {"ue", &addrs.UE, kamailio.DefaultUE}} {
 		fs.Var(addrFlag{a.p}, a.name, fmt.Sprintf("address of the %s (default %s)", a.name, a.def))
 	}
+	maskVectors := fs.Bool("mask-vectors", false, "overwrite the authentication vectors (RAND, AUTN, XRES, CK, IK, AUTS) in every report and in the pcap: for reports that leave the lab")
 	if err := fs.Parse(args); err != nil {
 		return exitBadUsage
 	}
@@ -178,7 +181,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	set := l.Overrides()
 	set["sut.transport"] = *transport
-	plan, err := run.Prepare(run.Options{Overrides: set, Profile: *profile, Logger: logger})
+	plan, err := run.Prepare(run.Options{Overrides: set, Profile: *profile, Logger: logger, MaskVectors: *maskVectors})
 	if err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: preparing the run: %v\n", err)
 		return exitHarness
@@ -190,7 +193,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runTime := time.Since(began)
 
 	code := exitOK
-	if err := out.WriteReports(dir, stdout); err != nil {
+	if err := out.WriteReports(dir, stdout, reports.WriteOptions{Started: started}); err != nil {
 		fmt.Fprintf(stderr, "kamailiolab: writing the reports into %s: %v\n", dir, err)
 		code = exitHarness
 	}
