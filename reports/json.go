@@ -21,6 +21,9 @@ type jsonReport struct {
 	DurationMS    int64        `json:"duration_ms"`
 	Verdict       string       `json:"verdict"`
 	Counts        Counts       `json:"counts"`
+	RulesInScope  int          `json:"rules_in_scope"`
+	Catalogue     *jsonCat     `json:"catalogue"`
+	Gate          jsonGate     `json:"gate"`
 	Errors        []string     `json:"errors"`
 	Diagnostics   []jsonDiag   `json:"diagnostics"`
 	Discovery     *jsonDisc    `json:"discovery"`
@@ -31,6 +34,24 @@ type jsonReport struct {
 	Results       []jsonResult `json:"results"`
 	Trace         []jsonMsg    `json:"trace"`
 	Tallies       []jsonTally  `json:"tallies"`
+}
+
+type jsonCat struct {
+	Scenario    string `json:"scenario"`
+	Rules       int    `json:"rules"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+type jsonGate struct {
+	Passed       bool     `json:"passed"`
+	Level        string   `json:"level"`
+	FailOnInconc bool     `json:"fail_on_inconc"`
+	Fields       Counts   `json:"fields"`
+	Expectations string   `json:"expectations"`
+	Expected     int      `json:"expected"`
+	Baseline     string   `json:"baseline"`
+	Problems     []string `json:"problems"`
+	Warnings     []string `json:"warnings"`
 }
 
 type jsonTally struct {
@@ -91,6 +112,9 @@ type jsonResult struct {
 	Reason    string `json:"reason"`
 	Citation  string `json:"citation"`
 	MsgSeq    int    `json:"msg_seq"`
+	CountedAs string `json:"counted_as"`
+	Standing  string `json:"standing"`
+	Why       string `json:"why"`
 }
 
 type jsonMsg struct {
@@ -146,6 +170,9 @@ func buildJSON(r *Run) jsonReport {
 		DurationMS:    duration(r).Milliseconds(),
 		Verdict:       string(Overall(r)),
 		Counts:        countResults(r.Results),
+		RulesInScope:  len(r.Results),
+		Gate:          gateJSON(r),
+		Catalogue:     catJSON(r),
 		Errors:        nonNil(r.Errors),
 		Diagnostics:   []jsonDiag{},
 		Lab:           labView(r.Lab),
@@ -185,10 +212,12 @@ func buildJSON(r *Run) jsonReport {
 		rep.Steps = append(rep.Steps, st)
 	}
 	for _, res := range r.Results {
+		st, why := r.Gate.Judge(res)
 		rep.Results = append(rep.Results, jsonResult{
 			RuleID: res.RuleID, Table: res.Table, Step: res.Step, Verdict: string(res.Verdict), Level: string(res.Level),
 			Statement: res.Statement, Expected: res.Expected, Observed: res.Observed,
-			Reason: res.Reason, Citation: res.Citation, MsgSeq: res.MsgSeq,
+			Reason: res.Reason, Citation: res.Citation, MsgSeq: res.MsgSeq, CountedAs: res.CountedAs,
+			Standing: string(st), Why: why,
 		})
 	}
 	steps := stepsBySeq(r)
@@ -207,4 +236,20 @@ func buildJSON(r *Run) jsonReport {
 		rep.Trace = append(rep.Trace, jm)
 	}
 	return rep
+}
+
+func gateJSON(r *Run) jsonGate {
+	g := jsonGate{Passed: Passed(r), Level: string(r.Gate.level()), Fields: Fields(r.Results), Problems: []string{}, Warnings: []string{}}
+	if gt := r.Gate; gt != nil {
+		g.FailOnInconc, g.Expectations, g.Expected, g.Baseline = gt.FailOnInconc, gt.Expectations, len(gt.Waived), gt.Baseline
+		g.Problems, g.Warnings = nonNil(gt.Problems), nonNil(gt.Warnings)
+	}
+	return g
+}
+
+func catJSON(r *Run) *jsonCat {
+	if r.Catalogue == nil {
+		return nil
+	}
+	return &jsonCat{Scenario: r.Catalogue.Scenario, Rules: r.Catalogue.Rules, Fingerprint: r.Catalogue.Fingerprint}
 }

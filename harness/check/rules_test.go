@@ -252,17 +252,22 @@ func TestRules(t *testing.T) {
 	}
 }
 
-// TestLevelsGate: a must result gates by default; should and table only
-// when strict; a result of no level counts as must.
+// TestLevelsGate: a must result gates at every gate level, a should one at
+// a should or table gate, a table one only at a table gate; a result of no
+// level counts as must.
 func TestLevelsGate(t *testing.T) {
 	for _, c := range []struct {
-		l            scenario.Level
-		dflt, strict bool
-	}{{scenario.LevelMust, true, true}, {scenario.LevelShould, false, true}, {scenario.LevelTable, false, true}, {"", true, true}} {
+		l                  scenario.Level
+		must, should, tabl bool
+	}{{scenario.LevelMust, true, true, true}, {scenario.LevelShould, false, true, true}, {scenario.LevelTable, false, false, true}, {"", true, true, true}} {
 		r := Result{Level: c.l, Verdict: Fail}
-		if r.Gates(false) != c.dflt || r.Gates(true) != c.strict {
-			t.Errorf("level %q: gates %v by default, %v strict; want %v, %v", c.l, r.Gates(false), r.Gates(true), c.dflt, c.strict)
+		if r.Gates(scenario.LevelMust) != c.must || r.Gates(scenario.LevelShould) != c.should || r.Gates(scenario.LevelTable) != c.tabl {
+			t.Errorf("level %q: gates at must %v, should %v, table %v; want %v %v %v", c.l,
+				r.Gates(scenario.LevelMust), r.Gates(scenario.LevelShould), r.Gates(scenario.LevelTable), c.must, c.should, c.tabl)
 		}
+	}
+	if _, err := scenario.ParseLevel("may"); err == nil {
+		t.Error("ParseLevel took \"may\"")
 	}
 }
 

@@ -43,6 +43,9 @@ const (
 	DiagHSSPeer = "hss-peer-missing"
 	// DiagDeregistration: the de-registration at the end of the run failed.
 	DiagDeregistration = "deregistration-failed"
+	// DiagUSIMState: the UE's SQN kept between runs could not be read or
+	// written (harness/sqnstate).
+	DiagUSIMState = "usim-state"
 )
 
 func (r *Result) diagnose(code, msg string) {

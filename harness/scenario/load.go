@@ -266,6 +266,9 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 			c.Table, c.TableTitle, c.Step = t.ID, t.Title, t.Step
 			c.Request, c.SameMessage = st.Answers, st.SameMessage
 			c.Stimulus = st.Sender == SenderHarness
+			if st.SameMessage != "" && st.SameMessage == r.Step {
+				c.CountedAs = r.ID // one message on the wire: its fields count once
+			}
 			c.Profiles = append([]string(nil), r.Profiles...)
 			if prev, dup := seenID[c.ID]; dup {
 				return nil, fmt.Errorf("%s:%d: expected a unique rule id, saw %q again (first at %s)", l.file, l.line, c.ID, prev)

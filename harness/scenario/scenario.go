@@ -62,6 +62,34 @@ const (
 // Levels lists the rule levels, the most binding first.
 var Levels = []Level{LevelMust, LevelShould, LevelTable}
 
+// Within reports whether a rule of level l is judged by a gate at level
+// gate: a must gate takes must rules, a should gate must and should rules,
+// a table gate all. A rule of no level counts as must; an unknown gate level
+// as must.
+func (l Level) Within(gate Level) bool { return rank(l) <= max(rank(gate), 0) }
+
+func rank(l Level) int {
+	switch l {
+	case LevelMust, "":
+		return 0
+	case LevelShould:
+		return 1
+	case LevelTable:
+		return 2
+	}
+	return -1
+}
+
+// ParseLevel reads a gate or rule level: must, should or table.
+func ParseLevel(s string) (Level, error) {
+	for _, l := range Levels {
+		if string(l) == s {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("expected a level must, should or table, saw %q", s)
+}
+
 // Senders of a step's message.
 const (
 	SenderSUT     = "sut"     // the system under test sends it: its rules judge the SUT
@@ -241,6 +269,12 @@ type Rule struct {
 
 	Request     string // the step of the request this rule's message answers, "" for a request
 	SameMessage string // another step id carrying the same message
+	// CountedAs, when set, is the id of the rule that judges the same field
+	// of the same message on the wire (the A.3.2.2-14 copy of an A.3.2.2-10
+	// rule: the 200 OK of steps 10 and 14 is one message): both are
+	// reported, the field counts once in the gate and the summary, under
+	// CountedAs.
+	CountedAs string
 
 	File string // where the rule is written
 	Line int

@@ -271,6 +271,10 @@ func (u *UE) bind(host netip.Addr, c lab.UE) error {
 	return nil
 }
 
+// SQNMS returns the highest SQN the UE's USIM has accepted so far (48
+// bits), for keeping between runs (harness/sqnstate).
+func (u *UE) SQNMS() uint64 { return aka.SQNToUint64(u.usim.SQNMS()) }
+
 // Addrs returns the UE's bound addresses and SPIs.
 func (u *UE) Addrs() Addrs { return u.addrs }
 
