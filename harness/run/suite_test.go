@@ -211,6 +211,81 @@ func TestSuite(t *testing.T) {
 		})
 	}
 
+	t.Run("release gate: a waived fault passes, a stale waiver fails, the diff names the changed rules", func(t *testing.T) {
+		exp := filepath.Join(t.TempDir(), "exp.yaml")
+		if err := os.WriteFile(exp, []byte(`scope: {profile: a322}
+expectations:
+  - rule: A.3.2.2-5/Security-Server/q
+    verdict: fail
+    level: must
+    reason: the P-CSCF of this release writes q=7
+    ticket: LAB-1
+`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The known fault, waived: exit 0, the waiver shown.
+		waived, code, out := runSuite(t, bin, "-deviate", "5/set-param/Security-Server/q=7", "-expect", exp)
+		if code != 0 || !strings.Contains(out, "expected (waived): 1 — A.3.2.2-5/Security-Server/q") {
+			t.Fatalf("a waived fault: exit %d, want 0 with the waiver shown\n%s", code, tail(out))
+		}
+		j := readJUnit(t, filepath.Join(waived, "junit.xml"))
+		found := false
+		for _, c := range j.Rules {
+			if strings.HasPrefix(c.Name, "A.3.2.2-5/Security-Server/q: ") {
+				found = c.Skipped != nil && strings.HasPrefix(c.Skipped.Message, "expected fail (waived): expected fail: the P-CSCF of this release writes q=7 (LAB-1)")
+			}
+		}
+		if !found || j.Failures != 0 {
+			t.Errorf("JUnit: the waived rule is not a skipped testcase saying so (%d failures)", j.Failures)
+		}
+		// The fault fixed: the waiver is stale and gates; compared with the
+		// waived run, exactly that rule changed (fixed).
+		fixed, code, out := runSuite(t, bin, "-expect", exp, "-baseline", filepath.Join(waived, "report.json"))
+		if code == 0 || !strings.Contains(out, "A.3.2.2-5/Security-Server/q is stale") {
+			t.Errorf("a stale waiver: exit %d, want non-zero naming it\n%s", code, tail(out))
+		}
+		var diff struct {
+			Rows []struct {
+				RuleID string `json:"rule_id"`
+				Change string `json:"change"`
+			} `json:"rows"`
+		}
+		b, err := os.ReadFile(filepath.Join(fixed, "diff.json"))
+		if err != nil {
+			t.Fatalf("diff.json beside the reports: %v", err)
+		}
+		if err := json.Unmarshal(b, &diff); err != nil {
+			t.Fatal(err)
+		}
+		var changed []string
+		for _, r := range diff.Rows {
+			if r.Change != "still pass" && r.Change != "unchanged" && r.Change != "still fail" {
+				changed = append(changed, r.RuleID+" "+r.Change)
+			}
+		}
+		if !slices.Equal(changed, []string{"A.3.2.2-5/Security-Server/q fixed"}) {
+			t.Errorf("the diff names %v, want exactly the rule that changed", changed)
+		}
+		if _, err := os.Stat(filepath.Join(fixed, "diff.html")); err != nil {
+			t.Errorf("diff.html beside the reports: %v", err)
+		}
+		// Only warned about, the stale waiver does not gate.
+		if _, code, out := runSuite(t, bin, "-expect", exp, "-expect-stale-warn"); code != 0 || !strings.Contains(out, "gate warning:") {
+			t.Errorf("-expect-stale-warn: exit %d, want 0 with a warning\n%s", code, tail(out))
+		}
+		// A regression against the baseline gates.
+		if _, code, out := runSuite(t, bin, "-deviate", "10/drop-header/P-Associated-URI", "-baseline", filepath.Join(fixed, "report.json")); code == 0 ||
+			!strings.Contains(out, "A.3.2.2-10/P-Associated-URI/first regressed against the baseline") {
+			t.Errorf("a regression: exit %d, want non-zero naming it\n%s", code, tail(out))
+		}
+		// A broken expectations file is one error naming file:line.
+		bad := filepath.Join(t.TempDir(), "bad.yaml")
+		os.WriteFile(bad, []byte("expectations:\n  - rule: X\n    verdict: failed\n    reason: r\n"), 0o644)
+		if _, code, out := runSuite(t, bin, "-expect", bad); code == 0 || !strings.Contains(out, bad+":2: verdict: expected fail, inconc, none or error") {
+			t.Errorf("a broken expectations file: exit %d\n%s", code, tail(out))
+		}
+	})
+
 	t.Run("an SQN re-synchronisation is conformant: every rule passes", func(t *testing.T) {
 		// The HSS's SQN behind the USIM's: the UE answers with AUTS (RFC 3310
 		// 3.4), the core re-challenges, step 5 is the second 401.
