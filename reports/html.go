@@ -73,12 +73,12 @@ type htmlView struct {
 
 // gateView is the gate's part of the page's header.
 type gateView struct {
-	Passed                      bool
-	Level                       string
-	Fields                      int
-	Expectations, Baseline      string
-	Waived                      int
-	Problems, Warnings          []string
+	Passed                 bool
+	Level                  string
+	Fields                 int
+	Expectations, Baseline string
+	Waived                 int
+	Problems, Warnings     []string
 }
 
 // trafficView sums up the tallies for the page's header.

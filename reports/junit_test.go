@@ -104,7 +104,7 @@ func TestJUnitMapsEveryStanding(t *testing.T) {
 		}
 	}
 	for id, want := range map[string]string{
-		"A.3.2.2-5/Status-Line/status":        "pass",
+		"A.3.2.2-5/Status-Line/status":         "pass",
 		"A.3.2.2-5/WWW-Authenticate/algorithm": `failure: fail: algorithm is MD5 \x1b[2J`,
 		"A.3.2.2-5/Security-Server/q":          "error: error: the harness failed",
 		"A.3.2.2-5/Via/comp":                   "skipped: none (not applicable): sigcomp is off in this lab",
