@@ -122,12 +122,15 @@ func waitPeers(ctx context.Context, l *lab.Profile, h *hssRun, res *Result) {
 	}
 }
 
-// cxSteps picks the Cx requests of steps 3, 8 and 9 out of the trace.
+// cxSteps picks the Cx requests of steps 3, 8 and 9 out of the messages
+// captured (the run's trace; a load run's registration's own): the first
+// UAR, the first MAR, the first UAR after the REGISTER of step 7 went
+// out, the first SAR.
 //
 // A Cx request comes before the SIP answer to the REGISTER that causes it,
 // so when that answer has come the request is in the trace or will not come:
 // the flow waits for nothing more here.
-func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.Duration, played bool) {
+func cxSteps(res *Result, captured []trace.Message, reg *ue.Registration, step time.Duration, played, interrupted bool) {
 	if !played {
 		for _, s := range CxSteps {
 			res.Missing[s] = notPlayed
@@ -135,7 +138,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 		return
 	}
 	var uars, mars, sars []trace.Message
-	for _, m := range res.Trace.Messages() {
+	for _, m := range captured {
 		if m.Proto != trace.Diameter || m.Role != "HSS" || m.Dir != trace.Received {
 			continue
 		}
@@ -160,7 +163,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	}
 	if reg.Authorized != nil {
 		for _, m := range uars {
-			if m.Seq > reg.Authorized.Seq {
+			if m.Time.After(reg.Authorized.Time) {
 				res.Messages[deviation.StepUAR8] = m
 				break
 			}
@@ -180,7 +183,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	}
 	why := func(trigger, answer *trace.Message, notSent string, stepID string) string {
 		switch {
-		case ctx.Err() != nil:
+		case interrupted:
 			return "interrupted"
 		case trigger == nil:
 			return notSent
@@ -192,7 +195,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	for _, s := range []string{deviation.StepUAR3, deviation.StepMAR3} {
 		if _, ok := res.Messages[s]; !ok {
 			res.Missing[s] = why(reg.Initial, initialAnswer, "not due: the REGISTER of step 2 was not sent", "2")
-			if reg.Initial == nil && ctx.Err() == nil {
+			if reg.Initial == nil && !interrupted {
 				res.NotDue[s] = res.Missing[s]
 			}
 		}
@@ -200,7 +203,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	for _, s := range []string{deviation.StepUAR8, deviation.StepSAR9} {
 		if _, ok := res.Messages[s]; !ok {
 			res.Missing[s] = why(reg.Authorized, reg.Final, "not due: no REGISTER with a challenge response was sent (step 7 "+res.Missing["7"]+")", "7")
-			if reg.Authorized == nil && ctx.Err() == nil {
+			if reg.Authorized == nil && !interrupted {
 				res.NotDue[s] = res.Missing[s]
 			}
 		}

@@ -47,6 +47,7 @@ import (
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
+	"imsconform/harness/subscribers"
 	"imsconform/harness/transport"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	// Timers are the RFC 3261 timers of every hop; zero fields mean the
 	// defaults.
 	Timers transport.Timers
+	// Population is the population of a load run the in-memory HSS serves
+	// besides the lab's subscriber; nil means the lab's (subscribers.count),
+	// none when that is 0. Over Cx the HSS the core queries must hold it.
+	Population *subscribers.Set
 	// HSS is the Diameter Cx address (TCP, loopback) of the HSS that the
 	// I-CSCF and the S-CSCF query, each as a client peer; the zero value
 	// means the in-memory HSS (no Diameter). Over Cx the HSS owns the SQN:
@@ -95,6 +100,11 @@ type Core struct {
 	p, i, s *transport.Endpoint
 	hss     *hss
 	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
+
+	// The population besides the lab's subscriber (population.go), nil
+	// for none, and its authentication centre.
+	pop *subscribers.Set
+	auc *subscribers.AuC
 
 	mu     sync.Mutex
 	nonces map[string]*nonceRec // S-CSCF: nonce -> vector
@@ -188,6 +198,10 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	pop, err := population(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("refcore: %w", err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -197,9 +211,12 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Core{
-		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h,
+		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h, pop: pop,
 		nonces: map[string]*nonceRec{}, routes: map[string]string{}, regs: map[string]int{},
 		impus: map[string][]string{}, relayed200: make(chan struct{}, 1),
+	}
+	if pop != nil {
+		c.auc = subscribers.NewAuC(pop, nil)
 	}
 	if cfg.HSS.IsValid() {
 		if err := c.startCx(ctx, ha); err != nil {
@@ -561,7 +578,7 @@ func (c *Core) icscf(in *transport.Incoming) {
 		return
 	}
 	// Cx user-registration-status query (UAR/UAA), in memory.
-	if !c.hss.knows(impi, uriOf(m.Get("To"))) {
+	if !c.knows(impi, uriOf(m.Get("To"))) {
 		c.log.Info("I-CSCF: user unknown to the HSS", "impu", uriOf(m.Get("To")))
 		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return

@@ -55,14 +55,14 @@ func (c *Core) scscf(in *transport.Incoming) {
 func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 	impu := uriOf(m.Get("To"))
 	d, hasAuth := digestParams(m.Get("Authorization"))
-	impi := c.hss.impi
+	impi := c.defaultIMPI(impu)
 	if c.cx != nil {
 		impi = impiOf(impu)
 	}
 	if hasAuth && d["username"] != "" {
 		impi = d["username"]
 	}
-	if c.cx == nil && !c.hss.knows(impi, impu) {
+	if c.cx == nil && !c.knows(impi, impu) {
 		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
@@ -96,7 +96,7 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 			c.challenge(m, tx, impi, impu, append(append([]byte{}, rec.v.RAND[:]...), b...))
 			return
 		}
-		if err := c.hss.resync(rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
+		if err := c.resync(rec.impi, rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
 			c.log.Info("S-CSCF: AUTS rejected", "reason", err)
 			c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 			return
@@ -121,7 +121,7 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
-	impus := c.hss.impus
+	impus := c.impusOf(impi)
 	if c.cx != nil && deviation.Has(c.devs(deviation.StepSAR9), deviation.Late) {
 		// Deviation 9.SAR/late: the 200 OK first, with the profile known
 		// before; the SAR once the P-CSCF has relayed the 200 OK to the UE.
@@ -211,7 +211,7 @@ func (c *Core) challenge(m *sipmsg.Message, tx *transport.ServerTx, impi, impu s
 			}
 		}
 	} else {
-		v = c.hss.vector(stale, badMAC)
+		v = c.vector(impi, stale, badMAC)
 		xres = append([]byte(nil), v.XRES[:]...)
 		if lateMAR {
 			c.log.Info("deviation 3.MAR/late: challenging with the core's own vector; the MAR follows the UE's answer")

@@ -146,7 +146,8 @@ func TestCutShortTCPAnswerIsRecorded(t *testing.T) {
 func TestServerTxAnswersRetransmissionsFromCache(t *testing.T) {
 	clk := newFakeClock()
 	var calls atomic.Int32
-	e := listen(t, newLayer(t, Options{Clock: clk}), func(in *Incoming) {
+	l := newLayer(t, Options{Clock: clk})
+	e := listen(t, l, func(in *Incoming) {
 		calls.Add(1)
 		if _, err := in.Tx.Respond(sipmsg.NewResponse(in.Parsed, 200, "OK", "srv").Bytes()); err != nil {
 			t.Error(err)
@@ -174,6 +175,9 @@ func TestServerTxAnswersRetransmissionsFromCache(t *testing.T) {
 	read()
 	if calls.Load() != 2 {
 		t.Errorf("after Timer J the request is new: handler called %d times, want 2", calls.Load())
+	}
+	if got := l.Repeats().Requests["REGISTER"]; got != 1 {
+		t.Errorf("Repeats: %d repeated REGISTERs counted, want the one answered from the cache", got)
 	}
 }
 

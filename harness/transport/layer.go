@@ -99,6 +99,8 @@ type Layer struct {
 	clients   map[string]*ClientTx
 	servers   map[string]*ServerTx
 	seq       uint64
+
+	repeats repeats // repeats.go
 }
 
 // New returns a Layer with no endpoints yet (see Listen).
@@ -244,6 +246,7 @@ func (l *Layer) received(e *Endpoint, transport string, src netip.AddrPort, c *c
 	}
 	t, again := l.serverFor(e, in)
 	if again {
+		l.repeatedRequest(p.Method)
 		t.retransmitted()
 		return
 	}

@@ -139,7 +139,7 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 			return fmt.Errorf("ue: REGISTER CSeq %d not sent: %s", r.CSeq, r.Why)
 		}
 		sent, res, err := u.exchange(ctx, protected, req, raw, r.CallID, r.CSeq)
-		if sent.Seq != 0 {
+		if sent.Raw != nil { // it was sent (and recorded, when the UE keeps a trace)
 			r.Requests = append(r.Requests, sent)
 			m := sent
 			if round == 0 {
@@ -412,7 +412,11 @@ func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth 
 	}
 	m.Append("From", "<"+u.impu+">;tag="+r.FromTag)
 	m.Append("To", "<"+u.impu+">")
-	m.Append("Contact", "<sip:"+host+":"+itoa(port)+comp+">;expires="+itoa(r.Expires))
+	user := ""
+	if u.contactUser != "" {
+		user = u.contactUser + "@"
+	}
+	m.Append("Contact", "<sip:"+user+host+":"+itoa(port)+comp+">;expires="+itoa(r.Expires))
 	m.Append("Call-ID", r.CallID)
 	m.Append("Authorization", auth)
 	m.Append("Security-Client", "ipsec-3gpp; alg=hmac-sha-1-96; spi-c="+itoa(a.SPIC)+"; spi-s="+itoa(a.SPIS)+

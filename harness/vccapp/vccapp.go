@@ -80,6 +80,11 @@ type Options struct {
 	// Timers are the RFC 3261 timers of its server transactions (Timer J
 	// keeps an answer for retransmissions); zero fields mean the defaults.
 	Timers transport.Timers
+	// IMPUs, when set, gives the implicit registration set of the IMPU a
+	// REGISTER registers (its To), for the 200 OK's P-Associated-URI: a
+	// load run's population; nil, or a nil answer, means the lab
+	// subscriber's IMPUs.
+	IMPUs func(impu string) []string
 }
 
 // Record is the registration information stored for one IMPU (step 12).
@@ -387,7 +392,17 @@ func (a *App) response(p *sipmsg.Message, code int, reason string, rec *Record) 
 		r.InsertBefore("CSeq", "Contact", c)
 	}
 	r.InsertBefore("Content-Length", "Date", a.o.Now().UTC().Format(http.TimeFormat))
-	r.InsertBefore("Content-Length", "P-Associated-URI", a.pau)
+	pau := a.pau
+	if a.o.IMPUs != nil {
+		if set := a.o.IMPUs(rec.IMPU); set != nil {
+			uris := make([]string, len(set))
+			for i, u := range set {
+				uris[i] = "<" + u + ">"
+			}
+			pau = strings.Join(uris, ", ")
+		}
+	}
+	r.InsertBefore("Content-Length", "P-Associated-URI", pau)
 	return r
 }
 
