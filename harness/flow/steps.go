@@ -1,10 +1,15 @@
 package flow
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"strconv"
 	"time"
 
+	"imsconform/harness/discovery"
 	"imsconform/harness/lab"
 	"imsconform/harness/trace"
 	"imsconform/harness/ue"
@@ -65,4 +70,34 @@ func exchangeSteps(res *Result, reg *ue.Registration, ex *vccapp.Exchange, inter
 		}
 	}
 	vccSteps(res, ex, l)
+}
+
+// LabVars returns the vars the rules of a run of lab l read that come from
+// the lab, over transport ("UDP" or "TCP") from the UE's address host, as
+// Run sets them before anything is bound.
+func LabVars(l *lab.Profile, transport string, host netip.Addr) map[string]string {
+	v := map[string]string{}
+	labVars(v, l, transport, host)
+	return v
+}
+
+// UEVars sets in v the vars of the UE's bound addresses, as Run does.
+func UEVars(v map[string]string, a ue.Addrs) { ueVars(v, a) }
+
+// Resolve finds a lab's P-CSCF as Run does (harness/discovery, RFC 3263 for
+// a domain) and the UE's address that reaches it (host, or, when the lab
+// left ue.address out, the address this host reaches the P-CSCF from). The
+// error is the diagnostic Run would give.
+func Resolve(ctx context.Context, l *lab.Profile, host netip.Addr) (netip.AddrPort, netip.Addr, *discovery.Result, error) {
+	res := &Result{Messages: map[string]trace.Message{}, Missing: map[string]string{}, NotDue: map[string]string{},
+		Facts: map[string]string{}, Vars: map[string]string{}}
+	pcscf, h, ok := resolvePCSCF(ctx, l, host, res, slog.New(slog.DiscardHandler))
+	if !ok {
+		why := "the P-CSCF could not be resolved"
+		if len(res.Diagnostics) > 0 {
+			why = res.Diagnostics[0].Message
+		}
+		return netip.AddrPort{}, host, res.Discovery, errors.New(why)
+	}
+	return pcscf, h, res.Discovery, nil
 }

@@ -114,7 +114,11 @@ type Core struct {
 	// relayed200 is signalled when the P-CSCF has relayed a 2xx to the UE
 	// (deviation 9.SAR/late waits for it).
 	relayed200 chan struct{}
-	vccCSeq    int
+	// up is closed once the three hops are bound: a hop's handler reads
+	// the next hop's endpoint, set after its own receiver started.
+	up      chan struct{}
+	upOnce  sync.Once
+	vccCSeq int
 }
 
 // pTx is what the P-CSCF keeps of a REGISTER it relays.
@@ -213,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	c := &Core{
 		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h, pop: pop,
 		nonces: map[string]*nonceRec{}, routes: map[string]string{}, regs: map[string]int{},
-		impus: map[string][]string{}, relayed200: make(chan struct{}, 1),
+		impus: map[string][]string{}, relayed200: make(chan struct{}, 1), up: make(chan struct{}),
 	}
 	if pop != nil {
 		c.auc = subscribers.NewAuC(pop, nil)
@@ -232,11 +236,12 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	}{{"P-CSCF", &c.p, entry, c.pcscf}, {"I-CSCF", &c.i, netip.AddrPortFrom(ha, 0), c.icscf}, {"S-CSCF", &c.s, netip.AddrPortFrom(ha, 0), c.scscf}} {
 		l := transport.New(transport.Options{Timers: cfg.Timers, Reach: loopbackOnly, Logger: log.With("node", n.name)})
 		c.layers = append(c.layers, l)
-		if *n.ep, err = l.Listen(cctx, n.at, n.h); err != nil {
+		if *n.ep, err = l.Listen(cctx, n.at, c.whenUp(n.h)); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("refcore: %s: %w", n.name, err)
 		}
 	}
+	c.upOnce.Do(func() { close(c.up) })
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -258,8 +263,17 @@ func (c *Core) ICSCF() netip.AddrPort { return c.i.Addr() }
 // and where the VCC Application's 200 OK (step 13) must go.
 func (c *Core) SCSCF() netip.AddrPort { return c.s.Addr() }
 
+// whenUp holds h until every hop is bound (or the core closes).
+func (c *Core) whenUp(h transport.Handler) transport.Handler {
+	return func(in *transport.Incoming) {
+		<-c.up
+		h(in)
+	}
+}
+
 // Close stops everything. It is idempotent.
 func (c *Core) Close() error {
+	c.upOnce.Do(func() { close(c.up) })
 	c.once.Do(func() {
 		c.cancel()
 		c.closeCx()

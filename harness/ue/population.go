@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"imsconform/harness/aka"
+	"imsconform/harness/transport"
 )
 
 // Ports are the three ports of a UE — unprotected, port-c and port-s, each
@@ -79,3 +80,7 @@ func (p *Ports) Addrs() Addrs { return p.base.addrs }
 // Close closes the sockets and waits for the receivers to stop: every
 // exchange still under way on them ends.
 func (p *Ports) Close() error { return p.base.Close() }
+
+// Repeats are the messages the ports' transactions sent or took in more
+// than once (transport.Layer.Repeats).
+func (p *Ports) Repeats() transport.Repeats { return p.base.tl.Repeats() }

@@ -241,6 +241,11 @@ func (a *App) Store() *Store { return &a.store }
 // Trace returns the trace the mock records into.
 func (a *App) Trace() *trace.Trace { return a.tr }
 
+// Repeats are the messages the mock's transactions took in more than once:
+// a REGISTER the S-CSCF sent again, answered from the cache
+// (transport.Layer.Repeats).
+func (a *App) Repeats() transport.Repeats { return a.tl.Repeats() }
+
 // Close stops serving and waits for the receivers.
 func (a *App) Close() error {
 	if a.stopWatch != nil {

@@ -2,7 +2,11 @@
 // S-CSCF and HSS on loopback) alone, so that a UE or SIPp can register
 // against it:
 //
-//	refcore -lab lab.yaml [-transport udp|tcp] [-listen host:port] [-vcc host:port]
+//	refcore -lab lab.yaml [-transport udp|tcp] [-listen host:port] [-vcc host:port] [-subscribers N]
+//
+// Its in-memory HSS serves the lab's subscriber and the lab's population
+// (the subscribers section; -subscribers N sets its count), so that a load
+// run (harness/cmd/imsload) or SIPp can register N UEs.
 //
 // It prints where the P-CSCF listens and where the S-CSCF sends the REGISTER
 // of step 11, and stops on SIGINT or SIGTERM. It binds loopback addresses
@@ -41,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "", "P-CSCF address host:port on loopback (default: the lab's sut.pcscf, else port 0 on the lab's loopback)")
 	vcc := fs.String("vcc", "", "VCC Application address host:port for step 11 (default: the lab's vcc_app.listen when its port is not 0)")
 	verbose := fs.Bool("v", false, "log every step of the core to stderr")
+	population := fs.Int("subscribers", -1, "the number of subscribers of the lab's population (subscribers section) the HSS serves besides the lab's subscriber (default: the lab's subscribers.count)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +60,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	} else {
 		p = lab.DefaultFor(lab.Loopback())
+	}
+	if *population >= 0 {
+		p.Subscribers.Count = *population
+	}
+	pop, err := p.Population(0)
+	if err != nil {
+		return err
 	}
 	tr := *transport
 	if tr == "" {
@@ -100,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	core, err := refcore.Start(ctx, refcore.Config{Lab: p, Host: host, Transport: tr, EntryAddr: entry, VCCApp: vccAddr, Logger: logger})
+	core, err := refcore.Start(ctx, refcore.Config{Lab: p, Host: host, Transport: tr, EntryAddr: entry, VCCApp: vccAddr, Population: pop, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -110,6 +122,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		profile = "a322"
 	}
 	fmt.Fprintf(stdout, "P-CSCF listening on %s/%s (profile %s)\n", core.PCSCF(), tr, profile)
+	if pop != nil {
+		fmt.Fprintf(stdout, "HSS serves %s and %d subscribers %s to %s\n", p.Subscriber.IMPI, pop.Len(), pop.IMPI(0), pop.IMPI(pop.Len()-1))
+	}
 	if vccAddr.IsValid() {
 		fmt.Fprintf(stdout, "step 11 REGISTER goes to %s/%s from the S-CSCF at %s\n", vccAddr, tr, core.SCSCF())
 	} else {
