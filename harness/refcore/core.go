@@ -73,6 +73,12 @@ type Config struct {
 	// Timers are the RFC 3261 timers of every hop; zero fields mean the
 	// defaults.
 	Timers transport.Timers
+	// ShardVCCApps, when not empty, split the population into
+	// len(ShardVCCApps) slices (subscribers.Shard.Slice) and send the
+	// REGISTER of step 11 of the i-th slice's subscribers to
+	// ShardVCCApps[i], as an iFC per slice would: a load run split into
+	// shards, each playing its own VCC Application. Others go to VCCApp.
+	ShardVCCApps []netip.AddrPort
 	// Population is the population of a load run the in-memory HSS serves
 	// besides the lab's subscriber; nil means the lab's (subscribers.count),
 	// none when that is 0. Over Cx the HSS the core queries must hold it.
@@ -181,8 +187,10 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("refcore: Host: expected a loopback IP (\"::1\" or \"127.0.0.1\"), got %q", cfg.Host)
 	}
 	ha = ha.Unmap()
-	if cfg.VCCApp.IsValid() && !cfg.VCCApp.Addr().IsLoopback() {
-		return nil, fmt.Errorf("refcore: VCCApp: expected a loopback address, got %s", cfg.VCCApp)
+	for _, v := range append([]netip.AddrPort{cfg.VCCApp}, cfg.ShardVCCApps...) {
+		if v.IsValid() && !v.Addr().IsLoopback() {
+			return nil, fmt.Errorf("refcore: VCCApp: expected a loopback address, got %s", v)
+		}
 	}
 	entry := netip.AddrPortFrom(ha, 0)
 	if cfg.EntryAddr != "" {

@@ -1,6 +1,7 @@
 package refcore
 
 import (
+	"net/netip"
 	"strings"
 
 	"imsconform/harness/aka"
@@ -99,4 +100,23 @@ func population(cfg Config) (*subscribers.Set, error) {
 		return cfg.Population, nil
 	}
 	return cfg.Lab.Population(0)
+}
+
+// vccFor is where the REGISTER of step 11 of impu's registration goes: its
+// slice's VCC Application (Config.ShardVCCApps), else Config.VCCApp.
+func (c *Core) vccFor(impu string) netip.AddrPort {
+	n := len(c.cfg.ShardVCCApps)
+	if n == 0 {
+		return c.cfg.VCCApp
+	}
+	i, ok := c.member("", impu)
+	if !ok {
+		return c.cfg.VCCApp
+	}
+	for k := range n {
+		if lo, hi := (subscribers.Shard{Index: k, Of: n}).Slice(c.pop.Len()); i >= lo && i < hi {
+			return c.cfg.ShardVCCApps[k]
+		}
+	}
+	return c.cfg.VCCApp
 }

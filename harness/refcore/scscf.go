@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -315,15 +316,16 @@ func (c *Core) register(m *sipmsg.Message, tx *transport.ServerTx, impu string, 
 	}
 	c.mu.Unlock()
 	c.reply(tx, r.Bytes())
-	if c.cfg.VCCApp.IsValid() || beforeStep11 != nil {
+	vcc := c.vccFor(impu)
+	if vcc.IsValid() || beforeStep11 != nil {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
 			if beforeStep11 != nil {
 				beforeStep11()
 			}
-			if c.cfg.VCCApp.IsValid() {
-				c.thirdParty(m, impu, exp)
+			if vcc.IsValid() {
+				c.thirdParty(m, impu, exp, vcc)
 			}
 		}()
 	}
@@ -332,7 +334,7 @@ func (c *Core) register(m *sipmsg.Message, tx *transport.ServerTx, impu string, 
 // thirdParty sends the REGISTER of step 11 from the S-CSCF in a client
 // transaction: retransmitted over UDP until a final response (step 13) or
 // Timer F.
-func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
+func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int, vcc netip.AddrPort) {
 	names := c.lab.Core
 	var r *sipmsg.Message
 	if !deviation.Has(c.devs("11"), deviation.AsTable) {
@@ -345,7 +347,7 @@ func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
 		c.mu.Unlock()
 		uri := c.lab.VCCApp.URI
 		if uri == "" {
-			uri = "sip:" + c.cfg.VCCApp.String()
+			uri = "sip:" + vcc.String()
 		}
 		r = sipmsg.NewRequest("REGISTER", uri)
 		r.Append("Via", c.via(names.SCSCFName))
@@ -385,7 +387,7 @@ func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
 	}
 	// The bytes as the step's deviations left them: RFC 3261 18.1.1 does not
 	// move them to another transport, so that step 11 keeps the Via it has.
-	_, err := c.s.RequestRaw(c.ctx, transport.Dest{Transport: c.tp, Addr: c.cfg.VCCApp}, raw, func(in *transport.Incoming, err error) {
+	_, err := c.s.RequestRaw(c.ctx, transport.Dest{Transport: c.tp, Addr: vcc}, raw, func(in *transport.Incoming, err error) {
 		if err != nil {
 			c.log.Info("S-CSCF: no final response to the third-party REGISTER", "error", err)
 			return

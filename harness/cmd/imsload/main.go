@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/load"
 	"imsconform/harness/run"
@@ -132,6 +133,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("report-dir", "out/load", "where load.json, load.html, junit.xml and load.pcap go")
 	quiet := fs.Bool("quiet", false, "no line of progress every second")
 	verbose := fs.Bool("v", false, "log the harness's roles to stderr (debug)")
+	var devs deviateFlag
+	fs.Var(&devs, "deviate", "break the embedded reference core on purpose, STEP/ACTION[/HEADER[/PARAM]][=VALUE] (e.g. 10/drop-header/P-Associated-URI), to watch rules fail under load; repeatable; not with a lab")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (go tool pprof) to this file")
 	memProfile := fs.String("memprofile", "", "write the generator's heap profile at the end of the load (go tool pprof) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -179,7 +182,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	plan, err := run.Prepare(run.Options{LabFile: c.lab.Lab, Profile: *profile, Overrides: c.lab.Set, Environ: os.Environ(),
-		Gate: run.GateOptions{Level: level, FailOnInconc: *failInconc}, Logger: logger})
+		Deviations: devs, Gate: run.GateOptions{Level: level, FailOnInconc: *failInconc}, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "imsload run: %v\n", err)
 		return exitUsage
@@ -191,7 +194,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rep := load.Run(ctx, load.Options{Lab: plan.Lab, Rules: plan.Rules, Scenario: plan.Scenario, Profile: plan.Profile,
 		Fingerprint: plan.Catalogue.Fingerprint, UEs: c.ues, Rate: *rate, Shard: shard, Reregister: *rereg, Hold: *hold,
-		Deregister: *dereg, Ports: *ports, Sample: *sample, Gate: g, Progress: progress, Logger: logger})
+		Deregister: *dereg, Ports: *ports, Sample: *sample, Gate: g, Deviations: devs, Progress: progress, Logger: logger})
 	if *memProfile != "" {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			fmt.Fprintf(stderr, "imsload run: -memprofile: %v\n", err)
@@ -220,6 +223,9 @@ func finish(rep *load.Report, dir string, o loadreport.Options, stdout, stderr i
 	if err != nil {
 		fmt.Fprintf(stderr, "imsload: writing the reports: %v\n", err)
 		return exitUsage
+	}
+	if len(rep.Errors) > 0 && rep.Initial.Attempted == 0 {
+		return exitUsage // it could not run
 	}
 	if !loadreport.Passed(rep, o) {
 		return exitFailed
@@ -316,4 +322,18 @@ func exportSubscribers(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d subscribers (%s to %s) written to %s (mode 0600: it holds their keys)\n", hi-lo, set.IMPI(lo), set.IMPI(hi-1), path)
 	return exitPassed
+}
+
+// deviateFlag collects -deviate.
+type deviateFlag []deviation.Deviation
+
+func (d *deviateFlag) String() string { return fmt.Sprint([]deviation.Deviation(*d)) }
+
+func (d *deviateFlag) Set(v string) error {
+	dv, err := deviation.Parse(v)
+	if err != nil {
+		return err
+	}
+	*d = append(*d, dv)
+	return nil
 }

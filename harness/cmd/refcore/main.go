@@ -2,7 +2,7 @@
 // S-CSCF and HSS on loopback) alone, so that a UE or SIPp can register
 // against it:
 //
-//	refcore -lab lab.yaml [-transport udp|tcp] [-listen host:port] [-vcc host:port] [-subscribers N]
+//	refcore -lab lab.yaml [-transport udp|tcp] [-listen host:port] [-vcc host:port[,host:port...]] [-subscribers N]
 //
 // Its in-memory HSS serves the lab's subscriber and the lab's population
 // (the subscribers section; -subscribers N sets its count), so that a load
@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"imsconform/harness/lab"
@@ -43,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	labFile := fs.String("lab", "", "lab profile YAML file (default: the built-in reference lab)")
 	transport := fs.String("transport", "", "UE-facing transport: udp or tcp (default: the lab's sut.transport, else udp)")
 	listen := fs.String("listen", "", "P-CSCF address host:port on loopback (default: the lab's sut.pcscf, else port 0 on the lab's loopback)")
-	vcc := fs.String("vcc", "", "VCC Application address host:port for step 11 (default: the lab's vcc_app.listen when its port is not 0)")
+	vcc := fs.String("vcc", "", "VCC Application address host:port for step 11 (default: the lab's vcc_app.listen when its port is not 0); several, comma-separated, send the step 11 of the i-th slice of the population to the i-th (a load run in shards)")
 	verbose := fs.Bool("v", false, "log every step of the core to stderr")
 	population := fs.Int("subscribers", -1, "the number of subscribers of the lab's population (subscribers section) the HSS serves besides the lab's subscriber (default: the lab's subscribers.count)")
 	if err := fs.Parse(args); err != nil {
@@ -99,12 +100,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 			v = p.VCCApp.Listen
 		}
 	}
+	var shardVCC []netip.AddrPort
 	if v != "" {
-		ap, err := refcore.LoopbackAddr(v)
-		if err != nil {
-			return fmt.Errorf("-vcc: %w", err)
+		for _, one := range strings.Split(v, ",") {
+			ap, err := refcore.LoopbackAddr(strings.TrimSpace(one))
+			if err != nil {
+				return fmt.Errorf("-vcc: %w", err)
+			}
+			shardVCC = append(shardVCC, ap)
 		}
-		vccAddr = ap
+		vccAddr = shardVCC[0]
+		if len(shardVCC) == 1 {
+			shardVCC = nil
+		} else if pop == nil {
+			return fmt.Errorf("-vcc: %d addresses, one per shard of the population, but the lab has no population (subscribers.count, -subscribers)", len(shardVCC))
+		}
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
@@ -112,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	core, err := refcore.Start(ctx, refcore.Config{Lab: p, Host: host, Transport: tr, EntryAddr: entry, VCCApp: vccAddr, Population: pop, Logger: logger})
+	core, err := refcore.Start(ctx, refcore.Config{Lab: p, Host: host, Transport: tr, EntryAddr: entry, VCCApp: vccAddr, ShardVCCApps: shardVCC, Population: pop, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -125,9 +135,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if pop != nil {
 		fmt.Fprintf(stdout, "HSS serves %s and %d subscribers %s to %s\n", p.Subscriber.IMPI, pop.Len(), pop.IMPI(0), pop.IMPI(pop.Len()-1))
 	}
-	if vccAddr.IsValid() {
+	switch {
+	case len(shardVCC) > 1:
+		for i, a := range shardVCC {
+			fmt.Fprintf(stdout, "step 11 REGISTER of shard %d/%d goes to %s/%s from the S-CSCF at %s\n", i, len(shardVCC), a, tr, core.SCSCF())
+		}
+	case vccAddr.IsValid():
 		fmt.Fprintf(stdout, "step 11 REGISTER goes to %s/%s from the S-CSCF at %s\n", vccAddr, tr, core.SCSCF())
-	} else {
+	default:
 		fmt.Fprintln(stdout, "step 11 REGISTER is not sent: no VCC Application address (-vcc or vcc_app.listen with a port)")
 	}
 	<-ctx.Done()
