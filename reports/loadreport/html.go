@@ -30,11 +30,11 @@ const (
 type kv struct{ K, V string }
 
 type phaseView struct {
-	Name                                         string
+	Name                                          string
 	Attempted, Succeeded, Ineffective, Unfinished int64
-	Pct                                          string
-	Causes                                       []kv
-	RRD                                          load.Quantiles
+	Pct                                           string
+	Causes                                        []kv
+	RRD                                           load.Quantiles
 }
 
 type tick struct {
@@ -62,8 +62,8 @@ type failView struct {
 
 type ruleView struct {
 	ID, Level, Verdict, Class, Statement, Citation, Standing, Why string
-	Pass, Fail, Inconc, None, Error, Gating                      int64
-	First                                                        []failView
+	Pass, Fail, Inconc, None, Error, Gating                       int64
+	First                                                         []failView
 }
 
 type tableView struct {
