@@ -37,8 +37,11 @@ type RuleTally struct {
 	None   int64 `json:"none"`
 	Error  int64 `json:"error"`
 	// Gating counts the results that gate at the run's gate (a fail or
-	// error at its level; an inconc with fail-on-inconc).
-	Gating int64 `json:"gating"`
+	// error at its level; an inconc with fail-on-inconc); Expected those
+	// whose verdict an expectations file expects (Options.Expected): known,
+	// shown, not gating.
+	Gating   int64 `json:"gating"`
+	Expected int64 `json:"expected,omitempty"`
 	// First are the first registrations the rule did not pass for (fail,
 	// error or inconc), earliest first.
 	First []Failure `json:"first_failures,omitempty"`
@@ -94,14 +97,18 @@ func (r *RuleTally) Result() check.Result {
 
 // tally is the RuleTally of every rule, updated by the judges.
 type tally struct {
-	mu    sync.Mutex
-	rules []RuleTally
-	keep  int
-	gate  *reports.Gate
+	mu       sync.Mutex
+	rules    []RuleTally
+	keep     int
+	gate     *reports.Gate
+	expected []check.Verdict // per rule, the verdict the expectations expect ("" for none)
 }
 
-func newTally(rules []scenario.Rule, keep int, gate *reports.Gate) *tally {
-	t := &tally{rules: make([]RuleTally, len(rules)), keep: keep, gate: gate}
+func newTally(rules []scenario.Rule, keep int, gate *reports.Gate, expected map[string]check.Verdict) *tally {
+	t := &tally{rules: make([]RuleTally, len(rules)), keep: keep, gate: gate, expected: make([]check.Verdict, len(rules))}
+	for i, r := range rules {
+		t.expected[i] = expected[r.ID]
+	}
 	for i, r := range rules {
 		t.rules[i] = RuleTally{RuleID: r.ID, Table: r.Table, Step: r.Step, Statement: r.Statement, Citation: r.Citation, Level: r.Level, CountedAs: r.CountedAs}
 	}
@@ -132,7 +139,9 @@ func (t *tally) add(ue int, impi string, at time.Time, results []check.Result) (
 		default:
 			r.Error++
 		}
-		if st, _ := t.gate.Judge(*res); st == reports.Gating {
+		if e := t.expected[i]; e != "" && e == res.Verdict {
+			r.Expected++
+		} else if st, _ := t.gate.Judge(*res); st == reports.Gating {
 			r.Gating++
 			gating = true
 		}
@@ -177,6 +186,7 @@ func mergeRules(a, b []RuleTally, keep int) []RuleTally {
 		x.None += r.None
 		x.Error += r.Error
 		x.Gating += r.Gating
+		x.Expected += r.Expected
 		x.First = append(x.First, r.First...)
 		sort.SliceStable(x.First, func(i, j int) bool { return x.First[i].At.Before(x.First[j].At) })
 		if len(x.First) > keep {

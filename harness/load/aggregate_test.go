@@ -29,7 +29,7 @@ func results(vs ...check.Verdict) []check.Result {
 }
 
 func TestTallyCountsEveryVerdictAndKeepsTheFirstFailures(t *testing.T) {
-	tl := newTally(testRules, 3, &reports.Gate{})
+	tl := newTally(testRules, 3, &reports.Gate{}, nil)
 	t0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	P, F, N, E, I := check.Pass, check.Fail, check.None, check.Error, check.Inconc
 	var gating []bool
@@ -63,8 +63,17 @@ func TestTallyCountsEveryVerdictAndKeepsTheFirstFailures(t *testing.T) {
 	if res.Verdict != check.Error || !strings.Contains(res.Reason, "5 of 7 registrations did not pass (4 fail, 1 error, 0 inconc)") || !strings.Contains(res.Reason, "UE ue2") {
 		t.Errorf("the rule's result over the run: %+v", res)
 	}
+	// A fail the expectations expect is counted, shown, and does not gate;
+	// another verdict of that rule still gates.
+	te := newTally(testRules, 3, &reports.Gate{}, map[string]check.Verdict{"T-1/A/must": check.Fail})
+	if te.add(1, "ue1", t0, results(F, P, N, P)) || !te.add(2, "ue2", t0, results(E, P, N, P)) {
+		t.Error("expected fail: expected not to gate, and an error of that rule to gate")
+	}
+	if x := te.snapshot()[0]; x.Expected != 1 || x.Gating != 1 || x.Fail != 1 || len(x.First) != 2 {
+		t.Errorf("with expectations: %+v", x)
+	}
 	// At a should gate the should rule's fail gates too.
-	ts := newTally(testRules, 3, &reports.Gate{Level: scenario.LevelShould})
+	ts := newTally(testRules, 3, &reports.Gate{Level: scenario.LevelShould}, nil)
 	if !ts.add(1, "ue1", t0, results(P, F, N, P)) {
 		t.Error("at a should gate, a should rule's fail gates")
 	}
@@ -72,8 +81,8 @@ func TestTallyCountsEveryVerdictAndKeepsTheFirstFailures(t *testing.T) {
 
 func TestMergeRulesAddsAndKeepsTheEarliest(t *testing.T) {
 	t0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	a := newTally(testRules, 3, &reports.Gate{})
-	b := newTally(testRules, 3, &reports.Gate{})
+	a := newTally(testRules, 3, &reports.Gate{}, nil)
+	b := newTally(testRules, 3, &reports.Gate{}, nil)
 	F, P, N := check.Fail, check.Pass, check.None
 	for i := range 4 {
 		a.add(10+i, "a", t0.Add(time.Duration(2*i)*time.Second), results(F, P, N, P))

@@ -63,6 +63,11 @@ type Options struct {
 	Sample float64
 	// Gate says which failures count as ineffective ("fields") and gate.
 	Gate *reports.Gate
+	// Expected holds, per rule id, the verdict an expectations file
+	// expects of it in this lab (harness/expect): a registration's result
+	// of that verdict is known, counted apart, and does not make the
+	// registration ineffective; any other failing verdict still does.
+	Expected map[string]check.Verdict
 	// Judge replaces the check engine (tests); nil means NewJudge.
 	Judge Judge
 	// Deviations break the embedded reference core on purpose (its steps
@@ -293,7 +298,7 @@ func prepare(ctx context.Context, o Options) (*runner, error) {
 	if r.tp == "" {
 		r.tp = "UDP"
 	}
-	r.tally = newTally(o.Rules, DefaultKeepFailures, o.Gate)
+	r.tally = newTally(o.Rules, DefaultKeepFailures, o.Gate, o.Expected)
 	return r, nil
 }
 

@@ -90,7 +90,8 @@ type view struct {
 	Config, Generator, Repeats                                      []kv
 	Phases                                                          []phaseView
 	Slip                                                            load.Quantiles
-	Warnings, Errors                                                []string
+	Warnings, Errors, Problems                                      []string
+	Expectations                                                    string
 	Plots                                                           []plotView
 	Tables                                                          []tableView
 	Samples                                                         []sampleView
@@ -113,6 +114,10 @@ func build(rep *load.Report, o Options) view {
 		Judged: rep.Judged, NotJudged: rep.NotJudged, ThirdParties: rep.ThirdParties, Slip: rep.Slip.Quantiles()}
 	if rep.SUTName != "" || rep.SUTVersion != "" {
 		v.SUT = strings.TrimSpace(rep.SUTName + " " + rep.SUTVersion)
+	}
+	if g := o.Gate; g != nil {
+		v.Expectations, v.Problems = g.Expectations, g.Problems
+		v.Warnings = append(append([]string(nil), v.Warnings...), g.Warnings...)
 	}
 	v.Verdict, v.Class = "pass", "v-pass"
 	if !Passed(rep, o) {

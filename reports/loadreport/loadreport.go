@@ -202,6 +202,17 @@ func Summary(w io.Writer, rep *load.Report, o Options) {
 	for _, x := range rep.Errors {
 		fmt.Fprintf(w, "  error: %s\n", p(x))
 	}
+	if g := o.Gate; g != nil {
+		if g.Expectations != "" {
+			fmt.Fprintf(w, "  expectations %s: %d rules' results expected\n", p(g.Expectations), len(g.Waived))
+		}
+		for _, x := range g.Problems {
+			fmt.Fprintf(w, "  gate problem: %s\n", p(x))
+		}
+		for _, x := range g.Warnings {
+			fmt.Fprintf(w, "  gate warning: %s\n", p(x))
+		}
+	}
 	r := Run(rep, o)
 	shown := 0
 	for _, res := range r.Results {
@@ -219,5 +230,9 @@ func Summary(w io.Writer, rep *load.Report, o Options) {
 	if !Passed(rep, o) {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "  %s: %d rules gate, %.2f %% ineffective (at most %g %%)\n", verdict, shown, in.IneffectivePercent(), o.MaxIneffective)
+	problems := 0
+	if o.Gate != nil {
+		problems = len(o.Gate.Problems)
+	}
+	fmt.Fprintf(w, "  %s: %d rules gate, %d gate problems, %d harness errors, %.2f %% ineffective (at most %g %%)\n", verdict, shown, problems, len(rep.Errors), in.IneffectivePercent(), o.MaxIneffective)
 }

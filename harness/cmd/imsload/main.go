@@ -130,6 +130,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	gate := fs.String("gate", "must", "the lowest rule level whose failures fail the run: must, should or table")
 	failInconc := fs.Bool("fail-on-inconc", false, "make an inconc verdict fail the run")
 	maxIRA := fs.Float64("max-ineffective", 1, "the share of ineffective initial registrations, in percent, above which the run fails")
+	expectFile := fs.String("expect", "", "expectations file (YAML, as for the conformance run): the known results of this SUT; a registration whose results are the expected ones is not ineffective for them; a stale or differing entry fails the run")
+	staleWarn := fs.Bool("expect-stale-warn", false, "with -expect: a stale expectation only warns")
 	dir := fs.String("report-dir", "out/load", "where load.json, load.html, junit.xml and load.pcap go")
 	quiet := fs.Bool("quiet", false, "no line of progress every second")
 	verbose := fs.Bool("v", false, "log the harness's roles to stderr (debug)")
@@ -188,13 +190,21 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	g := &reports.Gate{Level: level, FailOnInconc: *failInconc}
+	var ex *expectations
+	if *expectFile != "" {
+		if ex, err = loadExpectations(*expectFile, *staleWarn, plan); err != nil {
+			fmt.Fprintf(stderr, "imsload run: %v\n", err)
+			return exitUsage
+		}
+	}
 	var progress io.Writer = stderr
 	if *quiet {
 		progress = nil
 	}
 	rep := load.Run(ctx, load.Options{Lab: plan.Lab, Rules: plan.Rules, Scenario: plan.Scenario, Profile: plan.Profile,
 		Fingerprint: plan.Catalogue.Fingerprint, UEs: c.ues, Rate: *rate, Shard: shard, Reregister: *rereg, Hold: *hold,
-		Deregister: *dereg, Ports: *ports, Sample: *sample, Gate: g, Deviations: devs, Progress: progress, Logger: logger})
+		Deregister: *dereg, Ports: *ports, Sample: *sample, Gate: g, Expected: ex.verdicts(), Deviations: devs, Progress: progress, Logger: logger})
+	ex.judge(g, rep)
 	if *memProfile != "" {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			fmt.Fprintf(stderr, "imsload run: -memprofile: %v\n", err)
@@ -240,6 +250,8 @@ func merge(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("report-dir", "out/load", "where the merged load.json, load.html, junit.xml and load.pcap go")
 	gate := fs.String("gate", "", "the gate level (default: the shards' own)")
 	maxIRA := fs.Float64("max-ineffective", 1, "the share of ineffective initial registrations, in percent, above which the run fails")
+	expectFile := fs.String("expect", "", "expectations file applied to the merged run (as imsload run -expect)")
+	staleWarn := fs.Bool("expect-stale-warn", false, "with -expect: a stale expectation only warns")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -270,7 +282,16 @@ func merge(args []string, stdout, stderr io.Writer) int {
 		}
 		level = l
 	}
-	o := loadreport.Options{Gate: &reports.Gate{Level: level}, MaxIneffective: *maxIRA, Started: started}
+	g := &reports.Gate{Level: level}
+	if *expectFile != "" {
+		ex, err := loadExpectations(*expectFile, *staleWarn, &run.Plan{Profile: rep.Profile, Lab: mergedLab(rep)})
+		if err != nil {
+			fmt.Fprintf(stderr, "imsload merge: %v\n", err)
+			return exitUsage
+		}
+		ex.judge(g, rep)
+	}
+	o := loadreport.Options{Gate: g, MaxIneffective: *maxIRA, Started: started}
 	return finish(rep, run.ResolveDir(*dir), o, stdout, stderr)
 }
 

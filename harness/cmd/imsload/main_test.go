@@ -237,3 +237,39 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// A SUT's known fault, in an expectations file, is shown and does not make
+// its registrations ineffective; without the file the same run fails; an
+// entry that waives nothing is a problem.
+func TestExpectationsWaiveKnownResults(t *testing.T) {
+	dir := t.TempDir()
+	exp := filepath.Join(dir, "exp.yaml")
+	os.WriteFile(exp, []byte("expectations:\n  - rule: A.3.2.2-10/P-Associated-URI/*\n    verdict: fail\n    reason: known (LAB-1)\n  - rule: A.3.2.2-14/P-Associated-URI/*\n    verdict: fail\n    reason: the same 200 OK\n"), 0o644)
+	stale := filepath.Join(dir, "stale.yaml")
+	b, _ := os.ReadFile(exp)
+	os.WriteFile(stale, append(b, []byte("  - rule: A.3.2.2-5/Date/*\n    verdict: fail\n    reason: gone\n")...), 0o644)
+	args := func(extra ...string) []string {
+		return append([]string{"run", "-ues", "20", "-rate", "200", "-quiet", "-deviate", "10/drop-header/P-Associated-URI", "-report-dir", filepath.Join(dir, "r")}, extra...)
+	}
+	var out bytes.Buffer
+	if code := runMain(context.Background(), args(), &out, &out); code != exitFailed || !strings.Contains(out.String(), "fields 20") {
+		t.Fatalf("without expectations: exit %d, want %d with every registration ineffective for its fields:\n%s", code, exitFailed, out.String())
+	}
+	out.Reset()
+	if code := runMain(context.Background(), args("-expect", exp), &out, &out); code != exitPassed || !strings.Contains(out.String(), "0 ineffective") {
+		t.Fatalf("with the fault expected: exit %d, want %d:\n%s", code, exitPassed, out.String())
+	}
+	rep, err := load.Read(filepath.Join(dir, "r", "load.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rules {
+		if strings.HasPrefix(r.RuleID, "A.3.2.2-10/P-Associated-URI/") && r.Fail > 0 && (r.Expected != r.Fail || r.Gating != 0) {
+			t.Errorf("%s: %d fail, %d expected, %d gating", r.RuleID, r.Fail, r.Expected, r.Gating)
+		}
+	}
+	out.Reset()
+	if code := runMain(context.Background(), args("-expect", stale), &out, &out); code != exitFailed || !strings.Contains(out.String(), "gate problem: "+stale+":8: A.3.2.2-5/Date/* is stale") {
+		t.Errorf("a stale expectation: exit %d:\n%s", code, out.String())
+	}
+}
