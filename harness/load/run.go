@@ -333,7 +333,7 @@ func (r *runner) start(ctx context.Context) error {
 		return err
 	}
 	for range r.o.Ports {
-		p, err := ue.NewPorts(ue.Options{Lab: r.o.Lab, PCSCF: r.env.pcscf, Transport: r.tp, Host: r.host, Untraced: true, Timeout: r.step, Logger: r.log})
+		p, err := ue.NewPorts(ue.Options{Lab: r.o.Lab, PCSCF: r.env.pcscf, Transport: r.tp, Host: r.host, Untraced: true, NoSecondOpinion: true, Timeout: r.step, Logger: r.log})
 		if err != nil {
 			return fmt.Errorf("load: binding the UEs' ports: %w", err)
 		}

@@ -219,6 +219,13 @@ func TestSipgoRefusalIsOnlyANote(t *testing.T) {
 	if in.Parsed == nil || in.Tx == nil || !strings.HasPrefix(in.Msg.Note, "sipgo's parser refuses it") || strings.Contains(in.Msg.Note, "not parse") {
 		t.Errorf("expected a usable message with a sipgo note, got parsed %v, note %q", in.Parsed != nil, in.Msg.Note)
 	}
+	// NoSecondOpinion: the same message, no sipgo parse, no note.
+	h2, got2 := collect()
+	e2 := listen(t, newLayer(t, Options{NoSecondOpinion: true}), h2)
+	c.WriteToUDPAddrPort([]byte(strings.Replace(raw, "z9hG4bKnote", "z9hG4bKnote2", 1)), e2.Addr())
+	if in := next(t, got2); in.Parsed == nil || in.Msg.Note != "" {
+		t.Errorf("NoSecondOpinion: expected the message with no note, got parsed %v, note %q", in.Parsed != nil, in.Msg.Note)
+	}
 }
 
 // TestDatagramShorterThanContentLengthIsNoMessage: RFC 3261 18.3.

@@ -91,6 +91,9 @@ type Options struct {
 	// Timers are the RFC 3261 timers of its transactions; zero fields mean
 	// the defaults (T1 500 ms, T2 4 s, T4 5 s).
 	Timers transport.Timers
+	// NoSecondOpinion skips sipgo's parse of every message received
+	// (transport.Options.NoSecondOpinion): a load run's UEs.
+	NoSecondOpinion bool
 }
 
 // Addrs are the UE's addresses and security-agreement parameters as bound.
@@ -232,7 +235,7 @@ func New(o Options) (*UE, error) {
 	// The UE takes no request in this flow: any that comes is unrelated
 	// traffic, counted and kept only in part (so is a response that
 	// matches none of its REGISTERs).
-	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log,
+	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log, NoSecondOpinion: o.NoSecondOpinion,
 		Takes: func(*sipmsg.Message) bool { return false }})
 	if err := u.bind(host, l.UE); err != nil {
 		u.Close()

@@ -85,6 +85,9 @@ type Options struct {
 	// load run's population; nil, or a nil answer, means the lab
 	// subscriber's IMPUs.
 	IMPUs func(impu string) []string
+	// NoSecondOpinion skips sipgo's parse of every message received
+	// (transport.Options.NoSecondOpinion): a load run's VCC Application.
+	NoSecondOpinion bool
 }
 
 // Record is the registration information stored for one IMPU (step 12).
@@ -218,7 +221,7 @@ func Start(ctx context.Context, o Options) (*App, error) {
 	// The mock takes REGISTER only: other requests (answered 405), ACKs
 	// and stray responses are unrelated traffic, counted and kept only in
 	// part.
-	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log,
+	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log, NoSecondOpinion: o.NoSecondOpinion,
 		Takes: func(req *sipmsg.Message) bool { return req.Method == "REGISTER" }})
 	e, err := a.tl.Listen(ctx, laddr, a.handle)
 	if err != nil {

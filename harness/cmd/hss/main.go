@@ -6,7 +6,9 @@
 //
 // The defaults come from the lab's hss section (listen, origin_host,
 // origin_realm, server_name, icscf_peer and scscf_peer), then from the
-// built-in values shown by -h. It binds any address of this host. It prints
+// built-in values shown by -h; IMSCONFORM_<PATH> environment variables
+// override the lab file as for the suite. Besides the lab's subscriber it
+// serves the lab's population (subscribers), for a load run. It binds any address of this host. It prints
 // where it listens and stops on SIGINT or SIGTERM. It never prints K, OP,
 // OPc, XRES, CK or IK.
 package main
@@ -55,14 +57,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("expected only flags, got %q", fs.Args())
 	}
-	var p *lab.Profile
-	var err error
-	if *labFile != "" {
-		if p, err = lab.Load(*labFile); err != nil {
-			return err
-		}
-	} else {
-		p = lab.Default()
+	// The environment overrides the file as for the suite
+	// (IMSCONFORM_SUBSCRIBER_K, IMSCONFORM_SUBSCRIBERS_COUNT, ...).
+	p, err := lab.Resolve(*labFile, os.Environ(), nil)
+	if err != nil {
+		return err
 	}
 	addr := *listen
 	if addr == "" {

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -52,7 +53,16 @@ const (
 	exitUsage  = 2
 )
 
+// gcPercent is the collector's target for a load run (GOGC): a load run
+// allocates for every message of every UE, and collecting half as often
+// saves about a quarter of its CPU for twice the heap over the live data.
+// GOGC in the environment wins.
+const gcPercent = 200
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
