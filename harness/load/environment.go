@@ -57,7 +57,7 @@ func startEnvironment(ctx context.Context, r *runner) (*environment, error) {
 		}
 	}
 	set := r.set
-	app, err := vccapp.Start(ctx, vccapp.Options{Lab: l, Logger: r.log, OnRegister: r.onExchange, Trace: trace.NewLimited(trace.Limits{Messages: 1, Bytes: 1}), NoSecondOpinion: true,
+	app, err := vccapp.Start(ctx, vccapp.Options{Lab: l, Logger: r.log, OnRegister: r.onExchange, Trace: trace.NewLimited(trace.Limits{Messages: 1, Bytes: 1}), NoSecondOpinion: true, NoStore: true,
 		IMPUs: func(impu string) []string {
 			if i, ok := set.ByIMPU(impu); ok {
 				return set.IMPUs(i)

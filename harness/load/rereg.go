@@ -153,7 +153,7 @@ func (r *runner) startRenewal(k int, phase *Phase, dereg bool) {
 		}
 		r.pmu.Unlock()
 		m.registered = !dereg && reg.Registered()
-		dropMessages(reg)
+		reg.Forget()
 		if m.registered && !dereg && !r.stopping.Load() {
 			r.rq.push(reregItem{at: time.Now().Add(r.o.Reregister), k: k})
 		}

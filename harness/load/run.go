@@ -244,6 +244,9 @@ func prepare(ctx context.Context, o Options) (*runner, error) {
 			return nil, fmt.Errorf("load: deviation %s: a load run breaks the SUT's steps only, not the harness's own (2, 7, 13)", d)
 		}
 	}
+	if o.Lab.SUT.IPsec {
+		return nil, errors.New("load: the lab says sut.ipsec: the UEs of a load run share their protected ports, which is right without security associations only; a load run over real SAs needs each UE's own protected ports and SPIs, which it does not have yet")
+	}
 	if o.Rate <= 0 {
 		return nil, fmt.Errorf("load: expected a rate of initial registrations above 0 per second, got %g", o.Rate)
 	}
@@ -545,16 +548,10 @@ func (r *runner) ended(c *capture, gating bool) {
 	r.pmu.Unlock()
 	m := &r.members[c.k]
 	m.reg, m.registered = reg, reg.Registered()
-	dropMessages(reg)
+	reg.Forget()
 	if m.registered && r.o.Reregister > 0 && !r.stopping.Load() {
 		r.rq.push(reregItem{at: now.Add(r.o.Reregister), k: c.k})
 	}
-}
-
-// dropMessages lets a registration's messages go: a UE keeps only what its
-// next registration needs (the digest state, Call-ID, CSeq).
-func dropMessages(reg *ue.Registration) {
-	reg.Requests, reg.Initial, reg.Challenges, reg.Challenge, reg.Authorized, reg.Final = nil, nil, nil, nil, nil, nil
 }
 
 // sample keeps c whole when it is one of the first registrations or of the

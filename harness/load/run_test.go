@@ -12,8 +12,11 @@ import (
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
 	"imsconform/harness/scenario"
+	"imsconform/harness/subscribers"
 	"imsconform/scenarios"
 )
+
+func subscribersShard(i, n int) subscribers.Shard { return subscribers.Shard{Index: i, Of: n} }
 
 func scenarioRules(t *testing.T) (*scenario.Scenario, []scenario.Rule) {
 	t.Helper()
@@ -211,5 +214,32 @@ func TestAgainstALabPCSCFWithASample(t *testing.T) {
 	// No VCC Application address was given to the core: step 11 is missing.
 	if r := rule(t, rep, "A.3.2.2-11/To/impu.ts24229"); r.Fail != rep.Judged || !strings.Contains(r.First[0].Reason, "not received within") {
 		t.Errorf("step 11 with no VCC Application at the core: %+v", r)
+	}
+}
+
+func TestRefusesWhatItCannotRun(t *testing.T) {
+	sc, rules := scenarioRules(t)
+	for _, c := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no population", Options{Rate: 10}, "expected a population"},
+		{"no rate", Options{UEs: 5}, "expected a rate"},
+		{"ipsec", Options{UEs: 5, Rate: 10, Lab: func() *lab.Profile { l := testLab(); l.SUT.IPsec = true; return l }()}, "sut.ipsec"},
+		{"deviation with a lab", Options{UEs: 5, Rate: 10, Lab: func() *lab.Profile { l := testLab(); l.SUT.PCSCF = "127.0.0.1:5060"; return l }(),
+			Deviations: []deviation.Deviation{{Step: "10", Action: deviation.DropHeader, Header: "Date"}}}, "deviations break the embedded reference core"},
+		{"deviation of the harness's own step", Options{UEs: 5, Rate: 10, Deviations: []deviation.Deviation{{Step: "7", Action: deviation.DropHeader, Header: "Date"}}}, "not the harness's own"},
+		{"shard", Options{UEs: 5, Rate: 10, Shard: subscribersShard(3, 2)}, "0 ≤ i < n"},
+	} {
+		o := c.o
+		o.Scenario, o.Rules = sc, rules
+		if o.Lab == nil {
+			o.Lab = testLab()
+		}
+		rep := Run(context.Background(), o)
+		if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], c.want) || rep.Initial.Attempted != 0 {
+			t.Errorf("%s: errors %q, %d attempted; want one error saying %q", c.name, rep.Errors, rep.Initial.Attempted, c.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package ue
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 
 	"imsconform/harness/aka"
 	"imsconform/harness/transport"
@@ -84,3 +85,19 @@ func (p *Ports) Close() error { return p.base.Close() }
 // Repeats are the messages the ports' transactions sent or took in more
 // than once (transport.Layer.Repeats).
 func (p *Ports) Repeats() transport.Repeats { return p.base.tl.Repeats() }
+
+// Forget lets the registration's messages go and keeps what its next
+// exchange needs (Call-ID, CSeq, the digest state, the Security-Server
+// lines), in storage of its own: a value read out of a message keeps no
+// part of the message alive. A population keeps each UE's registration
+// between exchanges this way.
+func (r *Registration) Forget() {
+	r.Requests, r.Initial, r.Challenges, r.Challenge, r.Authorized, r.Final = nil, nil, nil, nil, nil, nil
+	r.realm, r.nonce, r.opaque, r.algorithm = strings.Clone(r.realm), strings.Clone(r.nonce), strings.Clone(r.opaque), strings.Clone(r.algorithm)
+	r.Why = strings.Clone(r.Why)
+	ss := make([]string, len(r.SecurityServer))
+	for i, s := range r.SecurityServer {
+		ss[i] = strings.Clone(s)
+	}
+	r.SecurityServer = ss
+}

@@ -88,6 +88,10 @@ type Options struct {
 	// NoSecondOpinion skips sipgo's parse of every message received
 	// (transport.Options.NoSecondOpinion): a load run's VCC Application.
 	NoSecondOpinion bool
+	// NoStore keeps no record in the Store: a load run reads each exchange
+	// as it comes (OnRegister), and a record per IMPU of a population would
+	// only take memory.
+	NoStore bool
 }
 
 // Record is the registration information stored for one IMPU (step 12).
@@ -285,7 +289,9 @@ func (a *App) handle(in *transport.Incoming) {
 	if raw == nil {
 		raw = res.Bytes()
 	}
-	a.store.put(rec)
+	if !a.o.NoStore {
+		a.store.put(rec)
+	}
 	ex := Exchange{Request: in.Msg, Record: rec}
 	if ok {
 		m, err := in.Tx.Respond(raw)
