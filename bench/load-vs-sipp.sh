@@ -202,11 +202,13 @@ bench() {
     local s l
     s=$(sipp_run "$sut-$r" "$pcscf" "$ueip" "$vccip" "$vccport" "$sc" "$work/users-$sut.csv" "$r" "$n")
     read -r sa si sp sc_ <<<"$s"
+    [ "${sa:-0}" -gt 0 ] || { echo "load-vs-sipp: SIPp ended no call at $r/s (see $work/sipp-$sut-$r)" >&2; keep=1; return 1; }
     printf '%-12s %8s %9s %11s%% %7s ms %13s µs\n' "SIPp 3.6.1" "$r" "$sa" "$si" "$sp" "$sc_"
     echo "$sut sipp $r $s" >>"$results"
     sleep 1
     l=$(load_run "$sut-$r" "$lab" "$r" "$n" "$@")
     read -r la li lp lc le <<<"$l"
+    [ "${la:-0}" -gt 0 ] || { echo "load-vs-sipp: the load run ended no registration at $r/s (see $work/imsload-$sut-$r.out)" >&2; keep=1; return 1; }
     printf '%-12s %8s %9s %11s%% %7s ms %13s µs  (check engine %s %%)\n' "imsload" "$r" "$la" "$li" "$lp" "$lc" "$le"
     echo "$sut imsload $r $l" >>"$results"
     sleep 1

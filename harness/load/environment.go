@@ -2,9 +2,7 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -105,45 +103,13 @@ func startEnvironment(ctx context.Context, r *runner) (*environment, error) {
 // startHSS starts the HSS emulator with the run's population, its Cx
 // requests going to the registrations under way.
 func (e *environment) startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, r *runner) error {
-	p := *l
-	if p.Subscriber.AMF == "" {
-		p.Subscriber.AMF = "8000"
-	}
-	if p.Subscriber.SQN == "" {
-		p.Subscriber.SQN = "000000000000"
-	}
-	var cfg hss.Config
-	var err error
-	if forLab {
-		cfg, err = hss.ConfigForLab(&p)
-	} else {
-		cfg, err = hss.ConfigFromProfile(&p, flow.HSSHost(l), l.HomeDomain)
-	}
+	h, addr, vars, err := flow.StartHSS(l, listen, forLab, flow.HSSOptions{Observer: r.onDiameter, Population: r.set, Logger: r.log})
 	if err != nil {
-		return fmt.Errorf("load: HSS emulator: %w", err)
+		return fmt.Errorf("load: %w", err)
 	}
-	cfg.Population = r.set
-	cfg.Observer = r.onDiameter
-	h, err := hss.New(cfg)
-	if err != nil {
-		return fmt.Errorf("load: HSS emulator: %w", err)
-	}
-	ln, err := net.Listen("tcp", listen.String())
-	if err != nil {
-		return fmt.Errorf("load: HSS emulator: expected to listen on TCP %s, got: %w", listen, err)
-	}
-	go func() {
-		if err := h.Serve(ln); err != nil && !errors.Is(err, diameter.ErrServerClosed) {
-			r.log.Debug("load: HSS emulator stopped", "error", err)
-		}
-	}()
-	e.hss = h
-	a := ln.Addr().(*net.TCPAddr).AddrPort()
-	e.hssAddr = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	e.vars["hss_realm"], e.vars["hss_host"] = cfg.OriginRealm, cfg.OriginHost
-	if forLab {
-		e.vars["icscf_diameter_host"], e.vars["scscf_diameter_host"] = l.HSS.ICSCFPeer, l.HSS.SCSCFPeer
-		e.vars["scscf_uri"] = l.HSSServerName()
+	e.hss, e.hssAddr = h, addr
+	for k, v := range vars {
+		e.vars[k] = v
 	}
 	return nil
 }

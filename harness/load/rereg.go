@@ -25,14 +25,8 @@ type reregQueue struct {
 func (q *reregQueue) push(it reregItem) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
-	c := q.wakeC
 	q.mu.Unlock()
-	if c != nil {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
-	}
+	q.wake()
 }
 
 // peek returns the first item, if any.

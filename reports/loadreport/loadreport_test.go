@@ -97,13 +97,7 @@ func TestTheSetReadsBackAndGates(t *testing.T) {
 // against reports/junit.xsd and python3-junitparser reads it, as CI does.
 func TestJUnitReadByRealConsumers(t *testing.T) {
 	xmllint := tooltest.Need(t, "xmllint", "libxml2-utils")
-	python := "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		python = tooltest.Need(t, "python3", "python3")
-	}
-	if err := exec.Command(python, "-c", "import junitparser").Run(); err != nil {
-		tooltest.Missing(t, "python3's junitparser is not installed (apt-get install python3-junitparser)")
-	}
+	python := tooltest.Python(t, "junitparser", "python3-junitparser")
 	rep := testReport(t)
 	dir, _ := writeSet(t, rep)
 	file := filepath.Join(dir, JUnitFile)

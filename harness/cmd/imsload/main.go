@@ -145,7 +145,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("report-dir", "out/load", "where load.json, load.html, junit.xml and load.pcap go")
 	quiet := fs.Bool("quiet", false, "no line of progress every second")
 	verbose := fs.Bool("v", false, "log the harness's roles to stderr (debug)")
-	var devs deviateFlag
+	var devs deviation.Flag
 	fs.Var(&devs, "deviate", "break the embedded reference core on purpose, STEP/ACTION[/HEADER[/PARAM]][=VALUE] (e.g. 10/drop-header/P-Associated-URI), to watch rules fail under load; repeatable; not with a lab")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (go tool pprof) to this file")
 	memProfile := fs.String("memprofile", "", "write the generator's heap profile at the end of the load (go tool pprof) to this file")
@@ -353,18 +353,4 @@ func exportSubscribers(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d subscribers (%s to %s) written to %s (mode 0600: it holds their keys)\n", hi-lo, set.IMPI(lo), set.IMPI(hi-1), path)
 	return exitPassed
-}
-
-// deviateFlag collects -deviate.
-type deviateFlag []deviation.Deviation
-
-func (d *deviateFlag) String() string { return fmt.Sprint([]deviation.Deviation(*d)) }
-
-func (d *deviateFlag) Set(v string) error {
-	dv, err := deviation.Parse(v)
-	if err != nil {
-		return err
-	}
-	*d = append(*d, dv)
-	return nil
 }
