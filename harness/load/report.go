@@ -48,7 +48,7 @@ type Report struct {
 	Deregister   *Phase `json:"deregistration"`
 	Judged       int64  `json:"judged"`        // initial registrations judged field by field
 	NotJudged    int64  `json:"not_judged"`    // left out by the sample (Config.Sample)
-	ThirdParties int64  `json:"third_parties"` // third-party REGISTERs (step 11) of re-registrations and de-registrations, or that came too late
+	ThirdParties int64  `json:"third_parties"` // third-party REGISTERs (step 11) not judged: of re-registrations and de-registrations, of registrations the sample left out, or too late
 	// Slip is how late the initial registrations started against their
 	// schedule: a generator that cannot keep up shows here first.
 	Slip    *Latency    `json:"start_slip"`
