@@ -50,7 +50,15 @@ func (s *Stack) outboundPacket(pkt *stack.PacketBuffer) {
 		s.report(p)
 		return
 	}
-	seq := sa.seq.Add(1)
+	// A packet under a wrong SPI is, for the receiver, another SA's: it
+	// leaves the SA's counter where it is, so the SA's own packets still
+	// number 1, 2, 3, … (RFC 4303 3.3.3).
+	var seq uint64
+	if p.Fault == FaultWrongSPI {
+		seq = sa.seq.Load() + 1
+	} else {
+		seq = sa.seq.Add(1)
+	}
 	if seq > math.MaxUint32 {
 		p.Err = fmt.Errorf("%w: %s has sent %d packets; it must be replaced", ErrSequenceExhausted, sa.info, uint64(math.MaxUint32))
 		s.report(p)

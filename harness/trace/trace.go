@@ -1,6 +1,9 @@
 // Package trace records every message the harness sends or receives: direction,
 // endpoints, time, raw bytes, and which harness role saw it. It keeps datagrams
-// that do not parse as SIP, and is safe for concurrent use. Its subpackage
+// that do not parse as SIP, and is safe for concurrent use. Under IPsec it
+// also records the ESP packets a role's user-space ESP sent and received
+// (Packet), accepted or refused, and links each message to the packets that
+// carried it (Message.ESP). Its subpackage
 // trace/pcap writes a trace as pcap; this package itself links no packet
 // library, so that the check engine, which reads traces, stays small.
 //
@@ -41,12 +44,20 @@ type Message struct {
 	Dst       netip.AddrPort `json:"dst"`
 	Raw       []byte         `json:"raw"`
 	Note      string         `json:"note,omitempty"` // e.g. "does not parse as SIP: ..."
+	// ESP, for a message that travelled inside IPsec ESP, names the SA and
+	// the packets that carried it (see LinkESP); nil for one in clear.
+	ESP *ESP `json:"esp,omitempty"`
 }
 
 // Trace is an append-only, concurrency-safe list of captured messages.
 type Trace struct {
 	mu   sync.Mutex
 	msgs []Message
+
+	// The ESP packets under the messages (esp.go).
+	pkts        []Packet
+	pktBytes    int
+	pktsDropped int
 }
 
 // New returns an empty trace.
