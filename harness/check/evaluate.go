@@ -43,6 +43,9 @@ type Input struct {
 	// purpose (a broken stimulus): there a failing rule on the harness's own
 	// message is a fail, as for the SUT, not a harness error.
 	Deviated map[string]bool
+	// Packets are the ESP packets the harness's roles sent and received
+	// under IPsec, in capture order (the rules of kind esp on packets).
+	Packets []trace.Packet
 }
 
 // parsed is the message of one step as this evaluation sees it.

@@ -18,11 +18,31 @@ var registry = struct {
 	spis    map[uint32]*Stack              // SPIs claimed, by the stack that claimed them
 	spiRefs map[uint32]int                 // claims per SPI (a lease and its SAs)
 	ports   map[netip.Addr]map[uint16]bool // protected ports leased, per address
+	// strays names, for an SPI no stack holds, the stack its packets are
+	// meant for: the stack that held it last (its peer may still send a
+	// segment or two after the SAs went), or the one a FaultWrongSPI packet
+	// was sent to. The other stacks on the address leave such packets
+	// alone; only that one reports them. Bounded by maxStrays.
+	strays map[uint32]*Stack
 }{
 	inbound: map[inKey]*SA{},
 	spis:    map[uint32]*Stack{},
 	spiRefs: map[uint32]int{},
 	ports:   map[netip.Addr]map[uint16]bool{},
+	strays:  map[uint32]*Stack{},
+}
+
+// maxStrays bounds registry.strays; past it an arbitrary entry goes.
+const maxStrays = 1 << 16
+
+func strayLocked(spi uint32, s *Stack) {
+	if len(registry.strays) >= maxStrays {
+		for k := range registry.strays {
+			delete(registry.strays, k)
+			break
+		}
+	}
+	registry.strays[spi] = s
 }
 
 type inKey struct {
@@ -40,21 +60,29 @@ func claimSPILocked(s *Stack, spi uint32) error {
 	}
 	registry.spis[spi] = s
 	registry.spiRefs[spi]++
+	delete(registry.strays, spi)
 	return nil
 }
 
 func releaseSPILocked(spi uint32) {
 	if registry.spiRefs[spi]--; registry.spiRefs[spi] <= 0 {
+		if owner := registry.spis[spi]; owner != nil {
+			strayLocked(spi, owner)
+		}
 		delete(registry.spiRefs, spi)
 		delete(registry.spis, spi)
 	}
 }
 
-// spiOwner is the stack that claimed spi, or nil.
+// spiOwner is the stack that claimed spi, or the one its stray packets
+// are meant for (see registry.strays), or nil.
 func spiOwner(spi uint32) *Stack {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
-	return registry.spis[spi]
+	if o := registry.spis[spi]; o != nil {
+		return o
+	}
+	return registry.strays[spi]
 }
 
 func lookupInbound(spi uint32, dst netip.Addr) *SA {

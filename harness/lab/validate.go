@@ -114,6 +114,12 @@ var fieldChecks = map[string]func(p *Profile) string{
 		}
 		return checkHostPort(p.SUT.PCSCF, true, 1)
 	},
+	"sut.ipsec": func(p *Profile) string {
+		if p.SUT.IPsec && !p.SUT.SecAgree {
+			return "expected sut.sec_agree true with sut.ipsec true: the IPsec SAs are the outcome of the security agreement (TS 33.203 7.1), saw sut.sec_agree false"
+		}
+		return ""
+	},
 	"sut.dns": func(p *Profile) string {
 		if p.SUT.DNS == "" {
 			return ""

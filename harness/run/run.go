@@ -77,6 +77,11 @@ func Prepare(opts Options) (*Plan, error) {
 	if len(opts.Deviations) > 0 && p.SUT.PCSCF != "" {
 		return nil, fmt.Errorf("deviations break the embedded reference core on purpose; the lab names a SUT (sut.pcscf %s), so they cannot apply", p.SUT.PCSCF)
 	}
+	for _, d := range opts.Deviations {
+		if _, ok := deviation.ESPSteps[d.Action]; ok && !p.SUT.IPsec {
+			return nil, fmt.Errorf("deviation %s breaks the IPsec security associations; the lab has none (sut.ipsec false): add --set sut.ipsec=true", d)
+		}
+	}
 	sc, err := scenario.Load(scenarios.FS, ScenarioDir)
 	if err != nil {
 		return nil, err
@@ -103,7 +108,7 @@ type Outcome struct {
 // Execute runs the flow once and evaluates every rule of the plan.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
-	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}}
+	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}, Packets: fr.Trace.Packets()}
 	for _, d := range pl.opts.Deviations {
 		in.Deviated[d.Step] = true // asked for: a broken stimulus there fails, it does not err
 	}
