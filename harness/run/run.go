@@ -20,6 +20,7 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/deviation"
+	"imsconform/harness/esp"
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
 	"imsconform/harness/scenario"
@@ -179,6 +180,7 @@ func (o *Outcome) Report() *reports.Run {
 		r.Started, r.Finished, r.Target = f.Started, f.Finished, f.Target
 		if f.Trace != nil {
 			r.Trace = f.Trace.Messages()
+			r.ESP = f.Trace.Packets()
 		}
 		for step, m := range f.Messages {
 			r.Steps[step] = m.Seq
@@ -209,11 +211,29 @@ func (o *Outcome) Report() *reports.Run {
 	return r
 }
 
+// ESPSAFile is the name of the esp_sa file beside trace.pcap.
+const ESPSAFile = "esp_sa"
+
 // WriteReports writes report.json, report.html and trace.pcap into dir and a
-// console summary to w. It writes what it can even when one report fails.
+// console summary to w. After an IPsec run (sut.ipsec) it writes beside the
+// pcap the esp_sa file, Wireshark's table of the run's SAs with their keys
+// (mode 0600: the one place the keys are written), with which Wireshark and
+// tshark decrypt and authenticate the ESP packets (README); a run without
+// SAs removes an esp_sa left in dir by an earlier one. It writes what it can
+// even when one report fails.
 func (o *Outcome) WriteReports(dir string, w io.Writer) error {
 	run := o.Report()
 	_, err := reports.WriteAll(dir, run)
+	espSA := filepath.Join(dir, ESPSAFile)
+	if o.Flow != nil && len(o.Flow.ESPSA) > 0 {
+		if werr := esp.WriteESPSAFile(espSA, o.Flow.ESPSA); werr != nil {
+			err = errors.Join(err, werr)
+		} else if w != nil {
+			fmt.Fprintf(w, "esp_sa: %s (the SAs' keys, for Wireshark beside trace.pcap: keep it secret)\n", espSA)
+		}
+	} else if rerr := os.Remove(espSA); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
 	if w != nil {
 		reports.Summary(w, run)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"imsconform/harness/aka"
 	"imsconform/harness/esp"
@@ -18,6 +19,30 @@ import (
 // of table A.3.2.2-2, integrity hmac-sha-1-96 and no ealg (null, TS 24.229
 // 7.2A.7).
 var DefaultOffer = []secagree.Mechanism{{Integrity: esp.HMACSHA196}}
+
+// labOffer reads ue.sec_algorithms ("ALG" or "ALG/EALG" each); none
+// means DefaultOffer.
+func labOffer(algs []string) ([]secagree.Mechanism, error) {
+	if len(algs) == 0 {
+		return DefaultOffer, nil
+	}
+	out := make([]secagree.Mechanism, 0, len(algs))
+	for _, a := range algs {
+		i, e, hasE := strings.Cut(a, "/")
+		var m secagree.Mechanism
+		var err error
+		if m.Integrity, err = esp.ParseIntegrity(i); err != nil {
+			return nil, fmt.Errorf("ue: lab ue.sec_algorithms %q: %w", a, err)
+		}
+		if hasE {
+			if m.Encryption, err = esp.ParseEncryption(e); err != nil {
+				return nil, fmt.Errorf("ue: lab ue.sec_algorithms %q: %w", a, err)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
 
 // Agreement is the security agreement of a registration (TS 33.203 7.1):
 // what each end announced and the algorithms chosen, as the SAs were made

@@ -115,8 +115,8 @@ type Options struct {
 	// caller's to record (TracePacket) and to close.
 	ESP *esp.Stack
 	// Offer is what the UE offers in Security-Client, one ipsec-3gpp
-	// mechanism each (their SPIs and ports are the UE's); nil means
-	// DefaultOffer.
+	// mechanism each (their SPIs and ports are the UE's); nil means the
+	// lab's ue.sec_algorithms, then DefaultOffer.
 	Offer []secagree.Mechanism
 }
 
@@ -254,7 +254,9 @@ func New(o Options) (*UE, error) {
 	}
 	u.offer = o.Offer
 	if len(u.offer) == 0 {
-		u.offer = DefaultOffer
+		if u.offer, err = labOffer(l.UE.SecAlgorithms); err != nil {
+			return nil, err
+		}
 	}
 	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log})
 	if l.SUT.IPsec {
