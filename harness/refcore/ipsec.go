@@ -43,6 +43,21 @@ type pAgreement struct {
 	portC, portS *transport.Endpoint
 	clearS       *transport.Endpoint // kernel socket on port-s, only for the deviation 10/in-clear
 	mech         secagree.Mechanism  // as announced in Security-Server
+	ue           esp.Side            // the UE's end, as its Security-Client announced it
+}
+
+// close removes the agreement's SAs, closes its ports and gives its lease
+// back.
+func (pa *pAgreement) close() {
+	for _, e := range []*transport.Endpoint{pa.portC, pa.portS, pa.clearS} {
+		if e != nil {
+			e.Close()
+		}
+	}
+	if pa.bundle != nil {
+		pa.bundle.Close()
+	}
+	pa.lease.Release()
 }
 
 func startPCSCFIPsec(host netip.Addr, layer *transport.Layer, log *slog.Logger) (*pcscfIPsec, error) {
@@ -109,15 +124,7 @@ func (s *pcscfIPsec) agree(ctx context.Context, ue netip.Addr, client []string, 
 	}
 	pa := &pAgreement{lease: lease}
 	fail := func(err error) (string, error) {
-		for _, e := range []*transport.Endpoint{pa.portC, pa.portS, pa.clearS} {
-			if e != nil {
-				e.Close()
-			}
-		}
-		if pa.bundle != nil {
-			pa.bundle.Close()
-		}
-		lease.Release()
+		pa.close()
 		return "", err
 	}
 	side := lease.Side()
@@ -140,16 +147,34 @@ func (s *pcscfIPsec) agree(ctx context.Context, ue netip.Addr, client []string, 
 		}
 	}
 	a.Local, a.Remote = side, chosen.Side(ue)
+	pa.ue = a.Remote
 	a.Integrity, a.Encryption = chosen.Integrity, chosen.Cipher()
 	if pa.bundle, err = s.stack.Establish(a); err != nil {
 		return fail(err)
 	}
 	pa.mech = secagree.FromSide(side, chosen.Integrity, chosen.Encryption)
 	pa.mech.Q, pa.mech.QValue = "0.1", 0.1 // as table A.3.2.2-5
+	// The UE's earlier agreement, if any, goes: the new SAs replace it
+	// (its ports and SPIs are the UE's again), so that the P-CSCF holds one
+	// agreement per UE, not one per registration.
 	s.mu.Lock()
-	s.agreements = append(s.agreements, pa)
+	var old []*pAgreement
+	keep := s.agreements[:0]
+	for _, o := range s.agreements {
+		if o.ue.Addr == pa.ue.Addr && (o.ue.PortC == pa.ue.PortC || o.ue.PortS == pa.ue.PortS) {
+			old = append(old, o)
+			delete(s.byEndpoint, o.portC)
+			delete(s.byEndpoint, o.portS)
+			continue
+		}
+		keep = append(keep, o)
+	}
+	s.agreements = append(keep, pa)
 	s.byEndpoint[pa.portC], s.byEndpoint[pa.portS] = pa, pa
 	s.mu.Unlock()
+	for _, o := range old {
+		o.close()
+	}
 	s.log.Info("P-CSCF: security associations created", "sa", a.String())
 	value := pa.mech.String()
 	if deviation.Has(devs, deviation.AlgNotOffered) {

@@ -162,8 +162,7 @@ func (u *UE) bindProtected(host netip.Addr) error {
 // Security-Server the mechanism with the highest q among those the UE
 // offered and creates the four SAs with the P-CSCF's address, ports and
 // SPIs, and the IK and CK of the AKA run. The SAs of an earlier agreement
-// of r stay until the UE closes (a TCP connection over them may still be
-// winding down).
+// go then: they hold the same inbound SPIs, the UE's lease's.
 func (u *UE) agree(r *Registration) error {
 	s := u.ipsec
 	server, perr := secagree.ParseValues(r.SecurityServer)
@@ -181,10 +180,13 @@ func (u *UE) agree(r *Registration) error {
 		// SAs): TS 33.203 7.4's new SAs are not made; see the package doc.
 		return nil
 	}
-	if r.bundle != nil {
-		// A new agreement of the same registration with the UE's same
-		// inbound SPIs: the old SAs go first.
-		r.bundle.Close()
+	// The UE's SAs all use its lease's inbound SPIs: those of an earlier
+	// agreement (of this registration, or of one before it) go first.
+	u.saMu.Lock()
+	old := append([]*esp.Bundle(nil), s.bundles...)
+	u.saMu.Unlock()
+	for _, b := range old {
+		b.Close()
 	}
 	b, err := s.stack.Establish(a)
 	if err != nil {

@@ -33,9 +33,10 @@
 // there is recorded and taken as it came, so that a rule can say a 200 OK
 // was not protected. The UE records every ESP packet its stack sends or
 // receives into the trace (trace.Packet), refused ones too. The SAs live
-// until the UE closes (after a de-registration they stay, so that a TCP
-// connection over them winds down over them); Close removes every SA the UE
-// made, only those, and gives its ports and SPIs back, on every path. A new
+// until the UE closes or its next registration makes new ones (after a
+// de-registration they stay, so that a TCP connection over them winds down
+// over them); Close removes every SA the UE made, only those, and gives its
+// ports and SPIs back, on every path. A new
 // challenge inside a protected exchange is answered over the SAs in place:
 // the new set of SAs of TS 33.203 7.4 is not made.
 //
