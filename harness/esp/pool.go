@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"imsconform/harness/trace"
 )
 
 // registry is what every Stack of the process shares: the inbound SAs by SPI
@@ -139,7 +141,9 @@ func (l *Lease) Release() {
 // process's leases and SAs; the ports are unique among the process's leases
 // on this address, and a port that a kernel socket holds on the address at
 // the time (UDP or TCP) is skipped, so that a protected port never shares
-// its number with an unprotected one. It fails when the range is exhausted.
+// its number with an unprotected one; so is a port Wireshark dissects as
+// another protocol (trace.WiresharkOther), so that the SIP inside the SAs
+// shows as SIP in a capture. It fails when the range is exhausted.
 func (s *Stack) Allocate() (*Lease, error) { return s.Claim(Side{}) }
 
 // Claim is Allocate with some of the ports and SPIs chosen by the caller
@@ -176,7 +180,7 @@ func (s *Stack) Claim(want Side) (*Lease, error) {
 	next := 0
 	for i := 0; i < span && (got[0] == 0 || got[1] == 0); i++ {
 		p := uint16(int(s.cfg.PortMin) + (start+i)%span)
-		if ports[p] || p == got[0] || p == got[1] || s.portInUse(p) || kernelHolds(s.addr, p) {
+		if ports[p] || p == got[0] || p == got[1] || s.portInUse(p) || trace.WiresharkOther(p) || kernelHolds(s.addr, p) {
 			continue
 		}
 		for got[next] != 0 {

@@ -90,3 +90,26 @@ func TestDiameterOnItsPort(t *testing.T) {
 		t.Errorf("ports %v→%v and %v→%v, want 52000→3868 and 3868→52000", got[0].src, got[0].dst, got[1].src, got[1].dst)
 	}
 }
+
+// A clear SIP message's port that Wireshark dissects as another protocol
+// (48049: CBSP) is written as one it does not, the same in every message;
+// other ports stay.
+func TestSIPPortWiresharkTakesIsMoved(t *testing.T) {
+	ue, pc := netip.MustParseAddrPort("[::1]:40000"), netip.MustParseAddrPort("[::1]:48049")
+	if !trace.WiresharkOther(pc.Port()) || trace.WiresharkOther(ue.Port()) {
+		t.Fatal("the test's ports are not what Wireshark makes of them any more")
+	}
+	msgs := []trace.Message{
+		{Seq: 1, Time: t0, Proto: trace.SIP, Transport: "UDP", Src: ue, Dst: pc, Raw: register(1)},
+		{Seq: 2, Time: t0, Proto: trace.SIP, Transport: "UDP", Src: pc, Dst: ue, Raw: response401()},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, msgs); err != nil {
+		t.Fatal(err)
+	}
+	got := readPcap(t, buf.Bytes())
+	moved := got[0].dst.Port()
+	if moved == 48049 || trace.WiresharkOther(moved) || got[1].src.Port() != moved || got[0].src.Port() != 40000 || got[1].dst.Port() != 40000 {
+		t.Errorf("ports %v→%v, %v→%v: want 48049 moved to one port Wireshark leaves to SIP, 40000 kept", got[0].src, got[0].dst, got[1].src, got[1].dst)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -63,20 +65,32 @@ const (
 // embedded core's HSS takes an ephemeral one): Wireshark dissects Diameter
 // on that port only, and would show the messages as data otherwise. The
 // port the HSS really had is in the trace (report.json).
+//
+// Likewise a port of a SIP message in clear that Wireshark dissects as
+// another protocol (trace.WiresharkOther, e.g. 48049 as CBSP: an ephemeral
+// port may be one) is written as a port it does not, from 65535 down, one
+// for each such port of the file and used by nothing else in it, so that
+// Wireshark shows the SIP as SIP; the ports inside ESP packets cannot be
+// rewritten, and the user-space ESP never leases such a port.
 func Write(w io.Writer, msgs []trace.Message) error { return WriteAll(w, msgs, nil) }
 
 // WriteAll is Write with the ESP packets of an IPsec run (trace.Packet): each
 // is written as it was on the wire, an IP header (protocol 50) and the ESP
 // packet, or, sent in clear by a deviation, the UDP or TCP segment; a
 // message that travelled inside ESP (Message.ESP) is not written again in
-// clear when the packets that carried it are among pkts. Messages and
-// packets are written in the order of their times, each list in its own
-// order.
+// clear when the packets that carried it are among pkts. Messages are
+// written in their order, packets in the order of their times, the two
+// merged by time.
 func WriteAll(w io.Writer, msgs []trace.Message, pkts []trace.Packet) error {
 	pw := pcapgo.NewWriterNanos(w)
 	if err := pw.WriteFileHeader(pcapSnapLen, layers.LinkTypeEthernet); err != nil {
 		return fmt.Errorf("pcap: writing the pcap file header: %w", err)
 	}
+	// A stack reports a packet it sent once it has left, and may report
+	// one it received meanwhile: the times (taken before a packet is sent,
+	// when it is received) give the order on the wire.
+	pkts = slices.Clone(pkts)
+	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].Time.Before(pkts[j].Time) })
 	have := make(map[int]bool, len(pkts))
 	for _, p := range pkts {
 		have[p.Seq] = true
@@ -93,6 +107,7 @@ func WriteAll(w io.Writer, msgs []trace.Message, pkts []trace.Packet) error {
 		return true
 	}
 	streams := map[flow]uint32{} // next sequence number per TCP stream
+	remap := sipPorts(msgs, pkts)
 	write := func(at time.Time, b []byte, what string) error {
 		ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}
 		if err := pw.WritePacket(ci, b); err != nil {
@@ -122,6 +137,10 @@ func WriteAll(w io.Writer, msgs []trace.Message, pkts []trace.Packet) error {
 		if carried(m) {
 			continue
 		}
+		if m.Proto == trace.SIP {
+			m.Src = netip.AddrPortFrom(m.Src.Addr(), remap.of(m.Src.Port()))
+			m.Dst = netip.AddrPortFrom(m.Dst.Addr(), remap.of(m.Dst.Port()))
+		}
 		frames, err := packets(m, streams)
 		if err != nil {
 			return fmt.Errorf("pcap: message %d (%s %s→%s): %w", m.Seq, m.Proto, m.Src, m.Dst, err)
@@ -133,6 +152,46 @@ func WriteAll(w io.Writer, msgs []trace.Message, pkts []trace.Packet) error {
 		}
 	}
 	return nil
+}
+
+// portMap maps the ports of clear SIP messages that Wireshark dissects as
+// another protocol to ports it does not.
+type portMap map[uint16]uint16
+
+func (pm portMap) of(p uint16) uint16 {
+	if q, ok := pm[p]; ok {
+		return q
+	}
+	return p
+}
+
+// sipPorts gives every port of a clear SIP message that trace.WiresharkOther
+// names a port of its own, from 65535 down, that no message or packet of
+// the file uses and Wireshark does not take.
+func sipPorts(msgs []trace.Message, pkts []trace.Packet) portMap {
+	used := map[uint16]bool{}
+	var bad []uint16
+	for _, m := range msgs {
+		for _, p := range []uint16{m.Src.Port(), m.Dst.Port()} {
+			if !used[p] && m.Proto == trace.SIP && trace.WiresharkOther(p) {
+				bad = append(bad, p)
+			}
+			used[p] = true
+		}
+	}
+	for _, p := range pkts {
+		used[p.SrcPort], used[p.DstPort] = true, true
+	}
+	pm := portMap{}
+	next := uint16(65535)
+	for _, p := range bad {
+		for used[next] || trace.WiresharkOther(next) {
+			next--
+		}
+		pm[p] = next
+		used[next] = true
+	}
+	return pm
 }
 
 // espPacket is an ESP packet as a frame: Ethernet, IP (protocol 50) and the
