@@ -460,6 +460,10 @@ func errnoOf(e tcpip.Error) error {
 		return fmt.Errorf("%s: %w", e, syscall.ECONNREFUSED)
 	case *tcpip.ErrPortInUse:
 		return fmt.Errorf("%s: %w", e, syscall.EADDRINUSE)
+	case *tcpip.ErrBadLocalAddress:
+		// A 4-tuple still taken (TIME_WAIT, or open): the kernel's connect
+		// says EADDRNOTAVAIL.
+		return fmt.Errorf("%s: %w", e, syscall.EADDRNOTAVAIL)
 	case *tcpip.ErrTimeout:
 		return fmt.Errorf("%s: %w", e, syscall.ETIMEDOUT)
 	}
