@@ -49,6 +49,9 @@ type Input struct {
 	// with that reason, not fail: only a message that should have come and
 	// did not fails.
 	NotDue map[string]string
+	// Packets are the ESP packets the harness's roles sent and received
+	// under IPsec, in capture order (the rules of kind esp on packets).
+	Packets []trace.Packet
 }
 
 // parsed is the message of one step as this evaluation sees it.

@@ -558,6 +558,15 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		} else {
 			err = need(rd.Value != nil, "value")
 		}
+	case KindESP:
+		switch {
+		case !slices.Contains(ESPParts, r.Part):
+			err = bad("expected an esp part (%s), saw %q", strings.Join(ESPParts, ", "), r.Part)
+		case r.Part == "spi":
+			err = need(rd.Value != nil, "value")
+		case r.Part == "packets.spi":
+			err = need(len(r.Values) > 0, "values")
+		}
 	case KindFact:
 		known := false
 		for _, f := range Facts {
@@ -738,7 +747,7 @@ func (s *Scenario) checkField(r Rule, st Step) error {
 		if diaStart {
 			return fmt.Errorf("expected command, request and application only on a Diameter step, saw them on step %s (SIP)", st.ID)
 		}
-		if r.Kind != KindEnvelope && !ValidPart(r.Part) {
+		if r.Kind != KindEnvelope && r.Kind != KindESP && !ValidPart(r.Part) {
 			return fmt.Errorf("expected a part (value, uri, uri.host, param:NAME, digest:NAME, via.port, expiry, ...), saw %q", r.Part)
 		}
 		return nil
