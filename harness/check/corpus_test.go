@@ -115,15 +115,10 @@ func corpusFiles(t *testing.T, kind string) []string {
 	return files
 }
 
-// judgeVariant puts the variant in a conformant run and judges the rules
-// of its table (A.3.2.2-10's variants also by A.3.2.2-14's).
-func judgeVariant(t *testing.T, s *scenario.Scenario, v variant) ([]scenario.Rule, []Result) {
-	t.Helper()
-	ct, ok := corpusTables[v.table]
-	if !ok {
-		t.Fatalf("%s: no table %s in the corpus map", v.path, v.table)
-	}
-	in := seedInput(ct.profile)
+// withVariant is the run in with the variant's message as its table's
+// step's, and the variant's lab values.
+func withVariant(in Input, v variant) Input {
+	ct := corpusTables[v.table]
 	for k, x := range v.set {
 		in.Vars[k] = x
 	}
@@ -133,6 +128,18 @@ func judgeVariant(t *testing.T, s *scenario.Scenario, v variant) ([]scenario.Rul
 	if ct.step == "10" {
 		in.Messages["14"] = m
 	}
+	return in
+}
+
+// judgeVariant puts the variant in a conformant run and judges the rules
+// of its table (A.3.2.2-10's variants also by A.3.2.2-14's).
+func judgeVariant(t *testing.T, s *scenario.Scenario, v variant) ([]scenario.Rule, []Result) {
+	t.Helper()
+	ct, ok := corpusTables[v.table]
+	if !ok {
+		t.Fatalf("%s: no table %s in the corpus map", v.path, v.table)
+	}
+	in := withVariant(seedInput(ct.profile), v)
 	all, _ := s.Rules(ct.profile)
 	var rules []scenario.Rule
 	for _, r := range all {
@@ -316,6 +323,46 @@ func knownResults(t *testing.T) map[string]map[string]Verdict {
 	return out
 }
 
+// kamailioRun is the run of testdata/corpus/kamailio-5.6.3/<profile>: its
+// messages with their envelopes and trace numbers, its lab values and
+// facts.
+func kamailioRun(t *testing.T, profile string) Input {
+	t.Helper()
+	dir := filepath.Join("testdata", "corpus", "kamailio-5.6.3", profile)
+	in := Input{Messages: map[string]trace.Message{}, Missing: map[string]string{}, Facts: map[string]string{}, Vars: map[string]string{}}
+	for _, f := range []string{"vars.yaml", "facts.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := in.Vars
+		if f == "facts.yaml" {
+			m = in.Facts
+		}
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	for _, step := range []string{"2", "5", "7", "10", "11", "13"} {
+		path := filepath.Join(dir, step+".sip")
+		v := readVariant(t, path)
+		m := trace.Message{Proto: trace.SIP, Transport: "UDP", Raw: v.raw}
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(b), "\n") {
+			if env, ok := strings.CutPrefix(l, "# envelope: "); ok {
+				f := strings.Fields(env) // UDP src -> dst
+				m.Transport, m.Src, m.Dst = f[0], netip.MustParseAddrPort(f[1]), netip.MustParseAddrPort(f[3])
+			}
+			if seq, ok := strings.CutPrefix(l, "# seq: "); ok {
+				m.Seq, _ = strconv.Atoi(seq)
+			}
+		}
+		in.Messages[step] = m
+	}
+	in.Messages["14"] = in.Messages["10"]
+	return in
+}
+
 // TestKamailioMessagesOffline: the SIP messages of a real run against
 // Kamailio 5.6.3 (both profiles), judged now, get exactly the verdicts of
 // labs/kamailio/known-results.yaml, the rules on the Cx messages (not kept
@@ -325,38 +372,7 @@ func TestKamailioMessagesOffline(t *testing.T) {
 	known := knownResults(t)
 	for _, profile := range s.Profiles() {
 		t.Run(profile, func(t *testing.T) {
-			dir := filepath.Join("testdata", "corpus", "kamailio-5.6.3", profile)
-			in := Input{Messages: map[string]trace.Message{}, Missing: map[string]string{}, Facts: map[string]string{}, Vars: map[string]string{}}
-			for _, f := range []string{"vars.yaml", "facts.yaml"} {
-				b, err := os.ReadFile(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := in.Vars
-				if f == "facts.yaml" {
-					m = in.Facts
-				}
-				if err := yaml.Unmarshal(b, &m); err != nil {
-					t.Fatalf("%s: %v", f, err)
-				}
-			}
-			for _, step := range []string{"2", "5", "7", "10", "11", "13"} {
-				path := filepath.Join(dir, step+".sip")
-				v := readVariant(t, path)
-				m := trace.Message{Proto: trace.SIP, Transport: "UDP", Raw: v.raw}
-				b, _ := os.ReadFile(path)
-				for _, l := range strings.Split(string(b), "\n") {
-					if env, ok := strings.CutPrefix(l, "# envelope: "); ok {
-						f := strings.Fields(env) // UDP src -> dst
-						m.Transport, m.Src, m.Dst = f[0], netip.MustParseAddrPort(f[1]), netip.MustParseAddrPort(f[3])
-					}
-					if seq, ok := strings.CutPrefix(l, "# seq: "); ok {
-						m.Seq, _ = strconv.Atoi(seq)
-					}
-				}
-				in.Messages[step] = m
-			}
-			in.Messages["14"] = in.Messages["10"]
+			in := kamailioRun(t, profile)
 			rules, _ := s.Rules(profile)
 			res := Evaluate(rules, in)
 			checked := 0
