@@ -35,10 +35,31 @@ func indexOutside(s, set string) int {
 	if set == "" {
 		return -1
 	}
-	if len(set) == 1 && set[0] != '"' && set[0] != '<' && set[0] != '>' &&
-		strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '<') < 0 {
+	if plain(s, set) {
 		return strings.IndexByte(s, set[0]) // nothing quoted, nothing in brackets
 	}
+	return scanOutside(s, set)
+}
+
+// plain reports whether s quotes nothing and brackets nothing, so that the
+// first byte of a one-byte set (no quote or bracket itself) in s is outside
+// quotes and brackets; so is it in every tail of s.
+func plain(s, set string) bool {
+	return len(set) == 1 && set[0] != '"' && set[0] != '<' && set[0] != '>' &&
+		strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '<') < 0
+}
+
+// nextOutside is indexOutside of s, a tail of a text that plain says is so
+// when isPlain.
+func nextOutside(s, set string, isPlain bool) int {
+	if isPlain {
+		return strings.IndexByte(s, set[0])
+	}
+	return indexOutside(s, set)
+}
+
+// scanOutside is indexOutside, byte by byte.
+func scanOutside(s, set string) int {
 	quoted, angle := false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -81,8 +102,9 @@ func parseParams(s, sep string) Params { return appendParams(nil, s, sep) }
 
 // appendParams appends the parameters of s, separated by a byte of sep, to ps.
 func appendParams(ps Params, s, sep string) Params {
+	isPlain := plain(s, sep)
 	for s != "" {
-		i := indexOutside(s, sep)
+		i := nextOutside(s, sep, isPlain)
 		item := s
 		if i >= 0 {
 			item, s = s[:i], s[i+1:]

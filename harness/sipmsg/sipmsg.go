@@ -250,8 +250,9 @@ func SplitList(s string) []string {
 
 // eachItem calls f with each element SplitList would return, in order.
 func eachItem(s string, f func(string)) {
+	isPlain := plain(s, ",")
 	for {
-		i := indexOutside(s, ",")
+		i := nextOutside(s, ",", isPlain)
 		item := s
 		if i >= 0 {
 			item = s[:i]
