@@ -68,3 +68,28 @@ func BenchmarkCompile(b *testing.B) {
 		_ = Compile(rules).Bind(in.Vars)
 	}
 }
+
+// BenchmarkOverlay binds the rules that read the UE's identities and ports
+// to one UE's values: what a load run spends, once, on each UE it holds
+// (B/op is what an overlay keeps).
+func BenchmarkOverlay(b *testing.B) {
+	rules, _ := loadTS24206(b).Rules("a322")
+	in := seedInput("a322")
+	plan := Compile(rules).Bind(in.Vars, perUE...)
+	for b.Loop() {
+		_ = plan.Overlay(in.Vars)
+	}
+}
+
+// BenchmarkRegistrationReuse is BenchmarkRegistration with the results
+// written into the same slice each time (AppendResults), as a load run that
+// aggregates them per rule does.
+func BenchmarkRegistrationReuse(b *testing.B) {
+	rules, _ := loadTS24206(b).Rules("a322")
+	in := seedInput("a322")
+	plan := Compile(rules).Bind(in.Vars)
+	var res []Result
+	for b.Loop() {
+		res = plan.AppendResults(res[:0], in)
+	}
+}

@@ -14,12 +14,13 @@ import (
 // each evaluation, or once per UE in an Overlay. A Plan is safe for
 // concurrent use.
 type Plan struct {
-	prog  *Program
-	vars  map[string]string
-	perUE map[string]bool
-	rules []bound
-	open  []int // the rules that read a per-UE variable
-	wants parses
+	prog   *Program
+	vars   map[string]string
+	perUE  map[string]bool
+	rules  []bound
+	open   []int // the rules that read a per-UE variable
+	openAt []int // openAt[i] is k+1 for rule i = open[k], 0 for a rule bound in rules
+	wants  parses
 }
 
 // Overlay is a plan with one UE's values for the per-UE variables: the
@@ -28,8 +29,6 @@ type Plan struct {
 type Overlay struct {
 	plan  *Plan
 	rules []bound // rules[k] belongs to plan.open[k]
-	at    []int   // at[i] is k+1 for rule i = plan.open[k], 0 otherwise
-	wants parses
 }
 
 // bound is what one rule holds once the lab's values are known.
@@ -40,6 +39,7 @@ type bound struct {
 	valErr  error    // why the first values template that cannot be filled cannot
 	valBad  string   // that template
 	re      *regexp.Regexp
+	match   func(string) bool // re.MatchString, or what matches the same
 	reErr   error
 	matches string // "matches RE"
 	start   []val  // the start line's fields (method ... reason, command, application), for a start-line rule
@@ -80,9 +80,11 @@ func (pr *Program) Bind(vars map[string]string, perUE ...string) *Plan {
 		v, ok := p.vars[name]
 		return v, ok
 	}
+	p.openAt = make([]int, len(pr.rules))
 	for i := range pr.rules {
 		if p.opens(&pr.rules[i]) {
 			p.open = append(p.open, i)
+			p.openAt[i] = len(p.open)
 			continue
 		}
 		p.rules[i] = pr.bind(&pr.rules[i], lookup)
@@ -121,11 +123,29 @@ func (c *crule) templates() []int {
 	return ids
 }
 
-// Overlay binds the rules that read per-UE variables to one UE's values;
-// a variable vars lacks keeps the run's value.
+// Overlay binds the rules that read per-UE variables to one UE's values,
+// once, for an evaluation that reads them again and again; a variable vars
+// lacks keeps the run's value. A plan's Evaluate binds them from
+// Input.Vars on each call, into storage it reuses, and keeps nothing per
+// UE.
 func (p *Plan) Overlay(vars map[string]string) *Overlay {
-	o := &Overlay{plan: p, rules: make([]bound, len(p.open)), at: make([]int, len(p.rules)), wants: newParses()}
-	lookup := func(name string) (string, bool) {
+	o := &Overlay{plan: p, rules: make([]bound, len(p.open))}
+	for k, i := range p.open {
+		b := &o.rules[k]
+		p.prog.bindInto(b, &p.prog.rules[i], p.lookup(vars))
+		// read by evaluations at once: its values are taken apart by each
+		b.value.forms.frozen = true
+		for j := range b.values {
+			b.values[j].forms.frozen = true
+		}
+	}
+	return o
+}
+
+// lookup reads the per-UE variables from vars, the others (and a per-UE
+// one vars lacks) from the run's.
+func (p *Plan) lookup(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
 		if p.perUE[name] {
 			if v, ok := vars[name]; ok {
 				return v, true
@@ -134,21 +154,37 @@ func (p *Plan) Overlay(vars map[string]string) *Overlay {
 		v, ok := p.vars[name]
 		return v, ok
 	}
+}
+
+// bindOpen binds the rules that read per-UE variables to in.Vars, into the
+// evaluator's storage.
+func (e *evaluator) bindOpen(p *Plan, vars map[string]string) {
+	e.open = grow(e.open, len(p.open))
+	lookup := p.lookup(vars)
 	for k, i := range p.open {
-		o.rules[k] = p.prog.bind(&p.prog.rules[i], lookup)
-		o.at[i] = k + 1
-		o.wants.want(&p.prog.rules[i], &o.rules[k])
+		c := &p.prog.rules[i]
+		p.prog.bindInto(&e.open[k], c, lookup)
+		e.parses.want(c, &e.open[k])
 	}
-	return o
 }
 
 // bind fills a rule's templates and writes its lab texts.
 func (pr *Program) bind(c *crule, lookup func(string) (string, bool)) bound {
-	r := c.r
 	var b bound
+	pr.bindInto(&b, c, lookup)
+	return b
+}
+
+// bindInto is bind into b, reusing the storage of its lists: an
+// evaluation binds the rules that read a UE's values into storage it
+// keeps from one evaluation to the next.
+func (pr *Program) bindInto(b *bound, c *crule, lookup func(string) (string, bool)) {
+	r := c.r
+	values, start := b.values[:0], b.start
+	*b = bound{}
 	if o := when(r, lookup); o != nil {
 		b.when = o
-		return b
+		return
 	}
 	fill := func(id int) val {
 		if id < 0 {
@@ -178,22 +214,26 @@ func (pr *Program) bind(c *crule, lookup func(string) (string, bool)) bound {
 			continue
 		}
 		if !pr.tmpls[id].list {
-			b.values = append(b.values, v)
+			values = append(values, v)
 			continue
 		}
-		for _, x := range strings.Fields(v.s) {
+		for x := range strings.FieldsSeq(v.s) {
 			w := val{s: x, unq: x}
 			if r.Part == "unquoted" {
 				w.unq, w.quoted = unquote(x)
 			}
-			b.values = append(b.values, w)
+			values = append(values, w)
 		}
+	}
+	if len(values) > 0 {
+		b.values = values
 	}
 	for i, id := range c.tStart {
 		if id >= 0 {
-			if b.start == nil {
-				b.start = make([]val, len(c.tStart))
+			if len(start) < len(c.tStart) {
+				start = make([]val, len(c.tStart))
 			}
+			b.start = start[:len(c.tStart)]
 			b.start[i] = fill(id)
 		}
 	}
@@ -211,9 +251,9 @@ func (pr *Program) bind(c *crule, lookup func(string) (string, bool)) bound {
 	}
 	if b.re != nil {
 		b.matches = "matches " + b.re.String()
+		b.match = matcherFor(b.re)
 	}
-	b.exp = pr.labExp(c, &b)
-	return b
+	b.exp = pr.labExp(c, b)
 }
 
 // when decides a rule whose lab conditions do not hold: none, with the
@@ -271,11 +311,11 @@ func (pr *Program) labExp(c *crule, b *bound) string {
 		}
 		return strings.Join(exp, ", ")
 	case scenario.KindOneOf:
-		return "one of " + strings.Join(valTexts(b.values), ", ")
+		return joinVals("one of ", b.values, ", ")
 	case scenario.KindMembers:
-		return "includes " + strings.Join(valTexts(b.values), " ")
+		return joinVals("includes ", b.values, " ")
 	case scenario.KindWithin:
-		return "only " + strings.Join(valTexts(b.values), " ")
+		return joinVals("only ", b.values, " ")
 	case scenario.KindContains:
 		return "includes " + b.value.s
 	case scenario.KindExcludes:
@@ -288,12 +328,22 @@ func (pr *Program) labExp(c *crule, b *bound) string {
 	return ""
 }
 
-func valTexts(vs []val) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.s
+// joinVals is prefix and the values' texts joined by sep, in one string.
+func joinVals(prefix string, vs []val, sep string) string {
+	n := len(prefix) + len(sep)*max(len(vs)-1, 0)
+	for _, v := range vs {
+		n += len(v.s)
 	}
-	return out
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(prefix)
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(v.s)
+	}
+	return b.String()
 }
 
 // compareExp writes the conditions of a compare rule that do not depend on
@@ -335,10 +385,11 @@ func bounds(r *scenario.Rule) []string {
 // bound is the bound rule i of the evaluation: the overlay's, for a rule
 // that reads a per-UE variable.
 func (e *evaluator) bound(i int) *bound {
-	if e.ov != nil {
-		if k := e.ov.at[i]; k > 0 {
+	if k := e.plan.openAt[i]; k > 0 {
+		if e.ov != nil {
 			return &e.ov.rules[k-1]
 		}
+		return &e.open[k-1]
 	}
 	return &e.plan.rules[i]
 }

@@ -117,11 +117,6 @@ func lookup[T any](e *evaluator, fm form[T], s string) *entry[T] {
 			return x
 		}
 	}
-	if e.ov != nil {
-		if x := fm.cache(&e.ov.wants).find(s); x != nil {
-			return x
-		}
-	}
 	return take(&e.parses, fm, s)
 }
 

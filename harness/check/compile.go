@@ -37,15 +37,17 @@ type Program struct {
 // crule is one compiled rule.
 type crule struct {
 	r                *scenario.Rule
-	res              Result // the fields that do not depend on the run
-	step             int    // slot of the rule's step
-	same             int    // slot of the step that is the same message, -1 for none
-	h                int    // header id
-	eq               eqKind // how a field of the rule's part compares
-	eqList           eqKind // how a field of partOf(rule) compares (members, within)
-	pk               picker // the fields the rule reads
-	opt              int    // selection (header, all, part): contains, excludes
-	self             int    // selection (header, all, ref part): compare with ref self
+	kind             kindID
+	reason           func(string) bool // matches the reason_pattern
+	res              Result            // the fields that do not depend on the run
+	step             int               // slot of the rule's step
+	same             int               // slot of the step that is the same message, -1 for none
+	h                int               // header id
+	eq               eqKind            // how a field of the rule's part compares
+	eqList           eqKind            // how a field of partOf(rule) compares (members, within)
+	pk               picker            // the fields the rule reads
+	opt              int               // selection (header, all, part): contains, excludes
+	self             int               // selection (header, all, ref part): compare with ref self
 	req              reqStep
 	ref              *cref
 	tValue, tPattern int   // template ids, -1 for none
@@ -82,6 +84,60 @@ func (c *crule) fails() *failTexts {
 			wrongCount: "wrong number of " + r.Header + " values", whole: describe(r.Header, r.Part, "")}
 	})
 	return &c.failTexts
+}
+
+// kindID is a rule kind as the engine switches on it.
+type kindID uint8
+
+// The rule kinds (scenario.Kinds); kUnknown is a kind the engine does not
+// know, which evaluates to an error.
+const (
+	kUnknown kindID = iota
+	kStartLine
+	kPresent
+	kAbsent
+	kCount
+	kEquals
+	kMatches
+	kOneOf
+	kMembers
+	kContains
+	kExcludes
+	kSameAs
+	kViaEcho
+	kCompare
+	kDate
+	kNonce
+	kEnvelope
+	kFact
+	kWithin
+	kAfter
+	kDiffers
+	kBodyLen
+)
+
+var kindIDs = map[scenario.Kind]kindID{
+	scenario.KindStartLine: kStartLine,
+	scenario.KindPresent:   kPresent,
+	scenario.KindAbsent:    kAbsent,
+	scenario.KindCount:     kCount,
+	scenario.KindEquals:    kEquals,
+	scenario.KindMatches:   kMatches,
+	scenario.KindOneOf:     kOneOf,
+	scenario.KindMembers:   kMembers,
+	scenario.KindContains:  kContains,
+	scenario.KindExcludes:  kExcludes,
+	scenario.KindSameAs:    kSameAs,
+	scenario.KindViaEcho:   kViaEcho,
+	scenario.KindCompare:   kCompare,
+	scenario.KindDate:      kDate,
+	scenario.KindNonce:     kNonce,
+	scenario.KindEnvelope:  kEnvelope,
+	scenario.KindFact:      kFact,
+	scenario.KindWithin:    kWithin,
+	scenario.KindAfter:     kAfter,
+	scenario.KindDiffers:   kDiffers,
+	scenario.KindBodyLen:   kBodyLen,
 }
 
 // cref is a compiled ref: the field of another message a rule compares
@@ -213,7 +269,11 @@ type selKey struct {
 }
 
 func (c *compiler) rule(cr *crule, r *scenario.Rule) {
-	cr.r, cr.res = r, Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement, Level: r.Level}
+	cr.r, cr.kind = r, kindIDs[r.Kind]
+	if r.Reason != nil {
+		cr.reason = matcherFor(r.Reason)
+	}
+	cr.res = Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement, Level: r.Level}
 	cr.step, cr.same, cr.h, cr.tValue, cr.tPattern = c.slot(r.Step), -1, c.header(r.Header), -1, -1
 	if r.SameMessage != "" {
 		cr.same = c.slot(r.SameMessage)

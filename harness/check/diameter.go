@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -25,7 +26,8 @@ type avpValues struct {
 
 // avpsOf collects the AVPs of m that header h names (see
 // scenario.DiameterPath), into storage of the evaluator's.
-func (e *evaluator) avpsOf(m *diameter.Message, h *hdrInfo) *avpValues {
+func (e *evaluator) avpsOf(v *msgView, h *hdrInfo) *avpValues {
+	m := v.dia
 	a := e.newAVPValues()
 	path, err := h.diameter.get(h.raw)
 	if err != nil {
@@ -36,9 +38,9 @@ func (e *evaluator) avpsOf(m *diameter.Message, h *hdrInfo) *avpValues {
 	level := m.AVPs
 	for i, def := range path {
 		lo := len(e.avps)
-		for _, x := range level {
-			if x.Code == def.Code && x.Vendor() == def.Vendor {
-				e.avps = append(e.avps, x)
+		for j := range level {
+			if x := &level[j]; x.Code == def.Code && x.Vendor() == def.Vendor {
+				e.avps = append(e.avps, *x)
 			}
 		}
 		found := e.avps[lo:len(e.avps):len(e.avps)]
@@ -46,19 +48,18 @@ func (e *evaluator) avpsOf(m *diameter.Message, h *hdrInfo) *avpValues {
 			a.avps = found
 			break
 		}
-		var next []diameter.AVP
+		lo = len(e.avps)
 		for _, g := range found {
-			members, err := g.Group()
-			if err != nil {
+			var err error
+			if e.avps, err = g.AppendGroup(e.avps); err != nil {
 				a.err = fmt.Errorf("%s: %v", def.Name, err)
 				return a
 			}
-			next = append(next, members...)
 		}
-		level = next
+		level = e.avps[lo:len(e.avps):len(e.avps)]
 	}
 	for i, x := range a.avps {
-		t, err := renderAVP(a.def, x)
+		t, err := v.render(a.def, x)
 		if err != nil {
 			if len(a.errs) == 0 {
 				a.errs = grow(a.errs, len(a.avps))
@@ -81,14 +82,17 @@ func (e *evaluator) newAVPValues() *avpValues {
 	return a
 }
 
-// renderAVP writes an AVP's data as text by its dictionary type:
+// render writes an AVP's data as text by its dictionary type:
 // UTF8String and DiameterIdentity as text, the numeric types in decimal,
 // Address as an IP literal, Time in RFC 3339 (UTC), OctetString and
 // Grouped in lower-case hex.
-func renderAVP(def diameter.AVPDef, a diameter.AVP) (string, error) {
+func (m *msgView) render(def diameter.AVPDef, a diameter.AVP) (string, error) {
 	switch def.Type {
 	case diameter.TypeUTF8String, diameter.TypeDiameterIdentity:
-		return a.UTF8()
+		if !utf8.Valid(a.Data) {
+			return a.UTF8()
+		}
+		return m.text(a.Data), nil
 	case diameter.TypeUnsigned32:
 		v, err := a.Uint32()
 		return strconv.FormatUint(uint64(v), 10), err
@@ -113,7 +117,7 @@ func renderAVP(def diameter.AVPDef, a diameter.AVP) (string, error) {
 
 // avpFields selects the AVPs of the selection's index and renders the part
 // of each: "" or value by the AVP's type, text (the data as UTF-8) or hex.
-func (e *evaluator) avpFields(a *avpValues, si *selInfo) error {
+func (e *evaluator) avpFields(v *msgView, a *avpValues, si *selInfo) error {
 	if a.err != nil {
 		return a.err
 	}
@@ -128,7 +132,7 @@ func (e *evaluator) avpFields(a *avpValues, si *selInfo) error {
 			if !utf8.Valid(a.avps[i].Data) {
 				return fmt.Errorf("AVP %s (#%d): expected data that is UTF-8 text, saw %d bytes that are not", a.def.Name, i+1, len(a.avps[i].Data))
 			}
-			t = string(a.avps[i].Data)
+			t = v.text(a.avps[i].Data)
 		case "hex":
 			t = hex.EncodeToString(a.avps[i].Data)
 		default:
@@ -140,6 +144,19 @@ func (e *evaluator) avpFields(a *avpValues, si *selInfo) error {
 		e.fs = append(e.fs, field{text: t, ok: true, line: i + 1, pos: i})
 	}
 	return nil
+}
+
+// text is data, bytes of the message, as text: a piece of the message
+// made a string once.
+func (m *msgView) text(data []byte) string {
+	off := cap(m.raw) - cap(data) // data is raw[off:off+len(data)], as the decoder cut it
+	if off < 0 || off+len(data) > len(m.raw) || !bytes.Equal(m.raw[off:off+len(data)], data) {
+		return string(data)
+	}
+	if m.rawS == "" {
+		m.rawS = string(m.raw)
+	}
+	return m.rawS[off : off+len(data)]
 }
 
 // diameterHeader judges the Diameter header (RFC 6733 3): command code, R

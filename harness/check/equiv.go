@@ -124,6 +124,9 @@ func (e *evaluator) equivalent(eq eqKind, a, b field) bool {
 // sameText compares tokens case-insensitively and quoted-strings exactly
 // (RFC 3261 7.3.1).
 func sameText(a, b field) bool {
+	if a.text == b.text {
+		return true
+	}
 	if a.quoted || b.quoted {
 		return a.text == b.text
 	}
@@ -133,6 +136,9 @@ func sameText(a, b field) bool {
 // sameWords compares texts with their white space folded: the same words
 // (strings.Fields) in the same order.
 func sameWords(a, b string) bool {
+	if a == b {
+		return true
+	}
 	if !isASCII(a) || !isASCII(b) {
 		return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
 	}
@@ -162,6 +168,9 @@ func sameWords(a, b string) bool {
 // sameNumber compares decimal numbers by value ("0068" is 68); text that is
 // not a number compares as written.
 func sameNumber(a, b string) bool {
+	if a == b {
+		return true
+	}
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
 	x, okA := uintOf(a)
 	y, okB := uintOf(b)
@@ -174,16 +183,26 @@ func sameNumber(a, b string) bool {
 // uintOf reads a decimal number as strconv.ParseUint(s, 10, 64) does,
 // without the error it allocates for text that is not one.
 func uintOf(s string) (uint64, bool) {
-	if s == "" {
+	if s == "" || len(s) > 20 {
+		if len(s) > 20 && strings.TrimLeft(s, "0123456789") == "" {
+			n, err := strconv.ParseUint(s, 10, 64) // leading zeros
+			return n, err == nil
+		}
 		return 0, false
 	}
+	var n uint64
 	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
+		c := s[i]
+		if c < '0' || c > '9' {
 			return 0, false
 		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false // beyond 64 bits
+		}
+		n = n*10 + d
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
+	return n, true
 }
 
 // cutPort splits "host:port" (an IPv6 reference keeps its brackets).
@@ -204,6 +223,9 @@ func cutPort(hp string) (host, port string) {
 // (a final dot of a fully qualified name aside), IP addresses by value (an
 // IPv6 reference in any of its textual forms, RFC 5954 4.1).
 func sameHost(a, b string) bool {
+	if a == b {
+		return true
+	}
 	ia, okA := addrOf(strings.Trim(strings.TrimSpace(a), "[]"))
 	ib, okB := addrOf(strings.Trim(strings.TrimSpace(b), "[]"))
 	if okA && okB {

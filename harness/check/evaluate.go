@@ -21,20 +21,24 @@
 //     split, its regular expressions compiled and its comparison chosen
 //     (a Program).
 //   - Bind, once per run, when the lab's values are known: every template
-//     is filled and every text that depends only on the lab is written (a
-//     Plan). Variables named as per UE (the UE's ports and identities in a
-//     load run) are left open and filled from each evaluation's Input.Vars,
-//     or once per UE in an Overlay.
-//   - Evaluate, per run (or per UE): each captured message is parsed once
-//     into a view every rule reads (headers indexed by canonical name,
-//     values split once, name-addr, URI, Via and Digest parsed on first use
-//     and kept), in storage reused from one evaluation to the next.
+//     is filled, every text that depends only on the lab written and every
+//     lab value a rule compares with taken apart (a Plan). Variables named
+//     per UE (a load run's identities and ports) are left open: each
+//     evaluation fills them from its Input.Vars — the UE's own values, a
+//     small map — into storage it reuses, keeping nothing per UE; an
+//     Overlay fills them once for a UE that is evaluated again and again.
+//   - Evaluate, per run (or per UE): each captured message is parsed once,
+//     when a rule first reads it, into a view every rule reads (header
+//     lines indexed by canonical name, values split once, name-addr, URI,
+//     Via and Digest parsed on first use and kept with the value), in
+//     storage reused from one evaluation to the next.
 //
 // Evaluate(rules, in) does all three for one run.
 //
 // Evaluation is pure: it reads the rules, the captured messages, the facts
 // the harness recorded and the lab's variables, and nothing else — no
-// sockets, no clock, no globals. It reads SIP with harness/sipmsg alone: no
+// sockets, no clock, nothing kept from one evaluation to the next but the
+// storage it reuses, emptied. It reads SIP with harness/sipmsg alone: no
 // other parser's opinion of a message enters a verdict. It does not capture
 // messages (package trace) or run the flow; it does not decide which profile
 // applies (the caller passes that profile's rules).
@@ -78,11 +82,7 @@ func (p *Plan) Evaluate(in Input) []Result {
 
 // AppendResults is Evaluate appending the results to dst.
 func (p *Plan) AppendResults(dst []Result, in Input) []Result {
-	var ov *Overlay
-	if len(p.open) > 0 {
-		ov = p.Overlay(in.Vars)
-	}
-	return p.evaluate(dst, in, ov)
+	return p.evaluate(dst, in, nil)
 }
 
 // Evaluate judges every rule of the overlay's plan against the input with
@@ -98,23 +98,38 @@ func (p *Plan) evaluate(dst []Result, in Input, ov *Overlay) []Result {
 	e := p.prog.get()
 	defer p.prog.put(e)
 	e.start(p, ov, in)
+	if ov == nil && len(p.open) > 0 {
+		e.bindOpen(p, in.Vars)
+	}
 	n := len(dst)
 	dst = append(dst, make([]Result, len(p.prog.rules))...)
 	out := dst[n:]
-	os := e.outs[:0]
+	spans := e.spans[:0]
 	for i := range p.prog.rules {
 		o, seq := e.rule(i)
-		os = append(os, o)
-		out[i] = p.prog.rules[i].res
-		out[i].MsgSeq = seq
-	}
-	e.outs = os
-	all := string(e.buf)
-	for i, o := range os {
 		r := &out[i]
-		r.Verdict, r.Expected, r.Observed, r.Reason = o.v, o.expected.resolve(all), o.observed.resolve(all), o.reason.resolve(all)
+		*r = p.prog.rules[i].res
+		r.MsgSeq, r.Verdict = seq, o.v
+		r.Expected, r.Observed, r.Reason = o.expected.s, o.observed.s, o.reason.s
+		if o.expected.n|o.observed.n|o.reason.n != 0 {
+			spans = append(spans, span{i, o.expected, o.observed, o.reason})
+		}
+	}
+	e.spans = spans
+	if len(spans) > 0 {
+		all := string(e.buf) // the texts composed, made strings at once
+		for _, sp := range spans {
+			r := &out[sp.i]
+			r.Expected, r.Observed, r.Reason = sp.expected.resolve(all), sp.observed.resolve(all), sp.reason.resolve(all)
+		}
 	}
 	return dst
+}
+
+// span is a result whose texts were composed in the text buffer.
+type span struct {
+	i                          int
+	expected, observed, reason txt
 }
 
 // evaluators are the evaluators not in use, with the storage they grew.
@@ -171,7 +186,7 @@ func (e *evaluator) rule(i int) (outcome, int) {
 	}
 	var o outcome
 	seq := 0
-	if r.Kind == scenario.KindFact {
+	if c.kind == kFact {
 		o = e.fact(c, b)
 	} else if v := e.message(c.step, c.same); !v.found {
 		o = outcome{v: Fail, expected: str(c.fails().aMessage), observed: str("none"), reason: str(e.missing(c.step)), absent: true}
@@ -247,7 +262,7 @@ func (e *evaluator) valueMatch(c *crule, b *bound, f field, fact bool) outcome {
 		if b.reErr != nil {
 			return errorOut(r.Pattern, f.text, b.reErr.Error())
 		}
-		if b.re.MatchString(f.text) {
+		if b.match(f.text) {
 			return pass(str(b.matches), str(f.text))
 		}
 		if fact {

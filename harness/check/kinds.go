@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"imsconform/harness/scenario"
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
 )
@@ -17,8 +16,8 @@ import (
 func (e *evaluator) kind(c *crule, b *bound, v *stepView) outcome {
 	r := c.r
 	m := v.m
-	switch r.Kind {
-	case scenario.KindStartLine:
+	switch c.kind {
+	case kStartLine:
 		if m.dia != nil {
 			return e.diameterHeader(c, b, m)
 		}
@@ -26,13 +25,13 @@ func (e *evaluator) kind(c *crule, b *bound, v *stepView) outcome {
 			return fail(str("a Diameter message"), str(m.msg.StartLine), str("the message is SIP"))
 		}
 		return e.startLine(c, b, m.msg)
-	case scenario.KindViaEcho:
+	case kViaEcho:
 		return e.viaEcho(c, v)
-	case scenario.KindEnvelope:
+	case kEnvelope:
 		return e.envelope(c, b, &v.tm)
-	case scenario.KindAfter:
+	case kAfter:
 		return e.after(c, v)
-	case scenario.KindCount:
+	case kCount:
 		h := e.header(m, c.h)
 		if h.avp != nil && h.avp.err != nil {
 			return fail(str(r.Statement), str(c.fails().unreadable), str(h.avp.err.Error()))
@@ -42,15 +41,15 @@ func (e *evaluator) kind(c *crule, b *bound, v *stepView) outcome {
 			return pass(str(c.texts.countExp), e.num(int64(n)))
 		}
 		return fail(str(c.texts.countExp), e.num(int64(n)), str(c.fails().wrongCount))
-	case scenario.KindContains:
+	case kContains:
 		return e.optionTag(c, b, m, true)
-	case scenario.KindExcludes:
+	case kExcludes:
 		return e.optionTag(c, b, m, false)
 	}
 	if o := e.repeated(m, c.h); o != nil {
 		return *o
 	}
-	if r.Kind == scenario.KindBodyLen {
+	if c.kind == kBodyLen {
 		return e.bodyLength(c, v)
 	}
 	// The message compared with first: a rule cannot be judged against a
@@ -65,7 +64,7 @@ func (e *evaluator) kind(c *crule, b *bound, v *stepView) outcome {
 	}
 	fs, o, err := e.pick(m, &c.pk)
 	if err != nil {
-		if r.Kind == scenario.KindAbsent && r.Part != "" {
+		if c.kind == kAbsent && r.Part != "" {
 			return fail(str(c.texts.absent), str("unreadable"), str(err.Error()))
 		}
 		return fail(str(r.Statement), str(c.fails().unreadable), str(err.Error()))
@@ -78,27 +77,27 @@ func (e *evaluator) kind(c *crule, b *bound, v *stepView) outcome {
 		anyOK = anyOK || f.ok
 		allPresent = allPresent && f.ok
 	}
-	switch r.Kind {
-	case scenario.KindPresent:
+	switch c.kind {
+	case kPresent:
 		if r.Index == "any" {
 			return judge(anyOK, str(c.texts.present), e.presence(fs), str(c.fails().isMissing))
 		}
 		return judge(allPresent, str(c.texts.present), e.presence(fs), str(c.fails().isMissing))
-	case scenario.KindAbsent:
+	case kAbsent:
 		return judge(!anyOK, str(c.texts.absent), e.presence(fs), str(c.fails().isThere))
-	case scenario.KindSameAs:
+	case kSameAs:
 		if r.Optional && !anyPresent(ref) {
 			// Echo of an optional field: absent here because absent there.
 			return judge(!anyOK, str(c.texts.optAbsent), e.presence(fs), str(c.fails().optThere))
 		}
 	}
-	switch r.Kind {
-	case scenario.KindSameAs, scenario.KindDiffers, scenario.KindCompare:
+	switch c.kind {
+	case kSameAs, kDiffers, kCompare:
 		if r.Ref != nil && !r.Ref.Self && (len(ref) == 0 || !allOK(ref)) {
 			return inconc(str(c.texts.refWhat), e.presence(ref), str(c.fails().refMissing))
 		}
 	}
-	if r.Kind == scenario.KindWithin && len(fs) == 0 {
+	if c.kind == kWithin && len(fs) == 0 {
 		// Nothing outside the set; whether the header must be there is
 		// another rule's.
 		return pass(str("only values of the set"), e.presence(fs))
@@ -135,8 +134,8 @@ func (e *evaluator) kind(c *crule, b *bound, v *stepView) outcome {
 // fields of the message it is compared with.
 func (e *evaluator) values(c *crule, b *bound, m *msgView, fs, ref []field) outcome {
 	r := c.r
-	switch r.Kind {
-	case scenario.KindEquals, scenario.KindMatches:
+	switch c.kind {
+	case kEquals, kMatches:
 		for _, f := range fs {
 			if o := e.valueMatch(c, b, f, false); o.v != Pass {
 				o.observed = e.texts(fs)
@@ -146,27 +145,27 @@ func (e *evaluator) values(c *crule, b *bound, m *msgView, fs, ref []field) outc
 		o := e.valueMatch(c, b, fs[0], false)
 		o.observed = e.texts(fs)
 		return o
-	case scenario.KindOneOf:
+	case kOneOf:
 		return e.oneOf(c, b, fs, ref)
-	case scenario.KindMembers:
+	case kMembers:
 		return e.members(c, b, fs, ref)
-	case scenario.KindWithin:
+	case kWithin:
 		return e.within(c, b, fs)
-	case scenario.KindSameAs:
+	case kSameAs:
 		return judge(e.sameList(c, fs, ref), e.texts(ref), e.texts(fs), str(c.texts.differsFrom))
-	case scenario.KindDiffers:
+	case kDiffers:
 		exp := e.cat(str(c.texts.differsFrom), str(" "), e.texts(ref))
 		return judge(!e.sameList(c, fs, ref), exp, e.texts(fs), str(c.fails().equals))
-	case scenario.KindCompare:
+	case kCompare:
 		return e.compare(c, b, m, fs, ref)
-	case scenario.KindDate:
+	case kDate:
 		for _, f := range fs {
 			if err := rfc1123(f.text); err != nil {
 				return fail(str("an RFC 1123 date in GMT, e.g. Wed, 11 Jul 2001 08:49:37 GMT"), str(f.text), str(err.Error()))
 			}
 		}
 		return pass(str("an RFC 1123 date in GMT"), e.texts(fs))
-	case scenario.KindNonce:
+	case kNonce:
 		exp := c.texts.nonce
 		for _, f := range fs {
 			n, err := base64Len(f.text)
@@ -454,7 +453,7 @@ func (e *evaluator) startLine(c *crule, b *bound, m *sipmsg.Message) outcome {
 			e.buf = append(e.buf, ", "...)
 		}
 		e.buf = strconv.AppendQuote(append(e.buf, "reason "...), m.Reason)
-		ok = ok && r.Reason.MatchString(m.Reason)
+		ok = ok && c.reason(m.Reason)
 		exp = e.cats(b.exp, sepIf(b.exp, ", "), c.texts.reasonMatching)
 	}
 	obs := e.span(start)

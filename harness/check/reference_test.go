@@ -55,7 +55,7 @@ func refAvpsOf(m *diameter.Message, header string) *avpValues {
 	}
 	a.vals = make([]sipmsg.Value, len(a.avps))
 	for i, x := range a.avps {
-		t, err := renderAVP(a.def, x)
+		t, err := refRenderAVP(a.def, x)
 		if err != nil {
 			if a.errs == nil {
 				a.errs = make([]error, len(a.avps))
@@ -65,6 +65,32 @@ func refAvpsOf(m *diameter.Message, header string) *avpValues {
 		a.vals[i] = sipmsg.Value{Text: t, Line: i + 1}
 	}
 	return a
+}
+
+func refRenderAVP(def diameter.AVPDef, a diameter.AVP) (string, error) {
+	switch def.Type {
+	case diameter.TypeUTF8String, diameter.TypeDiameterIdentity:
+		return a.UTF8()
+	case diameter.TypeUnsigned32:
+		v, err := a.Uint32()
+		return strconv.FormatUint(uint64(v), 10), err
+	case diameter.TypeUnsigned64:
+		v, err := a.Uint64()
+		return strconv.FormatUint(v, 10), err
+	case diameter.TypeInteger32, diameter.TypeEnumerated:
+		v, err := a.Int32()
+		return strconv.FormatInt(int64(v), 10), err
+	case diameter.TypeAddress:
+		v, err := a.Addr()
+		if err != nil {
+			return "", err
+		}
+		return v.String(), nil
+	case diameter.TypeTime:
+		v, err := a.Time()
+		return v.Format(time.RFC3339), err
+	}
+	return hex.EncodeToString(a.Data), nil
 }
 
 func (e *refEvaluator) avpFields(h *refHdrMemo, index, part string) ([]refField, error) {
@@ -643,7 +669,7 @@ func (e *refEvaluator) fact(r *scenario.Rule) refOutcome {
 	if err != nil {
 		return refOutcome{v: Error, expected: r.Value, observed: got, reason: err.Error()}
 	}
-	return refJudge(refEqual(got, want, r.IgnoreCase), want, got, "fact "+r.Fact+" differs")
+	return refJudge(equal(got, want, r.IgnoreCase), want, got, "fact "+r.Fact+" differs")
 }
 
 func (e *refEvaluator) valueMatch(r *scenario.Rule, f refField, what func() string) refOutcome {
@@ -676,13 +702,6 @@ func (e *refEvaluator) same(r *scenario.Rule, header, part string, f refField, w
 		return true
 	}
 	return e.equivalent(header, part, f, w)
-}
-
-func refEqual(a, b string, fold bool) bool {
-	if fold {
-		return strings.EqualFold(a, b)
-	}
-	return a == b
 }
 
 func (e *refEvaluator) regexp(r *scenario.Rule) (*regexp.Regexp, error) {
@@ -1481,7 +1500,7 @@ func (e *refEvaluator) optionTag(r *scenario.Rule, p *refParsed, include bool) r
 		return refFail(exp, refPresence(fs), what+" is missing")
 	}
 	for _, f := range fs {
-		if f.ok && refEqual(f.text, want, r.IgnoreCase) {
+		if f.ok && equal(f.text, want, r.IgnoreCase) {
 			return refJudge(include, exp, refTexts(fs), what+" includes "+want)
 		}
 	}

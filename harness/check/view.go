@@ -29,8 +29,9 @@ type evaluator struct {
 	avps    []diameter.AVP
 	avpPool []*avpValues
 	navp    int
-	buf     []byte // the text of the results (see txt)
-	outs    []outcome
+	buf     []byte  // the text of the results (see txt)
+	spans   []span  // the results whose texts are in buf
+	open    []bound // the rules that read per-UE variables, bound to this evaluation's
 	parses
 }
 
@@ -49,6 +50,8 @@ type msgView struct {
 	proto trace.Protocol
 	msg   *sipmsg.Message
 	dia   *diameter.Message
+	diaV  diameter.Message // dia's storage, reused
+	rawS  string           // raw as a string, for the texts of a Diameter message's AVPs
 	err   error
 	errS  string
 	head  []int32 // per header class: the first of its lines, -1 for none
@@ -106,7 +109,7 @@ func (e *evaluator) finish() {
 }
 
 func (m *msgView) reset() {
-	m.raw, m.msg, m.dia, m.err, m.errS = nil, nil, nil, nil, ""
+	m.raw, m.msg, m.dia, m.err, m.errS, m.rawS = nil, nil, nil, nil, "", ""
 	clear(m.hdrs)
 	clear(m.sels)
 }
@@ -176,7 +179,9 @@ func (e *evaluator) parse(tm trace.Message) *msgView {
 	m.hdrs = grow(m.hdrs, len(e.prog.hdrs))
 	m.sels = grow(m.sels, len(e.prog.sels))
 	if tm.Proto == trace.Diameter {
-		m.dia, m.err = diameter.Unmarshal(tm.Raw)
+		if m.err = diameter.UnmarshalView(&m.diaV, tm.Raw); m.err == nil {
+			m.dia = &m.diaV
+		}
 		return m
 	}
 	m.msg, m.err = sipmsg.Parse(tm.Raw)
@@ -266,7 +271,7 @@ func (e *evaluator) header(m *msgView, h int) *hdrMemo {
 	info := &e.prog.hdrs[h]
 	switch {
 	case m.dia != nil:
-		hm.avp = e.avpsOf(m.dia, info)
+		hm.avp = e.avpsOf(m, info)
 	case m.msg != nil:
 		hm.lo = int32(e.vals.n)
 		for l := m.head[info.class]; l >= 0; l = m.next[l] {
@@ -301,7 +306,7 @@ func (e *evaluator) fields(m *msgView, sel int) ([]field, error) {
 		si := &e.prog.sels[sel]
 		h := e.header(m, si.h)
 		if h.avp != nil {
-			sm.err = e.avpFields(h.avp, si)
+			sm.err = e.avpFields(m, h.avp, si)
 		} else {
 			sm.err = e.selectFields(m, h, si)
 		}
