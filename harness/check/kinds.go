@@ -136,15 +136,19 @@ func (e *evaluator) values(c *crule, b *bound, m *msgView, fs, ref []field) outc
 	r := c.r
 	switch c.kind {
 	case kEquals, kMatches:
-		for _, f := range fs {
-			if o := e.valueMatch(c, b, f, false); o.v != Pass {
+		var first outcome // the first field's: the outcome when every field passes
+		for i, f := range fs {
+			o := e.valueMatch(c, b, f, false)
+			if o.v != Pass {
 				o.observed = e.texts(fs)
 				return o
 			}
+			if i == 0 {
+				first = o
+			}
 		}
-		o := e.valueMatch(c, b, fs[0], false)
-		o.observed = e.texts(fs)
-		return o
+		first.observed = e.texts(fs)
+		return first
 	case kOneOf:
 		return e.oneOf(c, b, fs, ref)
 	case kMembers:

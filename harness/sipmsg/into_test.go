@@ -79,7 +79,83 @@ func intoCase(prev, v string) []string {
 	h1, p1 := SplitParamsAppend(ps[:0], v)
 	h2, p2 := SplitParams(v)
 	same("SplitParamsAppend", [2]any{h1, p1}, [2]any{h2, p2}, nil, nil)
+	for _, set := range []string{",", ";", ",;", `"`, "<"} {
+		same("indexOutside "+set, indexOutside(v, set), referenceIndexOutside(v, set), nil, nil)
+	}
+	for _, sep := range []string{",", ";"} {
+		same("appendParams "+sep, appendParams(nil, v, sep), referenceParams(v, sep), nil, nil)
+	}
+	var items []string
+	eachItem(v, func(p string) { items = append(items, p) })
+	same("eachItem", items, referenceItems(v), nil, nil)
 	return diffs
+}
+
+// referenceIndexOutside is indexOutside as it read before it skipped
+// values that quote and bracket nothing: byte by byte.
+func referenceIndexOutside(s, set string) int {
+	quoted, angle := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case !angle && strings.IndexByte(set, c) >= 0:
+			return i
+		}
+	}
+	return -1
+}
+
+// referenceParams and referenceItems split as parseParams and eachItem did
+// then, each element searched for with referenceIndexOutside.
+func referenceParams(s, sep string) Params {
+	var ps Params
+	for s != "" {
+		i := referenceIndexOutside(s, sep)
+		item := s
+		if i >= 0 {
+			item, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p := Param{Name: item}
+		if eq := strings.IndexByte(item, '='); eq >= 0 {
+			p.Name, p.HasValue = strings.TrimSpace(item[:eq]), true
+			p.Value, p.Quoted = unquote(strings.TrimSpace(item[eq+1:]))
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func referenceItems(s string) []string {
+	var out []string
+	for {
+		i := referenceIndexOutside(s, ",")
+		item := s
+		if i >= 0 {
+			item = s[:i]
+		}
+		if p := strings.TrimSpace(item); p != "" {
+			out = append(out, p)
+		}
+		if i < 0 {
+			return out
+		}
+		s = s[i+1:]
+	}
 }
 
 // normal makes an empty parameter list nil, so that storage reused from an
