@@ -242,7 +242,7 @@ func Compile(rules []scenario.Rule) *Program { return compile(append([]scenario.
 // program is in use.
 func compile(rules []scenario.Rule) *Program {
 	pr := &Program{src: rules, classExact: map[string]int32{}, classLower: map[string]int32{}}
-	c := compiler{pr: pr, hdr: map[string]int{}, step: map[string]int{}, sel: map[selKey]int{}}
+	c := compiler{pr: pr, hdr: map[string]int{}, step: map[string]int{}, sel: map[selKey]int{}, alts: map[string]string{}}
 	c.tb.b = make([]byte, 0, 200*len(rules)) // what the texts of a rule take, about
 	c.tb.dsts, c.tb.ends = make([]*string, 0, 8*len(rules)), make([]int, 0, 8*len(rules))
 	pr.expires, pr.contact, pr.via = c.header("Expires"), c.header("Contact"), c.header("Via")
@@ -260,6 +260,7 @@ type compiler struct {
 	hdr  map[string]int
 	step map[string]int
 	sel  map[selKey]int
+	alts map[string]string // "<step>.request" by step
 	tb   textBuilder
 }
 
@@ -396,8 +397,12 @@ func (c *compiler) slot(id string) int {
 func (c *compiler) reqStep(req, of string) reqStep {
 	q := reqStep{slot: c.slot(req), altSlot: -1}
 	if req != "" && of != "" {
-		q.alt = of + ".request"
-		q.altSlot = c.slot(q.alt)
+		alt, ok := c.alts[of]
+		if !ok {
+			alt = of + ".request"
+			c.alts[of] = alt
+		}
+		q.alt, q.altSlot = alt, c.slot(alt)
 	}
 	return q
 }
@@ -444,11 +449,9 @@ func (c *compiler) class(canon string) int32 {
 	if i, ok := pr.classExact[canon]; ok {
 		return i
 	}
-	for i, n := range pr.classes {
-		if strings.EqualFold(n, canon) {
-			pr.classExact[canon] = int32(i)
-			return int32(i)
-		}
+	if i := pr.classOf(canon); i >= 0 { // equal but for case to a class's name
+		pr.classExact[canon] = i
+		return i
 	}
 	i := int32(len(pr.classes))
 	pr.classes = append(pr.classes, canon)

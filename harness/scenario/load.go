@@ -777,20 +777,19 @@ func ExpandList(t string, vars map[string]string) ([]string, error) {
 // IsListTemplate reports whether t is exactly one of ListVars
 // ("{{scscf_names}}"), which ExpandList gives as that set's members.
 func IsListTemplate(t string) bool {
-	if !strings.HasPrefix(t, "{{") || !strings.HasSuffix(t, "}}") {
-		return false
-	}
 	name, ok := wholeVar(t)
 	return ok && slices.Contains(ListVars, name)
 }
 
-// wholeVar returns the variable name when t is exactly one {{variable}}.
+// wholeVar returns the variable name when t is exactly one {{variable}}:
+// what reVar matches when it matches all of t, "{{", a name with no brace,
+// "}}", white space (\s: tab, newline, form feed, return, space) around
+// the name trimmed.
 func wholeVar(t string) (string, bool) {
-	m := reVar.FindStringSubmatchIndex(t)
-	if m == nil || m[0] != 0 || m[1] != len(t) {
+	if len(t) < 4 || !strings.HasPrefix(t, "{{") || !strings.HasSuffix(t, "}}") || strings.ContainsAny(t[2:len(t)-2], "{}") {
 		return "", false
 	}
-	return t[m[2]:m[3]], true
+	return strings.Trim(t[2:len(t)-2], "\t\n\f\r "), true
 }
 
 // conditions turns a when: mapping into conditions, sorted by variable,
