@@ -13,28 +13,43 @@ import (
 // message travelled in (trace.Message.ESP), or on the ESP packets the
 // message's receiver got from its sender during the run (Input.Packets of
 // the message's role, received, from the message's source address).
-func (e *evaluator) esp(r *scenario.Rule, m trace.Message) outcome {
+func (e *evaluator) esp(c *crule, b *bound, tm *trace.Message) outcome {
+	o := e.espJudge(c.r, b, *tm)
+	return outcome{v: o.v, expected: str(o.expected), observed: str(o.observed), reason: str(o.reason)}
+}
+
+// espOutcome is an esp rule's verdict and texts, made as strings: esp rules
+// are few and judged only under IPsec.
+type espOutcome struct {
+	v                          Verdict
+	expected, observed, reason string
+}
+
+func (e *evaluator) espJudge(r *scenario.Rule, b *bound, m trace.Message) espOutcome {
 	switch r.Part {
 	case "protected":
 		if m.ESP == nil {
-			return fail("inside ESP (RFC 4303, TS 33.203 7.1)", "in clear", "the message did not travel over the security associations")
+			return espOutcome{Fail, "inside ESP (RFC 4303, TS 33.203 7.1)", "in clear", "the message did not travel over the security associations"}
 		}
-		return pass("inside ESP (RFC 4303, TS 33.203 7.1)", espSeen(m.ESP))
+		return espOutcome{Pass, "inside ESP (RFC 4303, TS 33.203 7.1)", espSeen(m.ESP), ""}
 	case "spi":
-		want, err := e.expand(r.Value)
-		if err != nil {
-			return outcome{v: Error, expected: r.Value, reason: err.Error()}
+		if b.value.err != nil {
+			return espOutcome{v: Error, expected: r.Value, reason: b.value.err.Error()}
 		}
+		want := b.value.s
 		exp := "ESP with SPI " + want
 		if m.ESP == nil {
-			return fail(exp, "in clear", "the message did not travel inside ESP")
+			return espOutcome{Fail, exp, "in clear", "the message did not travel inside ESP"}
 		}
-		return judge(spiIs(m.ESP.SPI, want), exp, espSeen(m.ESP), "the message travelled over another SA")
+		if !spiIs(m.ESP.SPI, want) {
+			return espOutcome{Fail, exp, espSeen(m.ESP), "the message travelled over another SA"}
+		}
+		return espOutcome{v: Pass, expected: exp, observed: espSeen(m.ESP)}
 	}
 	pkts := e.fromPeer(m)
 	from := "the ESP packets " + m.Src.Addr().String() + " sent to " + m.Role
 	if len(pkts) == 0 {
-		return inconc(from, "none", "no ESP packet came from "+m.Src.Addr().String()+" to the "+m.Role+" during the run")
+		return espOutcome{Inconc, from, "none", "no ESP packet came from " + m.Src.Addr().String() + " to the " + m.Role + " during the run"}
 	}
 	switch r.Part {
 	case "packets.icv":
@@ -42,18 +57,17 @@ func (e *evaluator) esp(r *scenario.Rule, m trace.Message) outcome {
 		for _, p := range pkts {
 			switch p.Refusal {
 			case "icv", "padding", "malformed":
-				return fail(exp, packetSeen(p), fmt.Sprintf("%d of %d packets; the first refused: %s", count(pkts, p.Refusal), len(pkts), p.Err))
+				return espOutcome{Fail, exp, packetSeen(p), fmt.Sprintf("%d of %d packets; the first refused: %s", count(pkts, p.Refusal), len(pkts), p.Err)}
 			}
 		}
-		return pass(exp, fmt.Sprintf("%d packets, every one verified", len(pkts)))
+		return espOutcome{Pass, exp, fmt.Sprintf("%d packets, every one verified", len(pkts)), ""}
 	case "packets.spi":
 		var want []string
-		for _, v := range r.Values {
-			x, err := e.expand(v)
-			if err != nil {
-				return outcome{v: Error, expected: v, reason: err.Error()}
+		for i, v := range b.values {
+			if v.err != nil {
+				return espOutcome{v: Error, expected: r.Values[min(i, len(r.Values)-1)], reason: v.err.Error()}
 			}
-			want = append(want, x)
+			want = append(want, v.s)
 		}
 		exp := "each carries the SPI announced for the SA of its ports: " + strings.Join(want, " or ")
 		for _, p := range pkts {
@@ -63,12 +77,12 @@ func (e *evaluator) esp(r *scenario.Rule, m trace.Message) outcome {
 			}
 			switch {
 			case !known:
-				return fail(exp, packetSeen(p), "an SPI the receiver did not announce: the packet is discarded (RFC 4303 3.4.2)")
+				return espOutcome{Fail, exp, packetSeen(p), "an SPI the receiver did not announce: the packet is discarded (RFC 4303 3.4.2)"}
 			case p.Refusal == "selector":
-				return fail(exp, packetSeen(p), "an SPI of another SA than its ports': "+p.Err)
+				return espOutcome{Fail, exp, packetSeen(p), "an SPI of another SA than its ports': " + p.Err}
 			}
 		}
-		return pass(exp, fmt.Sprintf("%d packets, SPIs %s", len(pkts), spiList(pkts)))
+		return espOutcome{Pass, exp, fmt.Sprintf("%d packets, SPIs %s", len(pkts), spiList(pkts)), ""}
 	case "packets.sequence":
 		exp := "per SA: the first sequence number 1, each one higher than the one before (RFC 4303 3.3.3)"
 		last := map[uint32]uint32{}
@@ -79,15 +93,15 @@ func (e *evaluator) esp(r *scenario.Rule, m trace.Message) outcome {
 			prev, seen := last[p.SPI]
 			switch {
 			case !seen && p.ESPSeq != 1:
-				return fail(exp, packetSeen(p), fmt.Sprintf("the first packet of SPI %d carries sequence number %d", p.SPI, p.ESPSeq))
+				return espOutcome{Fail, exp, packetSeen(p), fmt.Sprintf("the first packet of SPI %d carries sequence number %d", p.SPI, p.ESPSeq)}
 			case seen && p.ESPSeq <= prev:
-				return fail(exp, packetSeen(p), fmt.Sprintf("sequence number %d after %d on SPI %d: sent again or going back (a replay, RFC 4303 3.4.3)", p.ESPSeq, prev, p.SPI))
+				return espOutcome{Fail, exp, packetSeen(p), fmt.Sprintf("sequence number %d after %d on SPI %d: sent again or going back (a replay, RFC 4303 3.4.3)", p.ESPSeq, prev, p.SPI)}
 			}
 			last[p.SPI] = p.ESPSeq
 		}
-		return pass(exp, fmt.Sprintf("%d packets on %d SAs, each from 1 up", len(pkts), len(last)))
+		return espOutcome{Pass, exp, fmt.Sprintf("%d packets on %d SAs, each from 1 up", len(pkts), len(last)), ""}
 	}
-	return outcome{v: Error, expected: r.Statement, reason: "unknown esp part " + strconv.Quote(r.Part)}
+	return espOutcome{v: Error, expected: r.Statement, reason: "unknown esp part " + strconv.Quote(r.Part)}
 }
 
 // fromPeer is the ESP packets m's role received from m's source address.

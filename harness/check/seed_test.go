@@ -288,13 +288,18 @@ func mutatePacket(pkts []trace.Packet, i int, f func(*trace.Packet)) []trace.Pac
 }
 
 func canFail(r scenario.Rule, in Input) bool {
+	return mutate(r, in, func(in Input) bool { return Evaluate([]scenario.Rule{r}, in)[0].Verdict == Fail })
+}
+
+// mutate gives fails the input with the message of rule r's step mutated,
+// one mutation after another, until fails says one makes r fail.
+func mutate(r scenario.Rule, in Input, fails func(Input) bool) bool {
 	for _, c := range r.When {
 		in.Vars[c.Var] = c.Value
 	}
 	// The mutation is a deviation on purpose: on a step the harness sends,
 	// it makes the rule fail, not err.
 	in.Deviated = map[string]bool{r.Step: true}
-	fails := func(in Input) bool { return Evaluate([]scenario.Rule{r}, in)[0].Verdict == Fail }
 	if r.Kind == scenario.KindFact {
 		in.Facts[r.Fact] = "bogus"
 		return fails(in)

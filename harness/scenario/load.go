@@ -320,23 +320,28 @@ func TemplateVars(t string) []string {
 // Expand fills {{name}} in t from vars; quote, when set, transforms each
 // value (e.g. regexp.QuoteMeta). It fails on a variable vars does not hold.
 func Expand(t string, vars map[string]string, quote func(string) string) (string, error) {
-	if !strings.Contains(t, "{{") {
-		return t, nil
-	}
-	if len(t) > 4 && t[:2] == "{{" && strings.Index(t, "}}") == len(t)-2 {
-		// the whole template is one variable
-		name := strings.TrimSpace(t[2 : len(t)-2])
+	return ParseTemplate(t).Fill(func(name string) (string, bool) {
 		v, ok := vars[name]
-		if !ok {
-			return "", fmt.Errorf("expected lab value {{%s}}, saw none in this run's variables", name)
-		}
-		if quote != nil {
-			v = quote(v)
-		}
-		return v, nil
+		return v, ok
+	}, quote)
+}
+
+// Template is a templated rule text split once into its literal text and
+// the {{variables}} between, so that filling it for a run, or for each UE of
+// a load run, does not search the text again.
+type Template struct {
+	text string   // a template without variables
+	lits []string // lits[i] stands before vars[i]; the last one ends the text
+	vars []string
+}
+
+// ParseTemplate splits t: each {{name}} (white space around the name
+// trimmed) is a variable; "{{" without a closing "}}" is text.
+func ParseTemplate(t string) Template {
+	if !strings.Contains(t, "{{") {
+		return Template{text: t}
 	}
-	var b strings.Builder
-	b.Grow(len(t) + 32)
+	var tp Template
 	for {
 		i := strings.Index(t, "{{")
 		if i < 0 {
@@ -346,19 +351,46 @@ func Expand(t string, vars map[string]string, quote func(string) string) (string
 		if j < 0 {
 			break
 		}
-		name := strings.TrimSpace(t[i+2 : i+j])
-		v, ok := vars[name]
+		tp.lits = append(tp.lits, t[:i])
+		tp.vars = append(tp.vars, strings.TrimSpace(t[i+2:i+j]))
+		t = t[i+j+2:]
+	}
+	if len(tp.vars) == 0 {
+		return Template{text: t} // "{{" that nothing closes
+	}
+	tp.lits = append(tp.lits, t)
+	return tp
+}
+
+// Vars are the variables the template reads, in order.
+func (tp Template) Vars() []string { return tp.vars }
+
+// Fill writes the template with the values lookup gives (quote, when set,
+// transforming each). It fails on the first variable lookup does not know.
+func (tp Template) Fill(lookup func(name string) (string, bool), quote func(string) string) (string, error) {
+	if len(tp.vars) == 0 {
+		return tp.text, nil
+	}
+	one := len(tp.vars) == 1 && tp.lits[0] == "" && tp.lits[1] == ""
+	var b strings.Builder
+	for i, name := range tp.vars {
+		v, ok := lookup(name)
 		if !ok {
 			return "", fmt.Errorf("expected lab value {{%s}}, saw none in this run's variables", name)
 		}
 		if quote != nil {
 			v = quote(v)
 		}
-		b.WriteString(t[:i])
+		if one {
+			return v, nil
+		}
+		if i == 0 {
+			b.Grow(len(tp.lits[0]) + len(v) + 32)
+		}
+		b.WriteString(tp.lits[i])
 		b.WriteString(v)
-		t = t[i+j+2:]
 	}
-	b.WriteString(t)
+	b.WriteString(tp.lits[len(tp.lits)-1])
 	return b.String(), nil
 }
 
@@ -699,19 +731,28 @@ func ExpandList(t string, vars map[string]string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if name, ok := wholeVar(t); ok && slices.Contains(ListVars, name) {
+	if IsListTemplate(t) {
 		return strings.Fields(v), nil
 	}
 	return []string{v}, nil
 }
 
-// wholeVar returns the variable name when t is exactly one {{variable}}.
+// IsListTemplate reports whether t is exactly one of ListVars
+// ("{{scscf_names}}"), which ExpandList gives as that set's members.
+func IsListTemplate(t string) bool {
+	name, ok := wholeVar(t)
+	return ok && slices.Contains(ListVars, name)
+}
+
+// wholeVar returns the variable name when t is exactly one {{variable}}:
+// what reVar matches when it matches all of t, "{{", a name with no brace,
+// "}}", white space (\s: tab, newline, form feed, return, space) around
+// the name trimmed.
 func wholeVar(t string) (string, bool) {
-	m := reVar.FindStringSubmatchIndex(t)
-	if m == nil || m[0] != 0 || m[1] != len(t) {
+	if len(t) < 4 || !strings.HasPrefix(t, "{{") || !strings.HasSuffix(t, "}}") || strings.ContainsAny(t[2:len(t)-2], "{}") {
 		return "", false
 	}
-	return t[m[2]:m[3]], true
+	return strings.Trim(t[2:len(t)-2], "\t\n\f\r "), true
 }
 
 // conditions turns a when: mapping into conditions, sorted by variable,
