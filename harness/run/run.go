@@ -80,6 +80,9 @@ type Plan struct {
 	Rules    []scenario.Rule
 	// Catalogue identifies the rules the run is judged by.
 	Catalogue *rundiff.Catalogue
+	// Program is the rules compiled (check.Compile), bound to the lab's
+	// values when the flow has run.
+	Program *check.Program
 	opts      Options
 	expect    *expect.File    // Options.Gate.Expect, loaded
 	baseline  *rundiff.Report // Options.Gate.Baseline, read
@@ -127,7 +130,7 @@ func Prepare(opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{Lab: p, Profile: profile, Scenario: sc, Rules: rules, opts: opts, Catalogue: catalogue(sc.Name, rules)}
+	pl := &Plan{Lab: p, Profile: profile, Scenario: sc, Rules: rules, opts: opts, Catalogue: catalogue(sc.Name, rules), Program: check.Compile(rules)}
 	g := opts.Gate
 	if g.Level != "" {
 		if _, err := scenario.ParseLevel(string(g.Level)); err != nil {
@@ -184,7 +187,7 @@ func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	for _, d := range pl.opts.Deviations {
 		in.Deviated[d.Step] = true // asked for: a broken stimulus there fails, it does not err
 	}
-	results := check.Evaluate(pl.Rules, in)
+	results := pl.Program.Bind(in.Vars).Evaluate(in)
 	o := &Outcome{Plan: pl, Flow: fr, Results: results, byID: make(map[string]int, len(results))}
 	if fr.Err != nil {
 		o.Errors = append(o.Errors, fr.Err.Error())

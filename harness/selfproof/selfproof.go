@@ -266,7 +266,7 @@ func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options
 		for _, d := range ds {
 			dev[d.Step] = true
 		}
-		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: dev, Packets: fr.Trace.Packets()}), nil
+		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: dev, Packets: fr.Trace.Packets(), NotDue: fr.NotDue}), nil
 	}
 	cleans := make([][]check.Result, len(Baselines))
 	for b, base := range Baselines {
