@@ -54,6 +54,7 @@ type htmlView struct {
 	Tool, Profile, Target       string
 	Started, Finished, Duration string
 	Verdict                     string
+	Gate                        gateView
 	Counts                      []countView
 	Total                       int
 	Errors                      []string
@@ -68,6 +69,16 @@ type htmlView struct {
 	MessagesNotListed           int // messages past maxMessages
 	Tallies                     []tallyView
 	Traffic                     trafficView
+}
+
+// gateView is the gate's part of the page's header.
+type gateView struct {
+	Passed                 bool
+	Level                  string
+	Fields                 int
+	Expectations, Baseline string
+	Waived                 int
+	Problems, Warnings     []string
 }
 
 // trafficView sums up the tallies for the page's header.
@@ -132,6 +143,8 @@ type ruleView struct {
 	Expected, Observed       string
 	Verdict, Reason          string
 	Citation                 string
+	Level                    string
+	Standing, Why            string // how it stands at the gate, when it does not simply pass (Gate.Judge)
 	MsgSeq                   int
 	MsgHref                  string
 }
@@ -229,6 +242,7 @@ func buildHTML(r *Run) htmlView {
 		Tool: printable(r.Tool), Profile: printable(r.Profile), Target: printable(r.Target),
 		Started: human(r.Started), Finished: human(r.Finished),
 		Verdict: string(Overall(r)),
+		Gate:    gateViewOf(r, cut),
 		Errors:  cut.cells(r.Errors),
 		Lab:     labView(r.Lab),
 		Dereg:   printable(deregLine(r.Deregistration)),
@@ -673,7 +687,10 @@ func buildTables(r *Run, seqs map[int]bool, anchors map[string]string, cut *cutt
 			Field: printable(strings.TrimPrefix(res.RuleID, res.Table+"/")), RuleID: printable(res.RuleID),
 			Statement: cut.cell(res.Statement), Expected: cut.cell(res.Expected), Observed: cut.cell(res.Observed),
 			Verdict: printable(string(res.Verdict)), Reason: cut.cell(res.Reason), Citation: cut.cell(res.Citation),
-			MsgSeq: res.MsgSeq,
+			Level: printable(string(res.Level)), MsgSeq: res.MsgSeq,
+		}
+		if st, why := r.Gate.Judge(res); st != Quiet {
+			rv.Standing, rv.Why = string(st), cut.cell(why)
 		}
 		if rv.Field == "" {
 			rv.Field = printable(res.RuleID)
@@ -722,4 +739,13 @@ func hexDump(b []byte) string {
 		sb.WriteString("|\n")
 	}
 	return sb.String()
+}
+
+func gateViewOf(r *Run, cut *cutter) gateView {
+	v := gateView{Passed: Passed(r), Level: string(r.Gate.level()), Fields: Fields(r.Results).Total()}
+	if g := r.Gate; g != nil {
+		v.Expectations, v.Baseline, v.Waived = printable(g.Expectations), printable(g.Baseline), len(g.Waived)
+		v.Problems, v.Warnings = cut.cells(g.Problems), cut.cells(g.Warnings)
+	}
+	return v
 }

@@ -21,6 +21,9 @@ type jsonReport struct {
 	DurationMS    int64        `json:"duration_ms"`
 	Verdict       string       `json:"verdict"`
 	Counts        Counts       `json:"counts"`
+	RulesInScope  int          `json:"rules_in_scope"`
+	Catalogue     *jsonCat     `json:"catalogue"`
+	Gate          jsonGate     `json:"gate"`
 	Errors        []string     `json:"errors"`
 	Diagnostics   []jsonDiag   `json:"diagnostics"`
 	Discovery     *jsonDisc    `json:"discovery"`
@@ -31,6 +34,24 @@ type jsonReport struct {
 	Results       []jsonResult `json:"results"`
 	Trace         []jsonMsg    `json:"trace"`
 	Tallies       []jsonTally  `json:"tallies"`
+}
+
+type jsonCat struct {
+	Scenario    string `json:"scenario"`
+	Rules       int    `json:"rules"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+type jsonGate struct {
+	Passed       bool     `json:"passed"`
+	Level        string   `json:"level"`
+	FailOnInconc bool     `json:"fail_on_inconc"`
+	Fields       Counts   `json:"fields"`
+	Expectations string   `json:"expectations"`
+	Expected     int      `json:"expected"`
+	Baseline     string   `json:"baseline"`
+	Problems     []string `json:"problems"`
+	Warnings     []string `json:"warnings"`
 }
 
 type jsonTally struct {
@@ -91,6 +112,9 @@ type jsonResult struct {
 	Reason    string `json:"reason"`
 	Citation  string `json:"citation"`
 	MsgSeq    int    `json:"msg_seq"`
+	CountedAs string `json:"counted_as"`
+	Standing  string `json:"standing"`
+	Why       string `json:"why"`
 }
 
 type jsonMsg struct {
@@ -110,6 +134,15 @@ type jsonMsg struct {
 	Size      int      `json:"size"`
 	Encoding  string   `json:"encoding"`
 	Raw       string   `json:"raw"`
+	// ESP: how the message travelled inside IPsec ESP (sut.ipsec); absent
+	// for one in clear.
+	ESP *jsonESP `json:"esp,omitempty"`
+}
+
+type jsonESP struct {
+	SPI     uint32   `json:"spi"`
+	Seq     []uint32 `json:"seq"`
+	Packets []int    `json:"packets"`
 }
 
 // errNilRun is returned by the writers for a nil *Run.
@@ -146,6 +179,9 @@ func buildJSON(r *Run) jsonReport {
 		DurationMS:    duration(r).Milliseconds(),
 		Verdict:       string(Overall(r)),
 		Counts:        countResults(r.Results),
+		RulesInScope:  len(r.Results),
+		Gate:          gateJSON(r),
+		Catalogue:     catJSON(r),
 		Errors:        nonNil(r.Errors),
 		Diagnostics:   []jsonDiag{},
 		Lab:           labView(r.Lab),
@@ -185,10 +221,12 @@ func buildJSON(r *Run) jsonReport {
 		rep.Steps = append(rep.Steps, st)
 	}
 	for _, res := range r.Results {
+		st, why := r.Gate.Judge(res)
 		rep.Results = append(rep.Results, jsonResult{
 			RuleID: res.RuleID, Table: res.Table, Step: res.Step, Verdict: string(res.Verdict), Level: string(res.Level),
 			Statement: res.Statement, Expected: res.Expected, Observed: res.Observed,
-			Reason: res.Reason, Citation: res.Citation, MsgSeq: res.MsgSeq,
+			Reason: res.Reason, Citation: res.Citation, MsgSeq: res.MsgSeq, CountedAs: res.CountedAs,
+			Standing: string(st), Why: why,
 		})
 	}
 	steps := stepsBySeq(r)
@@ -199,6 +237,9 @@ func buildJSON(r *Run) jsonReport {
 			Dir: string(m.Dir), Role: m.Role, Src: addr(m.Src), Dst: addr(m.Dst), Note: m.Note, Unrelated: m.Unrelated,
 			Label: label, Parsed: kind != kindBad, Steps: nonNil(steps[m.Seq]), Size: len(m.Raw),
 		}
+		if m.ESP != nil {
+			jm.ESP = &jsonESP{SPI: m.ESP.SPI, Seq: append([]uint32{}, m.ESP.Seq...), Packets: append([]int{}, m.ESP.Packets...)}
+		}
 		if utf8.Valid(m.Raw) {
 			jm.Encoding, jm.Raw = "text", string(m.Raw)
 		} else {
@@ -207,4 +248,20 @@ func buildJSON(r *Run) jsonReport {
 		rep.Trace = append(rep.Trace, jm)
 	}
 	return rep
+}
+
+func gateJSON(r *Run) jsonGate {
+	g := jsonGate{Passed: Passed(r), Level: string(r.Gate.level()), Fields: Fields(r.Results), Problems: []string{}, Warnings: []string{}}
+	if gt := r.Gate; gt != nil {
+		g.FailOnInconc, g.Expectations, g.Expected, g.Baseline = gt.FailOnInconc, gt.Expectations, len(gt.Waived), gt.Baseline
+		g.Problems, g.Warnings = nonNil(gt.Problems), nonNil(gt.Warnings)
+	}
+	return g
+}
+
+func catJSON(r *Run) *jsonCat {
+	if r.Catalogue == nil {
+		return nil
+	}
+	return &jsonCat{Scenario: r.Catalogue.Scenario, Rules: r.Catalogue.Rules, Fingerprint: r.Catalogue.Fingerprint}
 }

@@ -100,8 +100,9 @@ func Overall(r *Run) check.Verdict {
 	vs := make([]check.Verdict, 0, len(r.Results)+1)
 	for _, res := range r.Results {
 		v := effective(res.Verdict)
-		if (v == check.Fail || v == check.Inconc) && !res.Gates(false) {
-			v = check.Pass
+		switch st, _ := r.Gate.Judge(res); st {
+		case Below, Waived, Counted, Left:
+			v = check.Pass // shown at its standing, it does not make the run's verdict
 		}
 		vs = append(vs, v)
 	}
@@ -387,6 +388,8 @@ func truncate(s string, n int) string {
 // secrets only as "[redacted]" when given, "" when not.
 type LabView struct {
 	Profile    string `json:"profile"`
+	SUTName    string `json:"sut_name"`
+	SUTVersion string `json:"sut_version"`
 	PCSCF      string `json:"pcscf"`
 	Transport  string `json:"transport"`
 	SecAgree   bool   `json:"sec_agree"`
@@ -462,7 +465,7 @@ func labView(p *lab.Profile) *LabView {
 		return nil
 	}
 	v := &LabView{
-		Profile: p.Profile, PCSCF: p.SUT.PCSCF, Transport: p.SUT.Transport, SecAgree: p.SUT.SecAgree, IPsec: p.SUT.IPsec, DNS: p.SUT.DNS,
+		Profile: p.Profile, SUTName: p.SUT.Name, SUTVersion: p.SUT.Version, PCSCF: p.SUT.PCSCF, Transport: p.SUT.Transport, SecAgree: p.SUT.SecAgree, IPsec: p.SUT.IPsec, DNS: p.SUT.DNS,
 		HomeDomain: p.HomeDomain, Realm: p.Realm, Registrar: p.Registrar,
 	}
 	s := p.Subscriber

@@ -5,6 +5,7 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/lab"
+	"imsconform/harness/rundiff"
 	"imsconform/harness/trace"
 )
 
@@ -20,6 +21,10 @@ type Run struct {
 	Lab     *lab.Profile
 	Results []check.Result  // one per rule, in the scenario's rule order
 	Trace   []trace.Message // every captured message, in capture order
+	// ESP are the ESP packets of an IPsec run (sut.ipsec), in capture
+	// order: the pcap holds them as on the wire, in place of the messages
+	// they carried.
+	ESP []trace.Packet
 	// Steps maps a step id ("2", "5", "7", "10", "14", "11", "13") to the
 	// trace Seq of its message; 0 or missing means the message never came.
 	Steps  map[string]int
@@ -38,6 +43,16 @@ type Run struct {
 	// unrelated to the run and those the trace did not keep
 	// (trace.Trace.Tallies); reports summarise them.
 	Tallies []trace.Tally
+	// Gate is what the run is gated on and what it found beyond the
+	// verdicts (expectations, baseline); nil means the default gate: must
+	// rules, inconc not gating, no expectations.
+	Gate *Gate
+	// Catalogue identifies the rule catalogue the run was judged by, so that
+	// two runs' reports can be compared knowing whether it changed.
+	Catalogue *rundiff.Catalogue
+	// Diff is the comparison with a baseline run, when one was given:
+	// Write writes it beside the reports as diff.json and diff.html.
+	Diff *rundiff.Diff
 
 	// Reports says where Write wrote the files; Write sets it and
 	// Summary prints it. It is not part of the JSON report.
@@ -62,4 +77,7 @@ type Paths struct {
 	HTML  string
 	Pcap  string
 	JUnit string
+	// DiffJSON and DiffHTML are the comparison with the baseline, when the
+	// run had one.
+	DiffJSON, DiffHTML string
 }

@@ -17,12 +17,16 @@ const (
 	summaryIDs   = 20  // inconc ids listed
 )
 
-// Summary writes a one-screen console summary of r to w: the overall verdict
-// and the count per verdict, each failed or error rule with a one-line
-// reason, the inconc rule ids, harness errors, steps whose message never
-// came (not those whose every rule is none: not expected in this lab), the
-// diagnostics first, how the P-CSCF was resolved, the de-registration, and
-// where WriteAll put the reports (r.Reports). Every value is made
+// Summary writes a one-screen console summary of r to w: the diagnostics
+// first; the overall verdict, whether the gate passed (at which level) and
+// the count per verdict of the fields judged (each once: the 200 OK of
+// steps 10 and 14 is one message); what the gate was given (expectations,
+// baseline) and the problems it found; harness errors; how the P-CSCF was
+// resolved; the de-registration; each gating failure or error with what was
+// expected, what was observed and why; the ids of the rules that did not
+// gate (below the gate's level, expected by the expectations, inconc); the
+// steps whose message never came (not those whose every rule is none: not
+// expected in this lab); and where Write put the reports (r.Reports). Every value is made
 // printable (control characters escaped) and cut to one line. Write errors
 // on w are ignored: a summary is best effort.
 func Summary(w io.Writer, r *Run) {
@@ -55,10 +59,23 @@ func Summary(w io.Writer, r *Run) {
 		line("  diagnostic %s: %s", printable(d.Code), printable(d.Message))
 	}
 
-	c := countResults(r.Results)
+	c := Fields(r.Results)
+	quiet := map[check.Verdict]int{} // per verdict, the fields that do not gate
+	for _, res := range r.Results {
+		if res.CountedAs != "" {
+			continue
+		}
+		if st, _ := r.Gate.Judge(res); st == Below || st == Waived || st == Inconc || st == Left {
+			quiet[effective(res.Verdict)]++
+		}
+	}
 	var parts []string
 	for _, v := range verdictOrder {
-		parts = append(parts, fmt.Sprintf("%d %s", c.Of(v), v))
+		p := fmt.Sprintf("%d %s", c.Of(v), v)
+		if n := quiet[v]; n > 0 && v != check.Inconc {
+			p += fmt.Sprintf(" (%d not gating)", n)
+		}
+		parts = append(parts, p)
 	}
 	dur := ""
 	if d := duration(r); d > 0 {
@@ -67,7 +84,39 @@ func Summary(w io.Writer, r *Run) {
 			dur = " · " + d.Round(time.Microsecond).String()
 		}
 	}
-	line("verdict %s · %d rules: %s%s", strings.ToUpper(string(Overall(r))), c.Total(), strings.Join(parts, ", "), dur)
+	gate := "PASSED"
+	if !Passed(r) {
+		gate = "FAILED"
+	}
+	judged := fmt.Sprintf("%d rules", len(r.Results))
+	if c.Total() != len(r.Results) {
+		judged = fmt.Sprintf("%d fields", c.Total())
+	}
+	line("verdict %s · gate %s (%s) · %s: %s%s", strings.ToUpper(string(Overall(r))), gate, r.Gate.level(), judged, strings.Join(parts, ", "), dur)
+	if n := len(r.Results) - c.Total(); n > 0 {
+		line("  %d rules judged %d fields: %d judge a field of a message another table judges too (one 200 OK), counted once", len(r.Results), c.Total(), n)
+	}
+	if g := r.Gate; g != nil {
+		var with []string
+		if g.Expectations != "" {
+			with = append(with, fmt.Sprintf("expectations %s (%d expected)", printable(g.Expectations), len(g.Waived)))
+		}
+		if g.Baseline != "" {
+			with = append(with, "baseline "+printable(g.Baseline))
+		}
+		if g.FailOnInconc {
+			with = append(with, "inconc gates")
+		}
+		if len(with) > 0 {
+			line("  gate: %s", strings.Join(with, "; "))
+		}
+		for _, p := range g.Problems {
+			line("  gate problem: %s", printable(p))
+		}
+		for _, w := range g.Warnings {
+			line("  gate warning: %s", printable(w))
+		}
+	}
 
 	for _, e := range r.Errors {
 		line("  harness error: %s", printable(e))
@@ -86,41 +135,49 @@ func Summary(w io.Writer, r *Run) {
 		line("%s (busiest: %s)", l, busiest(r.Tallies))
 	}
 
-	var bad []check.Result
-	var inconc []string
+	var gating []check.Result
+	groups := map[Standing][]string{}
 	for _, res := range r.Results {
-		switch v := effective(res.Verdict); v {
-		case check.Fail, check.Error:
-			bad = append(bad, res)
-		case check.Inconc:
-			inconc = append(inconc, printable(res.RuleID))
+		switch st, _ := r.Gate.Judge(res); st {
+		case Gating:
+			gating = append(gating, res)
+		case Quiet, Counted, Left:
+		default:
+			id := printable(res.RuleID)
+			if st == Below {
+				id += " (" + printable(string(res.Level)) + ")"
+			}
+			groups[st] = append(groups[st], id)
 		}
 	}
-	for i, res := range bad {
+	for i, res := range gating {
 		if i == summaryList {
-			line("  … and %d more failed or error rules (see the HTML report)", len(bad)-summaryList)
+			line("  … and %d more failed or error rules (see the HTML report)", len(gating)-summaryList)
 			break
 		}
-		why := res.Reason
-		if why == "" {
-			why = fmt.Sprintf("expected %q, observed %q", res.Expected, res.Observed)
-		}
 		tag := string(res.Verdict)
-		if !res.Gates(false) {
-			tag += " (" + string(res.Level) + ", does not gate)"
-		}
 		if !known(res.Verdict) {
 			tag = fmt.Sprintf("error (unknown verdict %q)", printable(string(res.Verdict)))
 		}
-		line("  %-6s %s: %s", tag, printable(res.RuleID), printable(why))
-	}
-	if len(inconc) > 0 {
-		shown := inconc
-		more := ""
-		if len(shown) > summaryIDs {
-			shown, more = shown[:summaryIDs], fmt.Sprintf(" … and %d more", len(inconc)-summaryIDs)
+		l := fmt.Sprintf("  %-6s %s: expected %s, observed %s", tag, printable(res.RuleID), printable(quoteShort(res.Expected)), printable(quoteShort(res.Observed)))
+		if res.Reason != "" {
+			l += " — " + printable(res.Reason)
 		}
-		b.WriteString("  inconc " + strings.Join(shown, ", ") + more + "\n")
+		line("%s", l)
+	}
+	for _, g := range []struct {
+		st   Standing
+		what string
+	}{{Below, "below the gate, not gating"}, {Waived, "expected (waived)"}, {Inconc, "inconc"}} {
+		ids := groups[g.st]
+		if len(ids) == 0 {
+			continue
+		}
+		shown, first := ids, ""
+		if len(shown) > summaryIDs {
+			shown, first = shown[:summaryIDs], fmt.Sprintf(" (the first %d)", summaryIDs)
+		}
+		line("  %s: %d%s — %s", g.what, len(ids), first, strings.Join(shown, ", "))
 	}
 
 	seqs := seqSet(r.Trace)
@@ -142,7 +199,7 @@ func Summary(w io.Writer, r *Run) {
 
 	p := r.Reports
 	var files []string
-	for _, f := range []string{p.HTML, p.JSON, p.Pcap, p.JUnit} {
+	for _, f := range []string{p.HTML, p.JSON, p.Pcap, p.JUnit, p.DiffHTML, p.DiffJSON} {
 		if f != "" {
 			files = append(files, printable(f))
 		}
@@ -151,6 +208,11 @@ func Summary(w io.Writer, r *Run) {
 		b.WriteString("reports: " + strings.Join(files, "  ") + "\n")
 	}
 	io.WriteString(w, b.String())
+}
+
+// quoteShort quotes s, cut to keep the line readable.
+func quoteShort(s string) string {
+	return fmt.Sprintf("%q", truncate(s, 32))
 }
 
 // busiest names the peer of the tally with the most messages counted.

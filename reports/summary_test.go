@@ -20,11 +20,13 @@ func TestSummary(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"imsconform v0.1.0 · profile a322 · embedded reference core (P-CSCF [::1]:40123)",
-		"verdict ERROR · 9 rules: 3 pass, 3 fail, 1 inconc, 1 none, 1 error · 2.55s",
-		"fail   A.3.2.2-5/WWW-Authenticate/algorithm: the Security-Server header",
-		"fail   A.3.2.2-11/Request-URI: not received within 2 s",
-		`error  A.3.2.2-13/Status: mock VCC App: \x1b[31mnothing to answer\x1b[0m`,
-		"inconc A.3.2.2-5/Security-Server/port-s",
+		"verdict ERROR · gate FAILED (must) · 9 rules: 3 pass, 3 fail, 1 inconc, 1 none, 1 error · 2.55s",
+		"fail   A.3.2.2-5/WWW-Authenticate/algorithm: expected",
+		"— the Security-Server header",
+		"fail   A.3.2.2-11/Request-URI: expected",
+		"— not received within 2 s",
+		`— mock VCC App: \x1b[31mnothing to answer\x1b[0m`,
+		"inconc: 1 — A.3.2.2-5/Security-Server/port-s",
 		"not received: step 11 (A.3.2.2-11), step 13 (A.3.2.2-13)",
 		"reports: " + filepath.Join("out", "report.html") + "  " + filepath.Join("out", "report.json"),
 	} {
@@ -66,7 +68,7 @@ func TestSummaryManyFailures(t *testing.T) {
 	if n := strings.Count(out, "\n"); n > 25 {
 		t.Errorf("Summary of 400 bad rules: expected one screen, got %d lines", n)
 	}
-	for _, want := range []string{"… and 185 more failed or error rules", "… and 180 more", `expected "a", observed "b\nc"`} {
+	for _, want := range []string{"… and 185 more failed or error rules", "inconc: 200 (the first 20) — ", `expected "a", observed "b\nc"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Summary: expected %q, not found in\n%s", want, out)
 		}
@@ -82,7 +84,7 @@ func TestSummaryNilAndEmpty(t *testing.T) {
 	Summary(nil, sampleRun()) // must not panic
 	buf.Reset()
 	Summary(&buf, &Run{})
-	if !strings.Contains(buf.String(), "verdict NONE · 0 rules") {
+	if !strings.Contains(buf.String(), "verdict NONE · gate FAILED (must) · 0 rules") {
 		t.Errorf("Summary(empty run): expected verdict NONE and 0 rules, got %q", buf.String())
 	}
 }

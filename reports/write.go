@@ -26,19 +26,21 @@ const (
 // WriteOptions are the extras of Write.
 type WriteOptions struct {
 	// JUnit writes junit.xml at the path it is given (a temporary name in
-	// the report directory); nil writes no JUnit. It fits Ginkgo's
-	// reporters.GenerateJUnitReportWithConfig.
+	// the report directory) instead of WriteJUnit; nil means WriteJUnit.
 	JUnit func(path string) error
+	// NoJUnit writes no junit.xml.
+	NoJUnit bool
 	// Started is when this run began (the process, not only the flow);
 	// zero means r.Started.
 	Started time.Time
 }
 
-// WriteAll is Write with no JUnit.
+// WriteAll is Write with the default options.
 func WriteAll(dir string, r *Run) (Paths, error) { return Write(dir, r, WriteOptions{}) }
 
-// Write writes report.json, report.html, trace.pcap and (with o.JUnit)
-// junit.xml into dir, creating it, as one set:
+// Write writes report.json, report.html, trace.pcap, junit.xml (WriteJUnit)
+// and, when the run was compared with a baseline (r.Diff), diff.json and
+// diff.html into dir, creating it, as one set:
 //
 //   - every file is written to a temporary name in dir first, and the set is
 //     renamed into place under an exclusive lock of dir, so that two runs
@@ -74,8 +76,16 @@ func Write(dir string, r *Run, o WriteOptions) (Paths, error) {
 		{name: HTMLFile, path: &p.HTML, write: writerTo(func(w io.Writer) error { return WriteHTML(w, r) })},
 		{name: PcapFile, path: &p.Pcap, write: writerTo(func(w io.Writer) error { return WritePcap(w, r) })},
 	}
-	if o.JUnit != nil {
+	switch {
+	case o.JUnit != nil:
 		files = append(files, reportFile{name: JUnitFile, path: &p.JUnit, write: o.JUnit})
+	case !o.NoJUnit:
+		files = append(files, reportFile{name: JUnitFile, path: &p.JUnit, write: writerTo(func(w io.Writer) error { return WriteJUnit(w, r) })})
+	}
+	if r.Diff != nil {
+		files = append(files,
+			reportFile{name: DiffJSONFile, path: &p.DiffJSON, write: writerTo(func(w io.Writer) error { return WriteDiffJSON(w, r.Diff) })},
+			reportFile{name: DiffHTMLFile, path: &p.DiffHTML, write: writerTo(func(w io.Writer) error { return WriteDiffHTML(w, r.Diff) })})
 	}
 
 	var moved error

@@ -36,7 +36,7 @@ func TestWriteAll(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WriteAll: %v", err)
 	}
-	want := Paths{Dir: dir, JSON: filepath.Join(dir, "report.json"), HTML: filepath.Join(dir, "report.html"), Pcap: filepath.Join(dir, "trace.pcap")}
+	want := Paths{Dir: dir, JSON: filepath.Join(dir, "report.json"), HTML: filepath.Join(dir, "report.html"), Pcap: filepath.Join(dir, "trace.pcap"), JUnit: filepath.Join(dir, "junit.xml")}
 	if p != want {
 		t.Errorf("WriteAll paths: expected %+v, got %+v", want, p)
 	}

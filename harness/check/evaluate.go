@@ -43,6 +43,15 @@ type Input struct {
 	// purpose (a broken stimulus): there a failing rule on the harness's own
 	// message is a fail, as for the SUT, not a harness error.
 	Deviated map[string]bool
+	// NotDue holds the SUT's steps whose message could not come, and why:
+	// the stimulus they answer was never sent (the harness sent no step 7
+	// because the 401 failed, so no 200 OK was due). Their rules are inconc
+	// with that reason, not fail: only a message that should have come and
+	// did not fails.
+	NotDue map[string]string
+	// Packets are the ESP packets the harness's roles sent and received
+	// under IPsec, in capture order (the rules of kind esp on packets).
+	Packets []trace.Packet
 }
 
 // parsed is the message of one step as this evaluation sees it.
@@ -225,7 +234,7 @@ func judge(ok bool, exp, obs, why string) outcome {
 }
 
 func (e *evaluator) rule(r *scenario.Rule) Result {
-	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement, Level: r.Level}
+	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement, Level: r.Level, CountedAs: r.CountedAs}
 	set := func(o outcome) Result {
 		res.Verdict, res.Expected, res.Observed, res.Reason = o.v, o.expected, o.observed, o.reason
 		return res
@@ -255,6 +264,9 @@ func (e *evaluator) rule(r *scenario.Rule) Result {
 		o = e.fact(r)
 	} else if p := e.message(r.Step, r.SameMessage); !p.found {
 		o = outcome{v: Fail, expected: "a message for step " + r.Step, observed: "none", reason: e.missing(r.Step), absent: true}
+		if why, ok := e.in.NotDue[r.Step]; ok {
+			o.v, o.reason = Inconc, why
+		}
 	} else {
 		res.MsgSeq = p.tm.Seq
 		switch {
@@ -295,6 +307,9 @@ func (e *evaluator) fact(r *scenario.Rule) outcome {
 	got, ok := e.in.Facts[r.Fact]
 	if !ok {
 		step, _, _ := strings.Cut(r.Fact, ".")
+		if why, ok := e.in.NotDue[step]; ok {
+			return inconc("fact "+r.Fact, "none", why)
+		}
 		if why, miss := e.in.Missing[step]; miss {
 			return outcome{v: Fail, expected: "fact " + r.Fact, observed: "none", reason: why, absent: true}
 		}

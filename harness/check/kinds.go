@@ -29,6 +29,8 @@ func (e *evaluator) kind(r *scenario.Rule, p *parsed) outcome {
 		return e.viaEcho(r, p)
 	case scenario.KindEnvelope:
 		return e.envelope(r, p.tm)
+	case scenario.KindESP:
+		return e.esp(r, p.tm)
 	case scenario.KindAfter:
 		return e.after(r, p)
 	case scenario.KindCount:

@@ -53,12 +53,15 @@ type Result struct {
 	Observed string         `json:"observed"`
 	Reason   string         `json:"reason,omitempty"`
 	MsgSeq   int            `json:"msg_seq,omitempty"` // trace.Message.Seq of the message judged, 0 if none
+	// CountedAs is the id of the rule this one judges the same field of the
+	// same message as (scenario.Rule.CountedAs); the field counts once,
+	// there. "" for most rules.
+	CountedAs string `json:"counted_as,omitempty"`
 }
 
-// Gates reports whether the result counts in a run's gate (exit code,
-// JUnit failure): a must rule always; a should or table rule only when
-// strict. A result of no level (made outside a scenario) counts as must.
-// Every result is reported whatever it says.
-func (r Result) Gates(strict bool) bool {
-	return strict || r.Level == scenario.LevelMust || r.Level == ""
-}
+// Gates reports whether the result counts in a gate at level gate (exit
+// code, JUnit failure): a must rule at every gate, a should rule at a should
+// or table gate, a table rule at a table gate (scenario.Level.Within). A
+// result of no level (made outside a scenario) counts as must. Every result
+// is reported whatever it says.
+func (r Result) Gates(gate scenario.Level) bool { return r.Level.Within(gate) }

@@ -191,12 +191,18 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	}
 	for _, s := range []string{deviation.StepUAR3, deviation.StepMAR3} {
 		if _, ok := res.Messages[s]; !ok {
-			res.Missing[s] = why(reg.Initial, initialAnswer, "not received: the REGISTER of step 2 was not sent", "2")
+			res.Missing[s] = why(reg.Initial, initialAnswer, "not due: the REGISTER of step 2 was not sent", "2")
+			if reg.Initial == nil && ctx.Err() == nil {
+				res.NotDue[s] = res.Missing[s]
+			}
 		}
 	}
 	for _, s := range []string{deviation.StepUAR8, deviation.StepSAR9} {
 		if _, ok := res.Messages[s]; !ok {
-			res.Missing[s] = why(reg.Authorized, reg.Final, "not received: no REGISTER with a challenge response was sent (step 7 missing)", "7")
+			res.Missing[s] = why(reg.Authorized, reg.Final, "not due: no REGISTER with a challenge response was sent (step 7 "+res.Missing["7"]+")", "7")
+			if reg.Authorized == nil && ctx.Err() == nil {
+				res.NotDue[s] = res.Missing[s]
+			}
 		}
 	}
 }

@@ -11,6 +11,14 @@
 // the lab values (vars) the check engine needs, how the P-CSCF was
 // resolved, the de-registration, and diagnostics a lab engineer can act on.
 //
+// Under real IPsec (sut.ipsec) the UE and the embedded core's P-CSCF each
+// run user-space ESP; the trace then holds the UE's ESP packets beside the
+// messages, each message linked to the packets that carried it
+// (trace.Message.ESP), the vars name the agreement (pcscf_port_c,
+// pcscf_port_s, pcscf_spi_c, pcscf_spi_s, sa_alg, sa_ealg), and the result
+// holds the rows of Wireshark's esp_sa table (the SAs' keys, for the file
+// beside the pcap and nowhere else).
+//
 // It judges nothing: the check engine does. It never depends on the order of
 // steps 10/14 and 11 on the wire.
 package flow
@@ -28,8 +36,10 @@ import (
 
 	"imsconform/harness/deviation"
 	"imsconform/harness/discovery"
+	"imsconform/harness/esp"
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
+	"imsconform/harness/sqnstate"
 	"imsconform/harness/trace"
 	"imsconform/harness/ue"
 	"imsconform/harness/vccapp"
@@ -66,6 +76,11 @@ type Options struct {
 type Result struct {
 	Messages map[string]trace.Message // captured message per step id (Steps, and CxSteps when the harness plays the HSS)
 	Missing  map[string]string        // step id -> why it is absent ("12": nothing stored, when step 11 never came)
+	// NotDue holds the SUT's steps whose message could not come because the
+	// stimulus it answers was never sent (no step 7 after a failed 401: no
+	// 200 OK was due), with why; they are in Missing too. Their rules are
+	// inconc, not fail (check.Input.NotDue).
+	NotDue map[string]string
 	// Facts are observations: 5.autn (how the AUTN of the 401 of step 5
 	// verified: valid, bad-mac, sync-failure or "unusable: <why>"), 5.auts
 	// (how many REGISTERs carried an AUTS, when any did; step 5 is then the
@@ -94,7 +109,11 @@ type Result struct {
 	Deregistration *Deregistration
 	// Diagnostics are the findings a lab engineer can act on, one line
 	// each, in the order found.
-	Diagnostics       []Diagnostic
+	Diagnostics []Diagnostic
+	// ESPSA are the rows of Wireshark's ESP SA table for every SA the UE
+	// made (sut.ipsec), for the esp_sa file beside the pcap. They hold the
+	// SAs' keys: fmt output redacts them, esp.WriteESPSAFile writes them.
+	ESPSA             []esp.ESPSARecord
 	Started, Finished time.Time
 	// Err is a harness failure (could not bind, could not start the core);
 	// the SUT's failures are in Missing and in the messages, not here.
@@ -119,11 +138,14 @@ type Deregistration struct {
 // returns what it has, every step not yet seen Missing "interrupted".
 func Run(ctx context.Context, opts Options) *Result {
 	res := &Result{
-		Messages: map[string]trace.Message{}, Missing: map[string]string{},
+		Messages: map[string]trace.Message{}, Missing: map[string]string{}, NotDue: map[string]string{},
 		Facts: map[string]string{}, Vars: map[string]string{},
 		Trace: trace.New(), Started: time.Now(),
 	}
 	defer func() { res.Finished = time.Now() }()
+	// Last, once the UE has closed: every ESP packet is in, so each message
+	// can be linked to the packets that carried it.
+	defer linkESP(res)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -224,16 +246,25 @@ func Run(ctx context.Context, opts Options) *Result {
 	res.Vars["pcscf_entry"] = pcscf.String()
 	log.Debug("flow: target", "target", res.Target)
 
+	usim := openUSIMState(res, l, playsHSS, log)
 	u, err := ue.New(ue.Options{Lab: l, PCSCF: pcscf, Transport: transport, Host: host, Trace: res.Trace,
-		Deviations: opts.Deviations, Timeout: step, Logger: log})
+		Deviations: opts.Deviations, Timeout: step, Logger: log, SQNMS: usim.start})
 	if err != nil {
 		return fail(err)
 	}
-	defer u.Close()
+	defer func() {
+		u.Close()
+		res.ESPSA = u.ESPSA()
+	}()
+	defer usim.keep(res, u)
 	ueVars(res.Vars, u.Addrs())
 
 	reg, regErr := u.Register(ctx)
 	res.Vars["expires"] = strconv.Itoa(reg.Expires)
+	saVars(res.Vars, reg.SA)
+	if l.SUT.IPsec {
+		diagnoseAgreement(res, reg)
+	}
 	ueSteps(res, reg)
 	if !diagnoseUnreachable(res, regErr, pcscf) {
 		diagnoseRegistration(res, reg, pcscf, transport, playsHSS)
@@ -251,12 +282,12 @@ func Run(ctx context.Context, opts Options) *Result {
 		switch {
 		case ctx.Err() != nil:
 			res.Missing["11"] = "interrupted"
-		case reg.Authorized == nil && reg.Status == 0:
-			// The flow never got as far as an authenticated REGISTER; give a
-			// SUT that sends step 11 anyway a short chance.
+		case reg.Authorized == nil || !reg.Registered():
+			// No registration was made: no third-party REGISTER is due. A
+			// SUT that sends one anyway gets a short chance to show it.
 			ex = waitExchange(ctx, exCh, 0)
 			if ex == nil {
-				res.Missing["11"] = "not received: no REGISTER with a challenge response was sent (step 7 missing)"
+				res.notDue("11", "not due: "+notRegistered(res, reg))
 			}
 		default:
 			ex = waitExchange(ctx, exCh, step)
@@ -275,6 +306,9 @@ func Run(ctx context.Context, opts Options) *Result {
 		deregister(ctx, res, u, reg, ex != nil, exCh, step)
 	}
 	diagnoseUnparseable(res)
+	if l.SUT.IPsec {
+		diagnoseESP(res)
+	}
 	return res
 }
 
@@ -381,10 +415,7 @@ func waitExchange(ctx context.Context, ch <-chan vccapp.Exchange, d time.Duratio
 
 // ueSteps maps the UE's registration onto steps 2, 5, 7 and 10/14.
 func ueSteps(res *Result, reg *ue.Registration) {
-	why := reg.Why
-	if why == "" {
-		why = "not received"
-	}
+	why := exchangeWhy(res, reg)
 	if reg.Initial != nil {
 		res.Messages["2"] = *reg.Initial
 	} else {
@@ -404,7 +435,7 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	case reg.Final != nil:
 		res.Missing["5"] = "no 401 Unauthorized: the REGISTER of step 2 was answered with " + startLine(reg.Final.Raw)
 	case reg.Initial == nil:
-		res.Missing["5"] = "not received: step 2 was not sent"
+		res.notDue("5", "not due: step 2 was not sent ("+why+")")
 	default:
 		res.Missing["5"] = why
 	}
@@ -412,7 +443,7 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	case reg.Authorized != nil:
 		res.Messages["7"] = *reg.Authorized
 	case reg.Challenge == nil:
-		res.Missing["7"] = "not sent: no 401 Unauthorized to answer (step 5 missing)"
+		res.Missing["7"] = "not sent: no 401 Unauthorized to answer (" + res.Missing["5"] + ")"
 	default:
 		res.Missing["7"] = "not sent: " + why
 	}
@@ -422,8 +453,9 @@ func ueSteps(res *Result, reg *ue.Registration) {
 	case reg.Authorized != nil:
 		res.Missing["10"], res.Missing["14"] = why, why
 	default:
-		m := "not received: no REGISTER with a challenge response was sent (step 7 missing)"
-		res.Missing["10"], res.Missing["14"] = m, m
+		m := "not due: no REGISTER with a challenge response was sent (step 7 " + res.Missing["7"] + ")"
+		res.notDue("10", m)
+		res.notDue("14", m)
 	}
 	switch {
 	case reg.AUTN != "":
@@ -443,10 +475,14 @@ func ueSteps(res *Result, reg *ue.Registration) {
 // vccSteps maps the VCC Application's exchange onto steps 11, 12 and 13.
 func vccSteps(res *Result, ex *vccapp.Exchange, l *lab.Profile) {
 	if ex == nil {
-		if _, ok := res.Missing["13"]; !ok {
-			res.Missing["13"] = "not sent: no REGISTER received at step 11"
-		}
 		why := res.Missing["11"]
+		if _, ok := res.Missing["13"]; !ok {
+			res.Missing["13"] = "not sent: no REGISTER received at step 11 (" + why + ")"
+		}
+		if _, ok := res.NotDue["11"]; ok {
+			res.notDue("12", "nothing stored, none due: "+why)
+			return
+		}
 		res.Missing["12"] = "nothing stored: no REGISTER received at step 11 (" + why + ")"
 		res.Facts["12.accepted"] = "false: no REGISTER received at step 11 (" + why + ")"
 		return
@@ -472,6 +508,95 @@ func vccSteps(res *Result, ex *vccapp.Exchange, l *lab.Profile) {
 	} else {
 		res.Facts["12.accepted"] = "false: " + rec.Why
 	}
+}
+
+// usimState is the UE's SQN_MS kept between runs against a lab whose HSS is
+// the lab's own (harness/sqnstate): the embedded core's HSS and the one the
+// harness plays for a lab start afresh every run, and so does the USIM.
+type usimState struct {
+	store     *sqnstate.Store // nil: nothing kept
+	lab, impi string
+	start     uint64
+}
+
+// openUSIMState reads the SQN_MS kept for the lab's IMPI, when state is
+// kept. A state file that cannot be read is a diagnostic, and the run goes
+// on from the lab's subscriber as a new USIM would.
+func openUSIMState(res *Result, l *lab.Profile, playsHSS bool, log *slog.Logger) *usimState {
+	u := &usimState{lab: l.SUT.PCSCF + " " + l.Realm, impi: l.Subscriber.IMPI}
+	if l.SUT.PCSCF == "" || playsHSS || l.UE.SQNState == "off" {
+		return u
+	}
+	st, err := sqnstate.Open(l.UE.SQNState)
+	if err == nil {
+		var ok bool
+		if u.start, ok, err = st.Get(u.lab, u.impi); err == nil {
+			u.store = st
+			log.Debug("flow: USIM state", "file", st.Path(), "sqn_ms", u.start, "kept", ok)
+		}
+	}
+	if err != nil {
+		res.diagnose(DiagUSIMState, "the UE's kept SQN could not be read, so it starts as a new USIM: "+err.Error()+" (ue.sqn_state names the file; off keeps none)")
+	}
+	return u
+}
+
+// keep stores the UE's SQN_MS after the run.
+func (u *usimState) keep(res *Result, ue *ue.UE) {
+	if u.store == nil {
+		return
+	}
+	if err := u.store.Put(u.lab, u.impi, ue.SQNMS(), time.Now()); err != nil {
+		res.diagnose(DiagUSIMState, "the UE's SQN could not be kept for the next run: "+err.Error())
+	}
+}
+
+// notDue marks step as missing because the stimulus it answers was never
+// sent (see Result.NotDue).
+func (r *Result) notDue(step, why string) {
+	r.Missing[step] = why
+	r.NotDue[step] = why
+}
+
+// exchangeWhy says why the UE's exchange stopped short of a 2xx, naming
+// what the SUT answered when it answered: a final response that is not a
+// 2xx by its status line, bytes that do not parse as SIP by their size and
+// the parser's reason.
+func exchangeWhy(res *Result, reg *ue.Registration) string {
+	if reg.Final != nil && !reg.Registered() {
+		return fmt.Sprintf("the REGISTER CSeq %d was answered %s", reg.CSeq, startLine(reg.Final.Raw))
+	}
+	if bad := unparsedAnswer(res, reg); bad != "" {
+		return bad + " (" + reg.Why + ")"
+	}
+	if reg.Why == "" {
+		return "not received"
+	}
+	return reg.Why
+}
+
+// unparsedAnswer describes the first message the UE received after its last
+// REGISTER that does not parse as SIP, "" when there is none.
+func unparsedAnswer(res *Result, reg *ue.Registration) string {
+	if len(reg.Requests) == 0 || res.Trace == nil {
+		return ""
+	}
+	last := reg.Requests[len(reg.Requests)-1].Seq
+	for _, m := range res.Trace.Messages() {
+		if m.Seq > last && m.Role == ue.Role && m.Dir == trace.Received && strings.HasPrefix(m.Note, "does not parse as SIP") {
+			return fmt.Sprintf("answered with %d bytes from %s that %s", len(m.Raw), m.Src, m.Note)
+		}
+	}
+	return ""
+}
+
+// notRegistered says why no registration was made, for the steps that only
+// a registration makes due.
+func notRegistered(res *Result, reg *ue.Registration) string {
+	if reg.Authorized == nil {
+		return "no REGISTER with a challenge response was sent (step 7 " + res.Missing["7"] + ")"
+	}
+	return "the registration failed: " + exchangeWhy(res, reg)
 }
 
 func startLine(raw []byte) string {
@@ -536,6 +661,8 @@ func labVars(v map[string]string, l *lab.Profile, transport string, host netip.A
 	}
 	v["ue_spi_c"] = strconv.FormatUint(uint64(l.UE.SPIC), 10)
 	v["ue_spi_s"] = strconv.FormatUint(uint64(l.UE.SPIS), 10)
+	// The security agreement (sut.ipsec): set once the UE made its SAs.
+	saVars(v, nil)
 	// Cx: set when the harness plays the HSS, "" otherwise.
 	for _, k := range []string{"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri"} {
 		v[k] = ""
@@ -552,6 +679,47 @@ func ueVars(v map[string]string, a ue.Addrs) {
 	v["ue_spi_c"] = strconv.FormatUint(uint64(a.SPIC), 10)
 	v["ue_spi_s"] = strconv.FormatUint(uint64(a.SPIS), 10)
 	v["transport"] = a.Transport
+}
+
+// saVars fills the vars of the security agreement a: the P-CSCF's
+// protected ports and SPIs and the algorithms, "" without one.
+func saVars(v map[string]string, a *ue.Agreement) {
+	for _, k := range []string{"pcscf_port_c", "pcscf_port_s", "pcscf_spi_c", "pcscf_spi_s", "sa_alg", "sa_ealg"} {
+		v[k] = ""
+	}
+	if a == nil {
+		return
+	}
+	r := a.Remote
+	v["pcscf_port_c"], v["pcscf_port_s"] = strconv.Itoa(int(r.PortC)), strconv.Itoa(int(r.PortS))
+	v["pcscf_spi_c"], v["pcscf_spi_s"] = strconv.FormatUint(uint64(r.SPIC), 10), strconv.FormatUint(uint64(r.SPIS), 10)
+	v["sa_alg"], v["sa_ealg"] = string(a.Integrity), string(a.Encryption)
+}
+
+// linkESP links every captured message to the ESP packets that carried it
+// (trace.LinkESP), and the result's messages with it.
+func linkESP(res *Result) {
+	if len(res.Trace.Packets()) == 0 {
+		return
+	}
+	res.Trace.LinkESP()
+	bySeq := map[int]*trace.ESP{}
+	for _, m := range res.Trace.Messages() {
+		if m.ESP != nil {
+			bySeq[m.Seq] = m.ESP
+		}
+	}
+	for k, m := range res.Messages {
+		m.ESP = bySeq[m.Seq]
+		res.Messages[k] = m
+	}
+	if d := res.Deregistration; d != nil {
+		for _, ms := range [][]trace.Message{d.Messages, d.ThirdParty} {
+			for i := range ms {
+				ms[i].ESP = bySeq[ms[i].Seq]
+			}
+		}
+	}
 }
 
 func hostString(ip netip.Addr) string {

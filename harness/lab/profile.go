@@ -94,7 +94,14 @@ type UE struct {
 	PortS   int    `yaml:"port_s"`  // protected server port; 0 = ephemeral
 	SPIC    uint32 `yaml:"spi_c"`
 	SPIS    uint32 `yaml:"spi_s"`
-	Sigcomp bool   `yaml:"sigcomp"` // put comp=sigcomp in Via and Contact
+	// SecAlgorithms are what the UE offers in Security-Client, one
+	// ipsec-3gpp mechanism each, in order: "ALG" or "ALG/EALG", ALG
+	// hmac-sha-1-96 or hmac-md5-96, EALG null, aes-cbc or des-ede3-cbc
+	// (TS 33.203 7.2); without EALG the mechanism names none, which
+	// TS 24.229 7.2A.7 reads as null. Under sut.ipsec the SAs use what the
+	// P-CSCF chose among them. Default: [hmac-sha-1-96], table A.3.2.2-2's.
+	SecAlgorithms []string `yaml:"sec_algorithms"`
+	Sigcomp       bool     `yaml:"sigcomp"` // put comp=sigcomp in Via and Contact
 	// AccessNetworkInfo is the P-Access-Network-Info value.
 	AccessNetworkInfo string `yaml:"access_network_info"`
 	Expires           int    `yaml:"expires"` // requested registration expiry, seconds
@@ -285,6 +292,7 @@ func DefaultFor(ip string) *Profile {
 			Address:           ip,
 			SPIC:              23456789,
 			SPIS:              12345678,
+			SecAlgorithms:     []string{"hmac-sha-1-96"},
 			AccessNetworkInfo: "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
 			Expires:           600000,
 		},
@@ -343,6 +351,7 @@ func (p *Profile) Redacted() Profile {
 func (p *Profile) clone() *Profile {
 	c := *p
 	c.Subscriber.IMPUs = slices.Clone(p.Subscriber.IMPUs)
+	c.UE.SecAlgorithms = slices.Clone(p.UE.SecAlgorithms)
 	c.VCCApp.AcceptFrom = slices.Clone(p.VCCApp.AcceptFrom)
 	c.Core.PCSCFNames = slices.Clone(p.Core.PCSCFNames)
 	c.Core.ICSCFNames = slices.Clone(p.Core.ICSCFNames)

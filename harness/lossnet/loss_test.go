@@ -14,6 +14,7 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/run"
+	"imsconform/harness/scenario"
 )
 
 // The loss test: the conformance flow against the embedded reference core,
@@ -77,16 +78,12 @@ func child(v string) int {
 	for id, m := range o.Flow.Messages {
 		out.Steps[id] = m.Time.Sub(start).Seconds()
 	}
-	var vs []check.Verdict
 	for _, r := range o.Results {
-		if r.Gates(false) {
-			vs = append(vs, r.Verdict)
-			if r.Verdict != check.Pass && r.Verdict != check.None {
-				out.Failures = append(out.Failures, r.RuleID+": "+string(r.Verdict)+": "+r.Reason)
-			}
+		if r.Gates(scenario.LevelMust) && r.Verdict != check.Pass && r.Verdict != check.None {
+			out.Failures = append(out.Failures, r.RuleID+": "+string(r.Verdict)+": "+r.Reason)
 		}
 	}
-	out.Verdict = check.Worst(vs...)
+	out.Verdict = o.Verdict() // the run's, as its gate (must, by default) reads it
 	b, _ := json.Marshal(out)
 	fmt.Printf("LOSS %s\n", b)
 	return 0

@@ -41,8 +41,19 @@
 // Request-URI, Contact) is answered 400, as a real server answers a
 // scanner's.
 //
-// It is test equipment, not a product: one subscriber (the lab's), no real
-// IPsec (the protected REGISTER arrives on the same entry socket), no
+// With the lab's sut.ipsec the P-CSCF runs the security agreement of
+// TS 33.203 7.1 over real ESP in user space (harness/esp, ipsec.go): its 401
+// carries a Security-Server with the ports and SPIs of its own lease from
+// the process's pool, it creates the four SAs with the IK and CK of the
+// S-CSCF's 401 before the 401 leaves, and it takes the protected REGISTER
+// only over them, on its port-s; a REGISTER sent in clear to a protected
+// port is refused (the kernel has no socket there), one with
+// Security-Verify on the unprotected port is answered 403. The ESP
+// deviations (10/bad-icv, 10/wrong-spi, 10/replay, 10/in-clear,
+// 5/alg-not-offered) break the SAs on purpose. Without sut.ipsec the
+// protected REGISTER arrives on the same entry socket, in clear.
+//
+// It is test equipment, not a product: one subscriber (the lab's), no
 // Diameter routing or failover, loopback addresses only: it binds only
 // loopback addresses and its transport refuses to send anywhere else.
 package refcore
@@ -122,7 +133,8 @@ type Core struct {
 	layers  []*transport.Layer // one per hop, as if each ran on its own
 	p, i, s *transport.Endpoint
 	hss     *hss
-	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
+	cx      *cxPeers    // nil: the in-memory HSS answers the Cx queries
+	sec     *pcscfIPsec // nil without sut.ipsec
 
 	// The tables, bounded by Config.Limits, each entry expiring: a
 	// challenge after reg-await-auth, the others with their registration.
@@ -143,11 +155,14 @@ type pTx struct {
 	ue       netip.AddrPort // where the REGISTER came from
 	secAgree bool           // the REGISTER carried Security-Client
 	authResp bool           // the REGISTER carried credentials (a non-empty response)
-	// protected: the lab says sec-agree runs over real IPsec and the REGISTER
-	// carried Security-Verify, so it came over the security association: its
+	// protected: the REGISTER came over the security associations (under
+	// sut.ipsec, to the protected server port of agreement sa; without it,
+	// the lab says sut.ipsec and the REGISTER carried Security-Verify): its
 	// responses go back the way it came, to the UE's port-c (TS 33.203 7.1),
-	// not to the Via sent-by. The core has no kernel SAs; it routes as if.
+	// not to the Via sent-by.
 	protected bool
+	sa        *pAgreement
+	client    []string // the Security-Client lines
 }
 
 type nonceRec struct {
@@ -264,6 +279,12 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 			return nil, fmt.Errorf("refcore: %s: %w", n.name, err)
 		}
 	}
+	if cfg.Lab.SUT.IPsec {
+		if c.sec, err = startPCSCFIPsec(ha, c.layers[0], log.With("node", "P-CSCF")); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	close(c.ready)
 	go func() {
 		select {
@@ -294,6 +315,7 @@ func (c *Core) Close() error {
 		for _, l := range c.layers {
 			l.Close()
 		}
+		c.sec.close()
 		c.wg.Wait()
 	})
 	return nil
@@ -490,6 +512,19 @@ func (c *Core) pcscf(in *transport.Incoming) {
 	}
 	t := &pTx{ue: in.Msg.Src, secAgree: req.Has("Security-Client"),
 		protected: c.lab.SUT.IPsec && req.Has("Security-Verify")}
+	if c.sec != nil {
+		t.sa = c.sec.agreement(in.Endpoint)
+		t.protected = t.sa != nil
+		if !t.protected && req.Has("Security-Verify") {
+			r := respond(req, 403, "Forbidden")
+			r.InsertBefore("Content-Length", "Warning", securityVerifyOutside(c.lab.Core.PCSCFName))
+			c.reply(tx, r.Bytes())
+			return
+		}
+		for _, h := range req.Lines("Security-Client") {
+			t.client = append(t.client, h.Value)
+		}
+	}
 	if d, ok := digestParams(req.Get("Authorization")); ok && d["response"] != "" {
 		t.authResp = true
 	}
@@ -513,7 +548,7 @@ func (c *Core) pcscf(in *transport.Incoming) {
 	// association (it carries Security-Verify), "no" for the first one.
 	if a := m.Get("Authorization"); a != "" {
 		ip := "no"
-		if m.Has("Security-Verify") {
+		if m.Has("Security-Verify") && (c.sec == nil || t.protected) {
 			ip = "yes"
 		}
 		m.Set("Authorization", a+`, integrity-protected="`+ip+`"`)
@@ -552,12 +587,33 @@ func (c *Core) pcscfResponse(t *pTx, tx *transport.ServerTx, m *sipmsg.Message) 
 	switch {
 	case m.StatusCode == 401:
 		step = "5"
+		ss := c.cfg.SecurityServer
+		if t.sa != nil {
+			// A new challenge of a REGISTER that came over the SAs: they
+			// stay, and the 401 names them again (TS 33.203 7.4's new set
+			// of SAs is not made).
+			ss = t.sa.mech.String()
+		} else if c.sec != nil && t.secAgree {
+			// TS 33.203 7.1: the SAs are made with the keys of this 401,
+			// before it leaves.
+			var err error
+			ss, err = c.sec.agree(c.ctx, t.ue.Addr(), t.client, m.Get("WWW-Authenticate"), c.pcscf, append(c.devs("5"), c.devs("10")...))
+			if err != nil {
+				c.log.Warn("P-CSCF: no security agreement", "error", err)
+				if req := tx.Request(); req != nil {
+					r := respond(req.Parsed, 500, "Server Internal Error")
+					r.InsertBefore("Content-Length", "Warning", "399 "+c.lab.Core.PCSCFName+" "+strconv.Quote("no security association: "+err.Error()))
+					c.reply(tx, r.Bytes())
+				}
+				return
+			}
+		}
 		// TS 24.229 5.2.2: the P-CSCF removes ck and ik before passing on.
 		_ = deviation.Apply([]deviation.Deviation{
 			{Action: deviation.DropParam, Header: "WWW-Authenticate", Param: "ck"},
 			{Action: deviation.DropParam, Header: "WWW-Authenticate", Param: "ik"}}, m)
 		if t.secAgree {
-			m.InsertAfter("WWW-Authenticate", "Security-Server", c.cfg.SecurityServer)
+			m.InsertAfter("WWW-Authenticate", "Security-Server", ss)
 		}
 	case m.StatusCode >= 200 && m.StatusCode < 300:
 		step = "10"
@@ -583,7 +639,13 @@ func (c *Core) pcscfResponse(t *pTx, tx *transport.ServerTx, m *sipmsg.Message) 
 		return
 	}
 	var err error
-	if t.protected {
+	if t.sa != nil {
+		var devs []deviation.Deviation
+		if step == "10" && m.StatusCode >= 200 && m.StatusCode < 300 {
+			devs = c.devs("10")
+		}
+		err = c.sec.respond(t.sa, tx, t.ue, raw, devs, c.tp)
+	} else if t.protected {
 		_, err = tx.RespondTo(t.ue, raw)
 	} else {
 		_, err = tx.Respond(raw)

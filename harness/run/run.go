@@ -20,8 +20,11 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/deviation"
+	"imsconform/harness/esp"
+	"imsconform/harness/expect"
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
+	"imsconform/harness/rundiff"
 	"imsconform/harness/scenario"
 	"imsconform/harness/trace"
 	"imsconform/harness/trace/mask"
@@ -46,7 +49,27 @@ type Options struct {
 	// rules' values — for reports that leave the lab (harness/trace/mask).
 	// The rules are judged on the messages as captured.
 	MaskVectors bool
-	Logger      *slog.Logger
+	// Gate says what fails the run (see reports.Gate).
+	Gate   GateOptions
+	Logger *slog.Logger
+}
+
+// GateOptions say what fails a run besides the rules at must level.
+type GateOptions struct {
+	// Level is the lowest rule level whose failures gate: must ("" too),
+	// should or table.
+	Level scenario.Level
+	// FailOnInconc makes an inconc verdict gate.
+	FailOnInconc bool
+	// Expect is an expectations file (harness/expect): the results it
+	// expects are shown and do not gate; a stale or differing entry gates.
+	Expect string
+	// StaleWarnOnly makes stale expectations warnings instead of problems.
+	StaleWarnOnly bool
+	// Baseline is the report.json of an earlier run: the run is compared
+	// with it rule by rule (diff.json and diff.html beside the reports),
+	// and a rule that regressed or newly fails at the gate's level gates.
+	Baseline string
 }
 
 // Plan is a prepared run: the lab and the rules it will be judged by.
@@ -55,7 +78,11 @@ type Plan struct {
 	Profile  string
 	Scenario *scenario.Scenario
 	Rules    []scenario.Rule
-	opts     Options
+	// Catalogue identifies the rules the run is judged by.
+	Catalogue *rundiff.Catalogue
+	opts      Options
+	expect    *expect.File    // Options.Gate.Expect, loaded
+	baseline  *rundiff.Report // Options.Gate.Baseline, read
 }
 
 // Prepare resolves the lab and loads the rules. Its error says what is wrong
@@ -83,6 +110,11 @@ func Prepare(opts Options) (*Plan, error) {
 	if len(opts.Deviations) > 0 && p.SUT.PCSCF != "" {
 		return nil, fmt.Errorf("deviations break the embedded reference core on purpose; the lab names a SUT (sut.pcscf %s), so they cannot apply", p.SUT.PCSCF)
 	}
+	for _, d := range opts.Deviations {
+		if _, ok := deviation.ESPSteps[d.Action]; ok && !p.SUT.IPsec {
+			return nil, fmt.Errorf("deviation %s breaks the IPsec security associations; the lab has none (sut.ipsec false): add --set sut.ipsec=true", d)
+		}
+	}
 	sc, err := scenario.Load(scenarios.FS, ScenarioDir)
 	if err != nil {
 		return nil, err
@@ -95,7 +127,33 @@ func Prepare(opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Lab: p, Profile: profile, Scenario: sc, Rules: rules, opts: opts}, nil
+	pl := &Plan{Lab: p, Profile: profile, Scenario: sc, Rules: rules, opts: opts, Catalogue: catalogue(sc.Name, rules)}
+	g := opts.Gate
+	if g.Level != "" {
+		if _, err := scenario.ParseLevel(string(g.Level)); err != nil {
+			return nil, fmt.Errorf("gate level: %w", err)
+		}
+	}
+	if g.Expect != "" {
+		if pl.expect, err = expect.Load(g.Expect); err != nil {
+			return nil, err
+		}
+	}
+	if g.Baseline != "" {
+		if pl.baseline, err = rundiff.Read(g.Baseline); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+	}
+	return pl, nil
+}
+
+// catalogue fingerprints the rules a run is judged by (rundiff.Fingerprint).
+func catalogue(name string, rules []scenario.Rule) *rundiff.Catalogue {
+	texts := make([]rundiff.RuleText, len(rules))
+	for i, r := range rules {
+		texts[i] = rundiff.RuleText{ID: r.ID, Level: string(r.Level), Statement: r.Statement}
+	}
+	return &rundiff.Catalogue{Scenario: name, Rules: len(rules), Fingerprint: rundiff.Fingerprint(texts)}
 }
 
 // Outcome is one executed run: every rule's result and everything captured.
@@ -105,6 +163,10 @@ type Outcome struct {
 	Results []check.Result // masked with Options.MaskVectors
 	// Errors are the run's harness errors: the flow's, and an interruption.
 	Errors []string
+	// Gate is what the run is gated on and what the gate found; Diff the
+	// comparison with the baseline, when there is one.
+	Gate   *reports.Gate
+	Diff   *rundiff.Diff
 	byID   map[string]int
 	masker *mask.Masker // with Options.MaskVectors
 }
@@ -118,7 +180,7 @@ type Outcome struct {
 // that came before keep their verdicts.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
-	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}}
+	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, NotDue: fr.NotDue, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}, Packets: fr.Trace.Packets()}
 	for _, d := range pl.opts.Deviations {
 		in.Deviated[d.Step] = true // asked for: a broken stimulus there fails, it does not err
 	}
@@ -164,7 +226,56 @@ func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	for i, r := range results {
 		o.byID[r.RuleID] = i
 	}
+	o.judgeGate()
 	return o
+}
+
+// judgeGate applies the expectations and the baseline, and fills o.Gate.
+func (o *Outcome) judgeGate() {
+	pl, g := o.Plan, o.Plan.opts.Gate
+	o.Gate = &reports.Gate{Level: g.Level, FailOnInconc: g.FailOnInconc}
+	if f := pl.expect; f != nil {
+		l := pl.Lab
+		ex := expect.Apply(f, o.Results, expect.Run{Profile: pl.Profile, SUT: l.SUT.Name, SUTVersion: l.SUT.Version, Transport: l.SUT.Transport, Today: time.Now()},
+			expect.Options{StaleWarnOnly: g.StaleWarnOnly})
+		o.Gate.Expectations, o.Gate.Waived = f.Name, map[string]string{}
+		for _, r := range ex.Rules {
+			if r.Class == expect.Expected {
+				o.Gate.Waived[r.RuleID] = r.Why
+			}
+		}
+		o.Gate.Problems = append(o.Gate.Problems, ex.Problems...)
+		o.Gate.Warnings = append(o.Gate.Warnings, ex.Warnings...)
+	}
+	if base := pl.baseline; base != nil {
+		o.Gate.Baseline = base.File
+		now := &rundiff.Report{SchemaVersion: 1, Profile: pl.Profile, Catalogue: pl.Catalogue, File: "this run"}
+		if l := pl.Lab; l.SUT.Name != "" || l.SUT.Version != "" {
+			now.Lab = &rundiff.LabInfo{SUTName: l.SUT.Name, SUTVersion: l.SUT.Version}
+		}
+		for _, r := range o.Results {
+			now.Results = append(now.Results, rundiff.Result{RuleID: r.RuleID, Table: r.Table, Level: string(r.Level), Verdict: string(r.Verdict),
+				Statement: r.Statement, Expected: r.Expected, Observed: r.Observed, Reason: r.Reason})
+		}
+		o.Diff = rundiff.Compare(base, now)
+		level := string(g.Level)
+		if level == "" {
+			level = string(scenario.LevelMust)
+		}
+		for _, r := range o.Diff.Failures(level) {
+			if o.Gate.Waived[r.RuleID] != "" {
+				continue // expected by the expectations: known, waived
+			}
+			o.Gate.Problems = append(o.Gate.Problems, fmt.Sprintf("%s %s against the baseline %s: %s → %s", r.RuleID, r.Change, base.File, nz(r.Old), r.New))
+		}
+	}
+}
+
+func nz(s string) string {
+	if s == "" {
+		return "absent"
+	}
+	return s
 }
 
 // Interruption says why ctx ended, for a run's errors: "the run was
@@ -194,13 +305,17 @@ func (o *Outcome) Result(id string) (check.Result, bool) {
 	return o.Results[i], true
 }
 
-// Verdict is the run's verdict: the worst of its rules'.
-func (o *Outcome) Verdict() check.Verdict {
-	vs := make([]check.Verdict, len(o.Results))
-	for i, r := range o.Results {
-		vs[i] = r.Verdict
-	}
-	return check.Worst(vs...)
+// Verdict is the run's verdict: the worst of the verdicts that count at its
+// gate (reports.Overall).
+func (o *Outcome) Verdict() check.Verdict { return reports.Overall(o.gateRun()) }
+
+// Passed reports whether the run passes its gate (reports.Passed): what
+// the suite's exit status says.
+func (o *Outcome) Passed() bool { return reports.Passed(o.gateRun()) }
+
+// gateRun is the part of the report the gate reads.
+func (o *Outcome) gateRun() *reports.Run {
+	return &reports.Run{Results: o.Results, Errors: o.Errors, Gate: o.Gate}
 }
 
 // Counts returns how many rules got each verdict.
@@ -215,12 +330,15 @@ func (o *Outcome) Counts() map[check.Verdict]int {
 // Report builds the reports' input from the outcome.
 func (o *Outcome) Report() *reports.Run {
 	r := &reports.Run{
-		Tool:    "imsconform",
-		Profile: o.Plan.Profile,
-		Lab:     o.Plan.Lab,
-		Results: o.Results,
-		Steps:   map[string]int{},
-		Errors:  append([]string(nil), o.Errors...),
+		Tool:      "imsconform",
+		Profile:   o.Plan.Profile,
+		Lab:       o.Plan.Lab,
+		Results:   o.Results,
+		Steps:     map[string]int{},
+		Errors:    append([]string(nil), o.Errors...),
+		Gate:      o.Gate,
+		Diff:      o.Diff,
+		Catalogue: o.Plan.Catalogue,
 	}
 	for _, t := range o.Plan.Scenario.Tables {
 		info := reports.TableInfo{ID: t.ID, Title: t.Title, Step: t.Step, Example: t.Example}
@@ -236,6 +354,7 @@ func (o *Outcome) Report() *reports.Run {
 			if o.masker != nil {
 				r.Trace = o.masker.Messages(r.Trace)
 			}
+			r.ESP = f.Trace.Packets()
 		}
 		for step, m := range f.Messages {
 			r.Steps[step] = m.Seq
@@ -263,12 +382,24 @@ func (o *Outcome) Report() *reports.Run {
 	return r
 }
 
-// WriteReports writes report.json, report.html, trace.pcap (and junit.xml
-// with opts.JUnit) into dir as one set (reports.Write) and a console summary
-// to w. It writes what it can even when one report fails; the error says
-// which failed, or where the reports went instead.
+// ESPSAFile is the name of the esp_sa file beside trace.pcap.
+const ESPSAFile = "esp_sa"
+
+// WriteReports writes report.json, report.html, trace.pcap, junit.xml (and
+// the diff with a baseline) into dir as one set (reports.Write) and a
+// console summary to w. After an IPsec run (sut.ipsec) it writes beside the
+// pcap the esp_sa file, Wireshark's table of the run's SAs with their keys
+// (mode 0600: the one place the keys are written), with which Wireshark and
+// tshark decrypt and authenticate the ESP packets (README); a run without
+// SAs removes an esp_sa left there by an earlier one. It writes what it can
+// even when one report fails; the error says which failed, or where the
+// reports went instead.
 func (o *Outcome) WriteReports(dir string, w io.Writer, opts reports.WriteOptions) error {
-	return writeReports(dir, w, o.Report(), opts)
+	var sa []esp.ESPSARecord
+	if o.Flow != nil {
+		sa = o.Flow.ESPSA
+	}
+	return writeReports(dir, w, o.Report(), opts, sa)
 }
 
 // WriteErrorReports writes the reports of a run that could not start (a
@@ -276,11 +407,23 @@ func (o *Outcome) WriteReports(dir string, w io.Writer, opts reports.WriteOption
 // error, and err in the reports' errors.
 func WriteErrorReports(dir string, w io.Writer, err error, opts reports.WriteOptions) error {
 	r := &reports.Run{Tool: "imsconform", Started: opts.Started, Finished: time.Now(), Steps: map[string]int{}, Errors: []string{err.Error()}}
-	return writeReports(dir, w, r, opts)
+	return writeReports(dir, w, r, opts, nil)
 }
 
-func writeReports(dir string, w io.Writer, r *reports.Run, opts reports.WriteOptions) error {
-	_, err := reports.Write(dir, r, opts)
+func writeReports(dir string, w io.Writer, r *reports.Run, opts reports.WriteOptions, sa []esp.ESPSARecord) error {
+	p, err := reports.Write(dir, r, opts)
+	if p.Dir != "" {
+		espSA := filepath.Join(p.Dir, ESPSAFile)
+		if len(sa) > 0 {
+			if werr := esp.WriteESPSAFile(espSA, sa); werr != nil {
+				err = errors.Join(err, werr)
+			} else if w != nil {
+				fmt.Fprintf(w, "esp_sa: %s (the SAs' keys, for Wireshark beside trace.pcap: keep it secret)\n", espSA)
+			}
+		} else if rerr := os.Remove(espSA); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
 	if w != nil {
 		reports.Summary(w, r)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"imsconform/harness/scenario"
+	"imsconform/reports"
 	"imsconform/scenarios"
 )
 
@@ -56,31 +57,55 @@ func runSuite(t *testing.T, bin string, args ...string) (string, int, string) {
 	return dir, code, string(out)
 }
 
-type junitSuites struct {
-	Suites []struct {
-		Tests    int `xml:"tests,attr"`
-		Failures int `xml:"failures,attr"`
-		Errors   int `xml:"errors,attr"`
-		Cases    []struct {
-			Name    string    `xml:"name,attr"`
-			Failure *struct{} `xml:"failure"`
-			Skipped *struct{} `xml:"skipped"`
-		} `xml:"testcase"`
-	} `xml:"testsuite"`
+// junitReport is a junit.xml as a CI system reads it: the totals, the rules'
+// testcases (one suite per table) and the run's own (classname imsconform).
+type junitReport struct {
+	Tests, Failures, Errors, Skipped int
+	Rules, Run                       []junitCase
 }
 
-func readJUnit(t *testing.T, path string) junitSuites {
+type junitCase struct {
+	Name      string    `xml:"name,attr"`
+	Classname string    `xml:"classname,attr"`
+	Failure   *junitMsg `xml:"failure"`
+	Error     *junitMsg `xml:"error"`
+	Skipped   *junitMsg `xml:"skipped"`
+}
+
+type junitMsg struct {
+	Message string `xml:"message,attr"`
+}
+
+func readJUnit(t *testing.T, path string) junitReport {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("JUnit not written: %v", err)
 	}
-	var j junitSuites
-	if err := xml.Unmarshal(b, &j); err != nil {
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Errors   int `xml:"errors,attr"`
+		Skipped  int `xml:"skipped,attr"`
+		Suites   []struct {
+			Cases []junitCase `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("JUnit %s does not parse: %v", path, err)
 	}
-	if len(j.Suites) != 1 {
-		t.Fatalf("JUnit: expected 1 testsuite, saw %d", len(j.Suites))
+	j := junitReport{Tests: doc.Tests, Failures: doc.Failures, Errors: doc.Errors, Skipped: doc.Skipped}
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			if c.Classname == reports.RunSuite {
+				j.Run = append(j.Run, c)
+			} else {
+				j.Rules = append(j.Rules, c)
+			}
+		}
+	}
+	if len(j.Run) == 0 {
+		t.Fatalf("JUnit %s: no testcase of the run itself (classname %s)", path, reports.RunSuite)
 	}
 	return j
 }
@@ -134,9 +159,14 @@ func TestSuite(t *testing.T) {
 			t.Fatalf("exit code %d, want 0\n%s", code, tail(out))
 		}
 		j := readJUnit(t, filepath.Join(dir, "junit.xml"))
-		s := j.Suites[0]
-		if len(s.Cases) != len(rules) || s.Failures != 0 || s.Errors != 0 {
-			t.Errorf("JUnit: %d testcases (want %d, one per rule), %d failures, %d errors", len(s.Cases), len(rules), s.Failures, s.Errors)
+		if len(j.Rules) != len(rules) || j.Failures != 0 || j.Errors != 0 {
+			t.Errorf("JUnit: %d testcases (want %d, one per rule), %d failures, %d errors", len(j.Rules), len(rules), j.Failures, j.Errors)
+		}
+		for i, c := range j.Rules {
+			if !strings.HasPrefix(c.Name, rules[i].ID+": ") || c.Classname != rules[i].Table {
+				t.Errorf("JUnit testcase %d: name %q classname %q, want the name to start with the rule id %s and the table %s as classname", i, c.Name, c.Classname, rules[i].ID, rules[i].Table)
+				break
+			}
 		}
 		for _, f := range []string{"report.html", "report.json", "trace.pcap"} {
 			if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
@@ -167,11 +197,94 @@ func TestSuite(t *testing.T) {
 				t.Errorf("failed rules:\n  got  %v\n  want %v", got, c.want)
 			}
 			j := readJUnit(t, filepath.Join(dir, "junit.xml"))
-			if j.Suites[0].Failures != len(c.want) {
-				t.Errorf("JUnit failures = %d, want %d", j.Suites[0].Failures, len(c.want))
+			// One fault on the wire counts once: the A.3.2.2-14 copy of an
+			// A.3.2.2-10 rule is a skipped testcase that says so.
+			fields := 0
+			for _, w := range c.want {
+				if !strings.HasPrefix(w, "A.3.2.2-14/") {
+					fields++
+				}
+			}
+			if j.Failures != fields {
+				t.Errorf("JUnit failures = %d, want %d (each field once)", j.Failures, fields)
 			}
 		})
 	}
+
+	t.Run("release gate: a waived fault passes, a stale waiver fails, the diff names the changed rules", func(t *testing.T) {
+		exp := filepath.Join(t.TempDir(), "exp.yaml")
+		if err := os.WriteFile(exp, []byte(`scope: {profile: a322}
+expectations:
+  - rule: A.3.2.2-5/Security-Server/q
+    verdict: fail
+    level: must
+    reason: the P-CSCF of this release writes q=7
+    ticket: LAB-1
+`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The known fault, waived: exit 0, the waiver shown.
+		waived, code, out := runSuite(t, bin, "-deviate", "5/set-param/Security-Server/q=7", "-expect", exp)
+		if code != 0 || !strings.Contains(out, "expected (waived): 1 — A.3.2.2-5/Security-Server/q") {
+			t.Fatalf("a waived fault: exit %d, want 0 with the waiver shown\n%s", code, tail(out))
+		}
+		j := readJUnit(t, filepath.Join(waived, "junit.xml"))
+		found := false
+		for _, c := range j.Rules {
+			if strings.HasPrefix(c.Name, "A.3.2.2-5/Security-Server/q: ") {
+				found = c.Skipped != nil && strings.HasPrefix(c.Skipped.Message, "expected fail (waived): expected fail: the P-CSCF of this release writes q=7 (LAB-1)")
+			}
+		}
+		if !found || j.Failures != 0 {
+			t.Errorf("JUnit: the waived rule is not a skipped testcase saying so (%d failures)", j.Failures)
+		}
+		// The fault fixed: the waiver is stale and gates; compared with the
+		// waived run, exactly that rule changed (fixed).
+		fixed, code, out := runSuite(t, bin, "-expect", exp, "-baseline", filepath.Join(waived, "report.json"))
+		if code == 0 || !strings.Contains(out, "A.3.2.2-5/Security-Server/q is stale") {
+			t.Errorf("a stale waiver: exit %d, want non-zero naming it\n%s", code, tail(out))
+		}
+		var diff struct {
+			Rows []struct {
+				RuleID string `json:"rule_id"`
+				Change string `json:"change"`
+			} `json:"rows"`
+		}
+		b, err := os.ReadFile(filepath.Join(fixed, "diff.json"))
+		if err != nil {
+			t.Fatalf("diff.json beside the reports: %v", err)
+		}
+		if err := json.Unmarshal(b, &diff); err != nil {
+			t.Fatal(err)
+		}
+		var changed []string
+		for _, r := range diff.Rows {
+			if r.Change != "still pass" && r.Change != "unchanged" && r.Change != "still fail" {
+				changed = append(changed, r.RuleID+" "+r.Change)
+			}
+		}
+		if !slices.Equal(changed, []string{"A.3.2.2-5/Security-Server/q fixed"}) {
+			t.Errorf("the diff names %v, want exactly the rule that changed", changed)
+		}
+		if _, err := os.Stat(filepath.Join(fixed, "diff.html")); err != nil {
+			t.Errorf("diff.html beside the reports: %v", err)
+		}
+		// Only warned about, the stale waiver does not gate.
+		if _, code, out := runSuite(t, bin, "-expect", exp, "-expect-stale-warn"); code != 0 || !strings.Contains(out, "gate warning:") {
+			t.Errorf("-expect-stale-warn: exit %d, want 0 with a warning\n%s", code, tail(out))
+		}
+		// A regression against the baseline gates.
+		if _, code, out := runSuite(t, bin, "-deviate", "10/drop-header/P-Associated-URI", "-baseline", filepath.Join(fixed, "report.json")); code == 0 ||
+			!strings.Contains(out, "A.3.2.2-10/P-Associated-URI/first regressed against the baseline") {
+			t.Errorf("a regression: exit %d, want non-zero naming it\n%s", code, tail(out))
+		}
+		// A broken expectations file is one error naming file:line.
+		bad := filepath.Join(t.TempDir(), "bad.yaml")
+		os.WriteFile(bad, []byte("expectations:\n  - rule: X\n    verdict: failed\n    reason: r\n"), 0o644)
+		if _, code, out := runSuite(t, bin, "-expect", bad); code == 0 || !strings.Contains(out, bad+":2: verdict: expected fail, inconc, none or error") {
+			t.Errorf("a broken expectations file: exit %d\n%s", code, tail(out))
+		}
+	})
 
 	t.Run("an SQN re-synchronisation is conformant: every rule passes", func(t *testing.T) {
 		// The HSS's SQN behind the USIM's: the UE answers with AUTS (RFC 3310
@@ -192,8 +305,8 @@ func TestSuite(t *testing.T) {
 			t.Errorf("exit code 0 with a broken lab")
 		}
 		j := readJUnit(t, filepath.Join(dir, "junit.xml"))
-		if j.Suites[0].Failures != 1 || !strings.Contains(out, "lab.yaml:3") {
-			t.Errorf("want one failing spec naming lab.yaml:3; JUnit failures %d\n%s", j.Suites[0].Failures, tail(out))
+		if j.Failures+j.Errors != 1 || len(j.Run) == 0 || j.Run[0].Error == nil || !strings.Contains(j.Run[0].Error.Message, "lab.yaml:3") || !strings.Contains(out, "lab.yaml:3") {
+			t.Errorf("want one harness error naming lab.yaml:3; JUnit failures %d, errors %d, run %+v\n%s", j.Failures, j.Errors, j.Run, tail(out))
 		}
 	})
 
@@ -245,7 +358,7 @@ func TestSuite(t *testing.T) {
 			t.Fatalf("the suite did not stop within 30s of SIGINT\n%s", tail(buf.String()))
 		}
 		j := readJUnit(t, filepath.Join(dir, "junit.xml"))
-		if len(j.Suites[0].Cases) == 0 {
+		if len(j.Rules) == 0 {
 			t.Errorf("JUnit written with no testcase after an interrupt")
 		}
 		for _, f := range []string{"report.html", "report.json", "trace.pcap"} {
@@ -338,8 +451,8 @@ func TestSuite(t *testing.T) {
 			rep := readReport(t, d)
 			j := readJUnit(t, filepath.Join(d, "junit.xml"))
 			html, _ := os.ReadFile(filepath.Join(d, "report.html"))
-			if !strings.Contains(string(html), "<title>imsconform report: fail · "+rep.Profile+"</title>") || len(j.Suites[0].Cases) != len(rep.Results) {
-				t.Errorf("%s: report.json of profile %s (%d rules), report.html or junit.xml (%d testcases) of another run", d, rep.Profile, len(rep.Results), len(j.Suites[0].Cases))
+			if !strings.Contains(string(html), "<title>imsconform report: fail · "+rep.Profile+"</title>") || len(j.Rules) != len(rep.Results) {
+				t.Errorf("%s: report.json of profile %s (%d rules), report.html or junit.xml (%d testcases) of another run", d, rep.Profile, len(rep.Results), len(j.Rules))
 			}
 		}
 		if readReport(t, dir).Profile == readReport(t, m[1]).Profile {

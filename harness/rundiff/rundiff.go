@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // Report is the part of a report.json (reports/SCHEMA.md) a comparison reads.
@@ -32,12 +30,15 @@ type Report struct {
 	Verdict       string     `json:"verdict"`
 	Catalogue     *Catalogue `json:"catalogue"`
 	Results       []Result   `json:"results"`
-	Lab           *struct {
-		SUTName    string `json:"sut_name"`
-		SUTVersion string `json:"sut_version"`
-	} `json:"lab"`
+	Lab           *LabInfo   `json:"lab"`
 
 	File string `json:"-"` // where it was read from
+}
+
+// LabInfo is what of a report's lab a comparison names.
+type LabInfo struct {
+	SUTName    string `json:"sut_name"`
+	SUTVersion string `json:"sut_version"`
 }
 
 // Catalogue identifies the rule catalogue a run was judged by.
@@ -335,134 +336,4 @@ func (d *Diff) Changes() []Row {
 		}
 	}
 	return out
-}
-
-// WriteText writes the comparison for a terminal: the counts, then one line
-// per rule whose verdict or level changed. SUT text is escaped so that a
-// hostile value cannot drive the terminal.
-func (d *Diff) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "imsdiff · old %s (%s) · new %s (%s)\n", d.OldFile, label(d.Old), d.NewFile, label(d.New))
-	for _, n := range []string{d.CatalogueNote, d.ProfileNote} {
-		if n != "" {
-			fmt.Fprintf(w, "note: %s\n", n)
-		}
-	}
-	var parts []string
-	for _, c := range Order {
-		if n := d.Counts[c]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, c))
-		}
-	}
-	fmt.Fprintf(w, "%d rules: %s\n", len(d.Rows), strings.Join(parts, ", "))
-	rows := d.Changes()
-	for _, r := range d.Rows {
-		if r.LevelMoved && (r.Change == StillPass || r.Change == StillFail || r.Change == Unchanged) && r.Old == r.New {
-			rows = append(rows, r)
-		}
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "no rule changed its verdict")
-		return
-	}
-	width := 0
-	for _, r := range rows {
-		width = max(width, len(r.RuleID))
-	}
-	fmt.Fprintf(w, "%-10s  %-*s  %-7s  %-7s  %-7s  %s\n", "change", width, "rule", "old", "new", "level", "reason (new run)")
-	for _, r := range rows {
-		lvl := r.Level
-		if r.LevelMoved {
-			lvl = r.OldLevel + "→" + r.NewLevel
-		}
-		fmt.Fprintf(w, "%-10s  %-*s  %-7s  %-7s  %-7s  %s\n", r.Change, width, Escape(r.RuleID), dash(r.Old), dash(r.New), dash(lvl), Escape(r.Reason))
-	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func label(r *Report) string {
-	if r == nil {
-		return ""
-	}
-	s := nz(r.Profile)
-	if r.Lab != nil && r.Lab.SUTName != "" {
-		s += ", " + r.Lab.SUTName
-		if r.Lab.SUTVersion != "" {
-			s += " " + r.Lab.SUTVersion
-		}
-	}
-	if r.Started != "" {
-		s += ", " + r.Started
-	}
-	return s
-}
-
-// Escape makes s safe to print on a terminal: control characters (ANSI
-// escapes among them) are shown as Go escapes, and long text is cut.
-func Escape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	out := []rune(b.String())
-	if len(out) > 160 {
-		return string(out[:157]) + "..."
-	}
-	return string(out)
-}
-
-// WriteJSON writes diff.json: the counts and every row.
-func (d *Diff) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Version int `json:"diff_version"`
-		*Diff
-	}{1, d})
-}
-
-// WriteFiles writes diff.json and diff.html into dir (created when missing),
-// each to a temporary name first and renamed, so that a reader never sees
-// half a file.
-func (d *Diff) WriteFiles(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("expected a directory for the diff, saw %v", err)
-	}
-	for _, f := range []struct {
-		name  string
-		write func(io.Writer) error
-	}{{"diff.json", d.WriteJSON}, {"diff.html", d.WriteHTML}} {
-		if err := writeAtomic(filepath.Join(dir, f.name), f.write); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeAtomic(file string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %v", file, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %v", file, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %v", file, err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("writing %s: %v", file, err)
-	}
-	return nil
 }

@@ -1,8 +1,6 @@
 package scenario
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -15,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"imsconform/harness/diameter"
+	"imsconform/harness/yamldoc"
 )
 
 type flowDoc struct {
@@ -266,6 +265,9 @@ func Load(fsys fs.FS, dir string) (*Scenario, error) {
 			c.Table, c.TableTitle, c.Step = t.ID, t.Title, t.Step
 			c.Request, c.SameMessage = st.Answers, st.SameMessage
 			c.Stimulus = st.Sender == SenderHarness
+			if st.SameMessage != "" && st.SameMessage == r.Step {
+				c.CountedAs = r.ID // one message on the wire: its fields count once
+			}
 			c.Profiles = append([]string(nil), r.Profiles...)
 			if prev, dup := seenID[c.ID]; dup {
 				return nil, fmt.Errorf("%s:%d: expected a unique rule id, saw %q again (first at %s)", l.file, l.line, c.ID, prev)
@@ -297,60 +299,12 @@ func decodeFile(fsys fs.FS, file string, v any) (*yaml.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: expected a readable scenario file, saw %v", file, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return nil, yamlError(file, err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(file, err)
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:1: expected a mapping, saw an empty or non-mapping document", file)
-	}
-	return doc.Content[0], nil
+	return yamldoc.Decode(file, "scenario", data, v)
 }
 
-var (
-	reUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
-	reLine         = regexp.MustCompile(`line (\d+): (.*)`)
-)
+func seqItems(m *yaml.Node, key string) []*yaml.Node { return yamldoc.Items(m, key) }
 
-func yamlError(file string, err error) error {
-	var te *yaml.TypeError
-	msg := err.Error()
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s:%s: expected a known field, saw unknown field %q", file, m[1], m[2])
-	}
-	if m := reLine.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s:%s: expected valid scenario YAML, saw %s", file, m[1], m[2])
-	}
-	if err.Error() == "EOF" {
-		return fmt.Errorf("%s:1: expected a YAML document, saw an empty file", file)
-	}
-	return fmt.Errorf("%s: expected valid scenario YAML, saw %s", file, strings.TrimPrefix(msg, "yaml: "))
-}
-
-// seqItems returns the item nodes of the sequence under key of mapping m.
-func seqItems(m *yaml.Node, key string) []*yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
-			return m.Content[i+1].Content
-		}
-	}
-	return nil
-}
-
-func lineOf(items []*yaml.Node, i int, parent *yaml.Node) int {
-	if i < len(items) {
-		return items[i].Line
-	}
-	return parent.Line
-}
+func lineOf(items []*yaml.Node, i int, parent *yaml.Node) int { return yamldoc.Line(items, i, parent) }
 
 var reVar = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 
@@ -604,6 +558,15 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		} else {
 			err = need(rd.Value != nil, "value")
 		}
+	case KindESP:
+		switch {
+		case !slices.Contains(ESPParts, r.Part):
+			err = bad("expected an esp part (%s), saw %q", strings.Join(ESPParts, ", "), r.Part)
+		case r.Part == "spi":
+			err = need(rd.Value != nil, "value")
+		case r.Part == "packets.spi":
+			err = need(len(r.Values) > 0, "values")
+		}
 	case KindFact:
 		known := false
 		for _, f := range Facts {
@@ -784,7 +747,7 @@ func (s *Scenario) checkField(r Rule, st Step) error {
 		if diaStart {
 			return fmt.Errorf("expected command, request and application only on a Diameter step, saw them on step %s (SIP)", st.ID)
 		}
-		if r.Kind != KindEnvelope && !ValidPart(r.Part) {
+		if r.Kind != KindEnvelope && r.Kind != KindESP && !ValidPart(r.Part) {
 			return fmt.Errorf("expected a part (value, uri, uri.host, param:NAME, digest:NAME, via.port, expiry, ...), saw %q", r.Part)
 		}
 		return nil

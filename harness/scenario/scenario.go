@@ -41,12 +41,21 @@ const (
 	KindAfter     Kind = "after"       // the message was captured after another step's message
 	KindDiffers   Kind = "differs"     // the field is not equivalent to a field of another captured message
 	KindBodyLen   Kind = "body-length" // Content-Length equals the body's length in octets
+	KindESP       Kind = "esp"         // the ESP the message travelled in, or the peer's ESP packets (ESPParts)
 )
+
+// ESPParts are the parts of an esp rule: of the step's message, protected
+// (it travelled inside ESP) and spi (its SPI equals value); of the ESP
+// packets the harness received from the message's sender during the run,
+// packets.icv (each verifies: ICV right, trailer well formed), packets.spi
+// (each carries one of values, the SA its ports belong to) and
+// packets.sequence (per SA the sequence numbers start at 1 and increase).
+var ESPParts = []string{"protected", "spi", "packets.icv", "packets.spi", "packets.sequence"}
 
 // Kinds lists every rule kind.
 var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals, KindMatches,
 	KindOneOf, KindMembers, KindContains, KindExcludes, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
-	KindEnvelope, KindFact, KindWithin, KindAfter, KindDiffers, KindBodyLen}
+	KindEnvelope, KindFact, KindWithin, KindAfter, KindDiffers, KindBodyLen, KindESP}
 
 // Level is how binding a rule is, taken from its source.
 type Level string
@@ -62,6 +71,34 @@ const (
 // Levels lists the rule levels, the most binding first.
 var Levels = []Level{LevelMust, LevelShould, LevelTable}
 
+// Within reports whether a rule of level l is judged by a gate at level
+// gate: a must gate takes must rules, a should gate must and should rules,
+// a table gate all. A rule of no level counts as must; an unknown gate level
+// as must.
+func (l Level) Within(gate Level) bool { return rank(l) <= max(rank(gate), 0) }
+
+func rank(l Level) int {
+	switch l {
+	case LevelMust, "":
+		return 0
+	case LevelShould:
+		return 1
+	case LevelTable:
+		return 2
+	}
+	return -1
+}
+
+// ParseLevel reads a gate or rule level: must, should or table.
+func ParseLevel(s string) (Level, error) {
+	for _, l := range Levels {
+		if string(l) == s {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("expected a level must, should or table, saw %q", s)
+}
+
 // Senders of a step's message.
 const (
 	SenderSUT     = "sut"     // the system under test sends it: its rules judge the SUT
@@ -75,7 +112,8 @@ var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "
 	"sigcomp", "sec_agree", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
 	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile",
 	"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri", "cx_observed",
-	"pcscf_names", "icscf_names", "scscf_names", "resync"}
+	"pcscf_names", "icscf_names", "scscf_names", "resync",
+	"pcscf_port_c", "pcscf_port_s", "pcscf_spi_c", "pcscf_spi_s", "sa_alg", "sa_ealg"}
 
 // ListVars are the variables that hold a set: space-separated values. In
 // the values of one-of, members and within, a value that is exactly one
@@ -241,6 +279,12 @@ type Rule struct {
 
 	Request     string // the step of the request this rule's message answers, "" for a request
 	SameMessage string // another step id carrying the same message
+	// CountedAs, when set, is the id of the rule that judges the same field
+	// of the same message on the wire (the A.3.2.2-14 copy of an A.3.2.2-10
+	// rule: the 200 OK of steps 10 and 14 is one message): both are
+	// reported, the field counts once in the gate and the summary, under
+	// CountedAs.
+	CountedAs string
 
 	File string // where the rule is written
 	Line int

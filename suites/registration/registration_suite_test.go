@@ -8,8 +8,6 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
-	"github.com/onsi/ginkgo/v2/reporters"
-	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"imsconform/harness/deviation"
@@ -24,6 +22,10 @@ var (
 	profile      = flag.String("profile", "", "scenario profile: a322 (the tables as written) or ts24229; default: the lab's")
 	reportDir    = flag.String("report-dir", "out", "where junit.xml, report.json, report.html and trace.pcap go; relative to the directory the command was started from")
 	failOnInconc = flag.Bool("fail-on-inconc", false, "make an inconc verdict fail its spec (and the run)")
+	gateLevel    = flag.String("gate", "must", "the lowest rule level whose failures fail the run: must, should (must and should) or table (all); every level is reported")
+	expectFile   = flag.String("expect", "", "expectations file (YAML): known results of this SUT, shown and not gating; a stale, expired or differing entry gates")
+	staleWarn    = flag.Bool("expect-stale-warn", false, "with --expect: a stale expectation only warns")
+	baseline     = flag.String("baseline", "", "report.json of an earlier run: compare every rule (diff.json, diff.html beside the reports); a regression at the gate's level fails the run")
 	maskVectors  = flag.Bool("mask-vectors", false, "overwrite the authentication vectors (RAND, AUTN, XRES/RES, CK, IK, AUTS) in every report, pcap and JUnit, for reports that leave the lab")
 	sets         = &setsFlag{s: lab.Settings{}}
 	deviations   deviateFlag
@@ -87,16 +89,14 @@ func outDir() string { return run.ResolveDir(*reportDir) }
 // be written fails the suite and says which.
 var _ = ReportAfterSuite("reports", func(report Report) {
 	dir := outDir()
-	opts := reports.WriteOptions{Started: started, JUnit: func(path string) error {
-		return reporters.GenerateJUnitReportWithConfig(report, path, reporters.JunitReportConfig{
-			OmitTimelinesForSpecState: types.SpecStatePassed,
-			OmitSuiteSetupNodes:       true,
-		})
-	}}
+	opts := reports.WriteOptions{Started: started}
 	fmt.Fprintln(os.Stdout) // after the progress dots
 	var err error
 	switch {
 	case outcome != nil:
+		if c := report.SuiteConfig; outcome.Gate != nil && (c.LabelFilter != "" || len(c.FocusStrings) > 0 || len(c.SkipStrings) > 0 || len(c.FocusFiles) > 0 || len(c.SkipFiles) > 0) {
+			outcome.Gate.Only = selected // a filter chose the rules the run is about
+		}
 		err = outcome.WriteReports(dir, os.Stdout, opts)
 	case planErr != nil:
 		err = run.WriteErrorReports(dir, os.Stdout, planErr, opts)

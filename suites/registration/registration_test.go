@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 
 	"imsconform/harness/check"
 	"imsconform/harness/run"
+	"imsconform/harness/scenario"
 	"imsconform/reports"
 )
 
@@ -20,6 +22,9 @@ var (
 	planErr error
 	// outcome is the one run of the flow, shared by every spec.
 	outcome *run.Outcome
+	// selected holds the rules whose spec ran: a --label-filter or --focus
+	// narrows the gate and the JUnit to them (reports.Gate.Only).
+	selected = map[string]bool{}
 )
 
 // prepare resolves the lab and loads the rules, after the flags are parsed.
@@ -27,6 +32,8 @@ func prepare() {
 	plan, planErr = run.Prepare(run.Options{
 		LabFile: *labFile, Profile: *profile, Overrides: sets.s, Environ: os.Environ(),
 		Deviations: deviations, MaskVectors: *maskVectors,
+		Gate: run.GateOptions{Level: scenario.Level(*gateLevel), FailOnInconc: *failOnInconc, Expect: *expectFile,
+			StaleWarnOnly: *staleWarn, Baseline: *baseline},
 	})
 	if len(sets.errs) > 0 {
 		planErr = errors.Join(append(sets.errs, planErr)...)
@@ -64,6 +71,7 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, Serial, Continue
 	for _, rule := range plan.Rules {
 		labels := Label(rule.Table, "step-"+rule.Step, "profile-"+plan.Profile)
 		It(rule.SpecName(), labels, func() {
+			selected[rule.ID] = true
 			r, ok := outcome.Result(rule.ID)
 			if !ok {
 				Fail("no verdict for rule " + rule.ID + ": the flow did not run")
@@ -79,25 +87,37 @@ var _ = Describe("TS 24.206 A.3.2.2 IMS registration", Ordered, Serial, Continue
 			}
 			AddReportEntry("citation", p(r.Citation), ReportEntryVisibilityFailureOrVerbose)
 			AddReportEntry("level", string(r.Level), ReportEntryVisibilityFailureOrVerbose)
-			if (r.Verdict == check.Fail || r.Verdict == check.Inconc) && !r.Gates(false) {
-				// A should or table rule: reported at its level, it does not gate.
-				AddReportEntry("not gating", fmt.Sprintf("%s at level %s: %s", r.Verdict, r.Level, p(run.Describe(r))), ReportEntryVisibilityAlways)
-				return
-			}
-			switch r.Verdict {
-			case check.Pass:
-			case check.None:
-				Skip("verdict none (not applicable): " + p(r.Reason))
-			case check.Inconc:
-				if *failOnInconc {
-					Fail(run.Describe(r))
+			// The spec stands as the rule stands at the run's gate
+			// (reports.Gate.Judge): only what gates fails a spec, so the
+			// exit status is the gate's; the rest says why it does not.
+			switch st, why := outcome.Gate.Judge(r); st {
+			case reports.Gating:
+				Fail(p(run.Describe(r)))
+			case reports.Quiet:
+				if r.Verdict == check.None {
+					Skip("verdict none (not applicable): " + p(r.Reason))
 				}
-				AddReportEntry("inconc", run.Describe(r), ReportEntryVisibilityFailureOrVerbose)
 			default:
-				Fail(run.Describe(r))
+				AddReportEntry("not gating", p(why), ReportEntryVisibilityFailureOrVerbose)
+				Skip(fmt.Sprintf("%s, not gating: %s", r.Verdict, p(why)))
 			}
 		})
 	}
+
+	// The gate's own findings — stale or differing expectations, a missed
+	// rules_in_scope pin, regressions against the baseline — fail the run
+	// as a rule does.
+	It("the gate: expectations and baseline hold", Label("gate"), func() {
+		for _, w := range outcome.Gate.Warnings {
+			AddReportEntry("gate warning", p(w), ReportEntryVisibilityAlways)
+		}
+		if probs := outcome.Gate.Problems; len(probs) > 0 {
+			for i := range probs {
+				probs[i] = p(probs[i])
+			}
+			Fail(fmt.Sprintf("%d gate problem(s):\n  %s", len(probs), strings.Join(probs, "\n  ")))
+		}
+	})
 })
 
 // interrupted ends at the first SIGINT or SIGTERM of the process, whenever it

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 
 	"imsconform/harness/rundiff"
+	"imsconform/reports"
 )
 
 const (
@@ -53,25 +54,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	old, err := rundiff.Read(fs.Arg(0))
 	if err != nil {
-		fmt.Fprintf(stderr, "imsdiff: old report: %v\n", err)
+		fmt.Fprintf(stderr, "imsdiff: old report: %v\n", reports.Printable(err.Error()))
 		return exitUsage
 	}
 	nw, err := rundiff.Read(fs.Arg(1))
 	if err != nil {
-		fmt.Fprintf(stderr, "imsdiff: new report: %v\n", err)
+		fmt.Fprintf(stderr, "imsdiff: new report: %v\n", reports.Printable(err.Error()))
 		return exitUsage
 	}
 	d := rundiff.Compare(old, nw)
-	d.WriteText(stdout)
+	reports.WriteDiffText(stdout, d)
 	dir := *out
 	if dir == "" {
 		dir = filepath.Dir(fs.Arg(1))
 	}
-	if err := d.WriteFiles(dir); err != nil {
+	jsonPath, htmlPath, err := reports.WriteDiffFiles(dir, d)
+	if err != nil {
 		fmt.Fprintf(stderr, "imsdiff: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "diff: %s  %s\n", filepath.Join(dir, "diff.html"), filepath.Join(dir, "diff.json"))
+	fmt.Fprintf(stdout, "diff: %s  %s\n", htmlPath, jsonPath)
 	if f := d.Failures(*gate); len(f) > 0 && !*noFail {
 		fmt.Fprintf(stdout, "FAIL: %d rule%s regressed or newly fail at level %s or above\n", len(f), plural(len(f)), *gate)
 		return exitRegressed

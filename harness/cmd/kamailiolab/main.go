@@ -48,7 +48,6 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/run"
-	"imsconform/harness/rundiff"
 	"imsconform/labs/kamailio"
 	"imsconform/reports"
 )
@@ -224,7 +223,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case len(diffs) > 0:
 		fmt.Fprintf(stdout, "the run differs from %s in %d rule(s):\n", kamailio.ExpectationsFile, len(diffs))
 		for _, d := range diffs {
-			fmt.Fprintf(stdout, "  %s\n", rundiff.Escape(d))
+			fmt.Fprintf(stdout, "  %s\n", reports.Printable(d))
 		}
 		if code == exitOK {
 			code = exitDiffers

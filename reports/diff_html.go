@@ -1,22 +1,24 @@
-package rundiff
+package reports
 
 import (
 	"html/template"
 	"io"
+
+	"imsconform/harness/rundiff"
 )
 
-// WriteHTML writes diff.html: one self-contained page (no scripts, no
+// WriteDiffHTML writes diff.html: one self-contained page (no scripts, no
 // fetches) with the counts and a table of every rule whose verdict or level
 // changed, then the rules that still fail. Every value from a report is
 // escaped by html/template.
-func (d *Diff) WriteHTML(w io.Writer) error {
+func WriteDiffHTML(w io.Writer, d *rundiff.Diff) error {
 	type group struct {
-		Change Change
-		Rows   []Row
+		Change rundiff.Change
+		Rows   []rundiff.Row
 	}
 	var groups []group
-	for _, c := range Order {
-		if c == StillPass || c == Unchanged {
+	for _, c := range rundiff.Order {
+		if c == rundiff.StillPass || c == rundiff.Unchanged {
 			continue
 		}
 		g := group{Change: c}
@@ -29,26 +31,26 @@ func (d *Diff) WriteHTML(w io.Writer) error {
 			groups = append(groups, g)
 		}
 	}
-	var moved []Row
+	var moved []rundiff.Row
 	for _, r := range d.Rows {
 		if r.LevelMoved {
 			moved = append(moved, r)
 		}
 	}
 	var counts []struct {
-		Change Change
+		Change rundiff.Change
 		N      int
 	}
-	for _, c := range Order {
+	for _, c := range rundiff.Order {
 		if n := d.Counts[c]; n > 0 {
 			counts = append(counts, struct {
-				Change Change
+				Change rundiff.Change
 				N      int
 			}{c, n})
 		}
 	}
 	return diffPage.Execute(w, map[string]any{
-		"D": d, "Old": label(d.Old), "New": label(d.New), "Groups": groups, "Moved": moved, "Counts": counts, "Total": len(d.Rows),
+		"D": d, "Old": diffLabel(d.Old), "New": diffLabel(d.New), "Groups": groups, "Moved": moved, "Counts": counts, "Total": len(d.Rows),
 	})
 }
 

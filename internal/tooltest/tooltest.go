@@ -1,0 +1,37 @@
+// Package tooltest finds the external programs the project's tests drive
+// (tshark, chromium, sipp, xmllint, python3 modules, ...). Locally a missing
+// tool skips its test with a message naming the Debian package to install;
+// with IMSCONFORM_REQUIRE_TOOLS=1 (as .ci/run sets it) it fails the test, so
+// that CI never passes by skipping.
+//
+// It is for tests only; the harness itself needs none of these tools.
+package tooltest
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Required reports whether missing tools fail tests instead of skipping them.
+func Required() bool { return os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" }
+
+// Need returns the path of command, or skips (fails under Required) saying
+// which Debian package provides it.
+func Need(t testing.TB, command, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(command)
+	if err != nil {
+		Missing(t, command+" not installed (apt-get install "+debianPackage+")")
+	}
+	return p
+}
+
+// Missing skips the test saying what is missing, or fails it under Required.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%s, and IMSCONFORM_REQUIRE_TOOLS=1", what)
+	}
+	t.Skipf("%s; IMSCONFORM_REQUIRE_TOOLS=1 makes this a failure", what)
+}
