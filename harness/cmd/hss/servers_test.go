@@ -111,6 +111,7 @@ func cxFlood(i int) []byte {
 // without waiting for answers. Every request is answered, and the HSS's
 // RSS and goroutines stay bounded and come back.
 func TestFloodOfCxRequests(t *testing.T) {
+	t.Parallel()
 	h, addr := startHSS(t)
 	before := h.Sample(true)
 	const peers, each = 4, 5000
@@ -182,6 +183,7 @@ func header(length int) []byte {
 // sent, not what was declared), and every goroutine of the dropped
 // connections is gone.
 func TestSlowHalfSentIdleAndDeadPeers(t *testing.T) {
+	t.Parallel()
 	h, addr := startHSS(t, "-watchdog", "6s", "-message-timeout", "2s")
 	before := h.Sample(true)
 	type group struct {
@@ -206,11 +208,12 @@ func TestSlowHalfSentIdleAndDeadPeers(t *testing.T) {
 	}
 	defer live.Close()
 	start := time.Now()
+	d := servertest.Dialer("127.0.0.104")
 	peak := h.Peak(func() {
 		for gi, g := range groups {
 			closed[gi] = make([]time.Duration, g.n)
 			for i := range g.n {
-				c, err := net.Dial("tcp", addr)
+				c, err := d.Dial("tcp", addr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -260,18 +263,27 @@ func TestSlowHalfSentIdleAndDeadPeers(t *testing.T) {
 // CER and its CEA: the HSS holds one goroutine per live connection and none
 // once they are gone.
 func TestConnectionChurn(t *testing.T) {
+	t.Parallel()
 	h, addr := startHSS(t)
 	before := h.Sample(true)
 	const n, workers = 10000, 8
 	var failed atomic.Int32
+	d := servertest.Dialer("127.0.0.102")
 	peak := h.Peak(func() {
 		servertest.Parallel(n, workers, func(i int) {
-			c, err := net.Dial("tcp", addr)
+			c, err := d.Dial("tcp", addr)
 			if err != nil {
 				failed.Add(1)
 				return
 			}
-			defer c.Close()
+			defer func() {
+				// Nine in ten with a reset (SO_LINGER 0): few TIME_WAITs left
+				// on the source address for the next run.
+				if tc, ok := c.(*net.TCPConn); ok && i%10 != 0 {
+					tc.SetLinger(0)
+				}
+				c.Close()
+			}()
 			if i%2 == 1 {
 				c.Write(cer("churn" + strconv.Itoa(i) + ".flood"))
 				c.SetReadDeadline(time.Now().Add(10 * time.Second))

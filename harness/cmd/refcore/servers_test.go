@@ -161,6 +161,7 @@ func flood(t *testing.T, pcscf netip.AddrPort, n int) map[int]int {
 // passed its heap and goroutines are back near where they started; and it
 // still registers the UE.
 func TestFloodOfRegisters(t *testing.T) {
+	t.Parallel()
 	core, pcscf := startCore(t, true)
 	before := core.Sample(true)
 	var answers map[int]int
@@ -195,15 +196,17 @@ func TestFloodOfRegisters(t *testing.T) {
 // after 2 s. The 100 beyond the bound are closed at once; the rest within
 // the timeouts; then the core holds no more goroutines than before.
 func TestSlowAndIdleConnections(t *testing.T) {
+	t.Parallel()
 	core, pcscf := startCore(t, false, "-transport", "tcp", "-idle-timeout", "2s", "-header-timeout", "2s", "-max-connections", "400")
 	before := core.Sample(true)
 	const n = 500
 	closedAt := make([]time.Duration, n)
 	start := time.Now()
 	var wg sync.WaitGroup
+	d := servertest.Dialer("127.0.0.103")
 	peak := core.Peak(func() {
 		for i := range n {
-			c, err := net.Dial("tcp", pcscf.String())
+			c, err := d.Dial("tcp", pcscf.String())
 			if err != nil {
 				t.Fatalf("connection %d: %v", i, err)
 			}
@@ -242,13 +245,13 @@ func TestSlowAndIdleConnections(t *testing.T) {
 	for _, d := range closedAt {
 		last = max(last, d)
 		switch {
-		case d < time.Second:
+		case d < 1500*time.Millisecond:
 			early++
 		case d > 12*time.Second:
 			late++
 		}
 	}
-	t.Logf("%d connections closed within 1 s (beyond -max-connections 400), the last after %s", early, last.Round(time.Millisecond))
+	t.Logf("%d connections closed within 1.5 s (beyond -max-connections 400), the last after %s", early, last.Round(time.Millisecond))
 	if early < n-400 {
 		t.Errorf("expected at least %d connections (beyond -max-connections 400) closed at once, got %d", n-400, early)
 	}
@@ -271,6 +274,7 @@ func TestSlowAndIdleConnections(t *testing.T) {
 // finds nothing listening): the core holds one goroutine per live
 // connection and none once they are gone.
 func TestConnectionChurn(t *testing.T) {
+	t.Parallel()
 	core, pcscf := startCore(t, false, "-transport", "tcp")
 	// A registration first, so that the hops' own connections to each
 	// other (TCP here, kept open) are counted before.
@@ -280,9 +284,10 @@ func TestConnectionChurn(t *testing.T) {
 	before := core.Sample(true)
 	const n, workers = 20000, 8
 	var failed atomic.Int32
+	d := servertest.Dialer("127.0.0.101")
 	peak := core.Peak(func() {
 		servertest.Parallel(n, workers, func(i int) {
-			c, err := net.Dial("tcp", pcscf.String())
+			c, err := d.Dial("tcp", pcscf.String())
 			if err != nil {
 				failed.Add(1)
 				return
@@ -294,13 +299,16 @@ func TestConnectionChurn(t *testing.T) {
 				// sent-by port 9 (discard): the answer's new connection is refused.
 				c.Write(floodRegister(4*i, netip.MustParseAddrPort("127.0.0.1:9")))
 			}
-			c.Close()
+			closeMostlyWithReset(c, i)
 		})
 	})
 	after, ok := core.Until(64*500*time.Millisecond+15*time.Second, func(s stats.Sample) bool {
 		return s.Goroutines <= before.Goroutines+2 && s.HeapInuse < before.HeapInuse+8<<20
 	})
 	t.Logf("%d connections (%d could not be made); core before: %s; peak: %s; after: %s", n, failed.Load(), before, peak, after)
+	if failed.Load() > 0 {
+		t.Errorf("expected every connection made, %d were not", failed.Load())
+	}
 	if !ok {
 		t.Errorf("expected the core back to %d goroutines and %.1f MB of heap once the connections are gone, got %s", before.Goroutines+2, float64(before.HeapInuse+8<<20)/1e6, after)
 	}
@@ -310,4 +318,14 @@ func TestConnectionChurn(t *testing.T) {
 	if peak.RSS > before.RSS+80<<20 {
 		t.Errorf("expected the RSS to grow by less than 80 MB, peaked at %s from %s", peak, before)
 	}
+}
+
+// closeMostlyWithReset closes c, nine times in ten with a reset (SO_LINGER
+// 0), so that a churn of thousands of connections leaves few TIME_WAITs on
+// its source address for the next run to find.
+func closeMostlyWithReset(c net.Conn, i int) {
+	if tc, ok := c.(*net.TCPConn); ok && i%10 != 0 {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -239,4 +240,12 @@ func Parallel(n, workers int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Dialer dials from the loopback address from (e.g. "127.0.0.101"), port
+// chosen by the kernel: a test that opens thousands of connections then
+// takes its ephemeral ports (and leaves its TIME_WAITs) on an address of
+// its own, not on 127.0.0.1, where other tests pick ports to bind.
+func Dialer(from string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 }
