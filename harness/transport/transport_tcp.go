@@ -14,6 +14,11 @@ import (
 // writeTimeout bounds one write on a TCP connection.
 const writeTimeout = 10 * time.Second
 
+// readBufs are the connections' read buffers, reused from one connection to
+// the next (the Framer copies every message out): a churn of short
+// connections then costs no garbage for them.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 8192); return &b }}
+
 // conn is one live TCP connection of an endpoint, accepted or dialled. One
 // goroutine reads it (serve); writers take wmu.
 type conn struct {
@@ -105,7 +110,9 @@ func (c *conn) serve() {
 	defer e.l.wg.Done()
 	defer c.drop()
 	f := Framer{Max: e.l.o.MaxMessage}
-	buf := make([]byte, 8192)
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
 	var begun time.Time
 	for {
 		switch {

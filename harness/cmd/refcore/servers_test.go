@@ -315,8 +315,11 @@ func TestConnectionChurn(t *testing.T) {
 	if peak.Goroutines > before.Goroutines+1024+100 {
 		t.Errorf("expected at most one goroutine per live connection, peaked at %d", peak.Goroutines)
 	}
-	if peak.RSS > before.RSS+80<<20 {
-		t.Errorf("expected the RSS to grow by less than 80 MB, peaked at %s from %s", peak, before)
+	// The garbage of 6,700 REGISTERs comes and goes with the collector's
+	// pace; a connection that kept its goroutine and buffer would cost some
+	// 16 KiB, 320 MB for the 20,000.
+	if peak.RSS > before.RSS+120<<20 {
+		t.Errorf("expected the RSS to grow by less than 120 MB, peaked at %s from %s", peak, before)
 	}
 }
 
