@@ -60,7 +60,7 @@ func cer(origin string) []byte {
 // peer connects to addr and exchanges capabilities as origin.
 func peer(t *testing.T, addr, origin string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := servertest.Dialer("127.0.0.102").Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

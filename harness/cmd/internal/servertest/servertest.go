@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -28,6 +29,12 @@ import (
 )
 
 const envArgs = "IMSCONFORM_SERVERTEST_ARGS"
+
+func init() {
+	// The samples' connections leave their ports on an address of their own
+	// too (see Dialer).
+	stats.Client = &http.Client{Transport: &http.Transport{DialContext: Dialer("127.0.0.105").DialContext}}
+}
 
 // Main runs the command instead of the tests when this process is one that
 // Start started, and exits; otherwise it returns at once. Call it first in

@@ -56,6 +56,9 @@ func Serve(ctx context.Context, addr string) (netip.AddrPort, error) {
 	return netip.MustParseAddrPort(l.Addr().String()), nil
 }
 
+// Client is the HTTP client Read uses.
+var Client = http.DefaultClient
+
 // Sample is what a server process holds at one moment.
 type Sample struct {
 	RSS        int64 // resident set size, bytes (/proc/<pid>/status VmRSS)
@@ -102,7 +105,7 @@ func get(ctx context.Context, addr netip.AddrPort, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
