@@ -79,6 +79,10 @@ import (
 // DefaultSecurityServer is the Security-Server of table A.3.2.2-5.
 const DefaultSecurityServer = "ipsec-3gpp; q=0.1; alg=hmac-sha-1-96; spi-c=98765432; spi-s=87654321; port-c=8642; port-s=7531"
 
+// InnerT2 is the T2 of the hops that relay to the next hop of the core (see
+// Config.Timers).
+const InnerT2 = time.Second
+
 // Garbage is what a malformed deviation sends when it gives no Value: bytes
 // that do not parse as SIP.
 const Garbage = "\x00\x01\x02 this is not a SIP message \xff\xfe\r\n\r\n"
@@ -96,7 +100,12 @@ type Config struct {
 	// DefaultSecurityServer.
 	SecurityServer string
 	// Timers are the RFC 3261 timers of every hop; zero fields mean the
-	// defaults.
+	// defaults (T1 500 ms, T4 5 s), but for T2 (RFC 3261 17.1.2.2: how long
+	// a server takes to answer when it does not answer at once): the P-CSCF
+	// and the I-CSCF relay only to the next hop of the core, on loopback,
+	// which answers within milliseconds, so their T2 is InnerT2 (1 s: their
+	// retransmissions under loss come every second, not every 4); the
+	// S-CSCF's, whose step 11 goes to the VCC Application, is the RFC's 4 s.
 	Timers transport.Timers
 	// HSS is the Diameter Cx address (TCP, loopback) of the HSS that the
 	// I-CSCF and the S-CSCF query, each as a client peer; the zero value
@@ -270,7 +279,11 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 			case <-cctx.Done():
 			}
 		}
-		l := transport.New(transport.Options{Timers: cfg.Timers, Reach: loopbackOnly, Logger: log.With("node", n.name),
+		timers := cfg.Timers
+		if timers.T2 == 0 && n.name != "S-CSCF" {
+			timers.T2 = InnerT2
+		}
+		l := transport.New(transport.Options{Timers: timers, Reach: loopbackOnly, Logger: log.With("node", n.name),
 			MaxMessage: lim.MaxMessage, HeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
 			MaxConnections: lim.MaxConnections, MaxTransactions: lim.MaxTransactions})
 		c.layers = append(c.layers, l)
