@@ -211,6 +211,14 @@ func nameSet(name string, more []string) []string {
 	return out
 }
 
+// DefaultStep is timeouts.step's default: 32 s, RFC 3261's Timer F (64·T1
+// with the default T1 of 500 ms), the time the UE's REGISTER transaction
+// itself waits for a final response (17.1.2.2). A shorter wait would call a
+// response missing that the transaction could still take: at 30 % loss on
+// the UE's access link, a 5 s wait (4 transmissions) misses about one
+// exchange in 15.
+const DefaultStep = 32 * time.Second
+
 // Timeouts bound each step.
 type Timeouts struct {
 	Step time.Duration `yaml:"step"` // how long to wait for each expected message
@@ -250,7 +258,7 @@ const (
 //	  (sip: + core.scscf_name), peer_timeout 10s
 //	core: pcscf1.visited1.net, icscf1_p.home1.net, scscf1.home1.net,
 //	  visited_network_id visited1.net, max_expires 600000
-//	timeouts: step 5s
+//	timeouts: step 32s (DefaultStep)
 //
 // A lab file, the environment and flags override these field by field, with
 // one exception: K, OP and OPc are one group. When any of them is given, the
@@ -301,7 +309,7 @@ func DefaultFor(ip string) *Profile {
 			VisitedNetworkID: "visited1.net",
 			MaxExpires:       600000,
 		},
-		Timeouts: Timeouts{Step: 5 * time.Second},
+		Timeouts: Timeouts{Step: DefaultStep},
 	}
 	if !slices.Contains(p.VCCApp.AcceptFrom, ip) {
 		p.VCCApp.AcceptFrom = append(p.VCCApp.AcceptFrom, ip)

@@ -26,6 +26,21 @@
 // own Via carries rport (RFC 3581), so that the hop after it answers to the
 // socket it sent from, whatever host name the Via names.
 //
+// Each CSCF's Cx peer is a diameter.Link: connected at Start (each CSCF
+// waits for its own connection, Config.CxWait), watched by the RFC 3539
+// watchdog, connected again every Config.Tc when it is lost; while a CSCF has
+// no connection it answers 480 (TS 24.229 5.3.1.2).
+//
+// As a server it holds bounded state for a bounded time, whatever its peers
+// send (Limits): each hop's server transactions (a request beyond them is
+// answered 503), its accepted TCP connections (one goroutine each, closed
+// when idle or when a message stays unfinished), the S-CSCF's challenges
+// (reg-await-auth, TS 24.229 table 7.8.1) and the registrations (their
+// expiry). A request that parses as SIP but breaks the grammar of a header
+// every hop reads (Via, From, To, Call-ID, CSeq, Max-Forwards, the
+// Request-URI, Contact) is answered 400, as a real server answers a
+// scanner's.
+//
 // With the lab's sut.ipsec the P-CSCF runs the security agreement of
 // TS 33.203 7.1 over real ESP in user space (harness/esp, ipsec.go): its 401
 // carries a Security-Server with the ports and SPIs of its own lease from
@@ -64,6 +79,10 @@ import (
 // DefaultSecurityServer is the Security-Server of table A.3.2.2-5.
 const DefaultSecurityServer = "ipsec-3gpp; q=0.1; alg=hmac-sha-1-96; spi-c=98765432; spi-s=87654321; port-c=8642; port-s=7531"
 
+// InnerT2 is the T2 of the hops that relay to the next hop of the core (see
+// Config.Timers).
+const InnerT2 = time.Second
+
 // Garbage is what a malformed deviation sends when it gives no Value: bytes
 // that do not parse as SIP.
 const Garbage = "\x00\x01\x02 this is not a SIP message \xff\xfe\r\n\r\n"
@@ -81,13 +100,31 @@ type Config struct {
 	// DefaultSecurityServer.
 	SecurityServer string
 	// Timers are the RFC 3261 timers of every hop; zero fields mean the
-	// defaults.
+	// defaults (T1 500 ms, T4 5 s), but for T2 (RFC 3261 17.1.2.2: how long
+	// a server takes to answer when it does not answer at once): the P-CSCF
+	// and the I-CSCF relay only to the next hop of the core, on loopback,
+	// which answers within milliseconds, so their T2 is InnerT2 (1 s: their
+	// retransmissions under loss come every second, not every 4); the
+	// S-CSCF's, whose step 11 goes to the VCC Application, is the RFC's 4 s.
 	Timers transport.Timers
 	// HSS is the Diameter Cx address (TCP, loopback) of the HSS that the
 	// I-CSCF and the S-CSCF query, each as a client peer; the zero value
 	// means the in-memory HSS (no Diameter). Over Cx the HSS owns the SQN:
 	// the stale-sqn deviation is then the HSS's to play, not the core's.
 	HSS netip.AddrPort
+	// Tc is how often the CSCFs try to connect to the HSS while they have
+	// no connection; 0 means DefaultTc.
+	Tc time.Duration
+	// CxWait is how long Start waits for each CSCF's first connection to
+	// the HSS; 0 means DefaultCxWait, negative means Start does not wait
+	// (the CSCFs answer 480 until they are connected).
+	CxWait time.Duration
+	// Watchdog is Tw of the connections to the HSS (RFC 3539); 0 means
+	// diameter.DefaultWatchdog.
+	Watchdog time.Duration
+	// Limits bound what the core holds for its peers; zero fields mean
+	// the defaults (see Limits).
+	Limits Limits
 }
 
 // Core is a running reference core.
@@ -108,15 +145,18 @@ type Core struct {
 	cx      *cxPeers    // nil: the in-memory HSS answers the Cx queries
 	sec     *pcscfIPsec // nil without sut.ipsec
 
+	// The tables, bounded by Config.Limits, each entry expiring: a
+	// challenge after reg-await-auth, the others with their registration.
 	mu     sync.Mutex
-	nonces map[string]*nonceRec // S-CSCF: nonce -> vector
-	routes map[string]string    // P-CSCF: IMPU -> Service-Route
-	regs   map[string]int       // S-CSCF: IMPU -> granted expires
-	impus  map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
+	nonces *table[*nonceRec] // S-CSCF: nonce -> vector
+	routes *table[string]    // P-CSCF: IMPU -> Service-Route
+	regs   *table[int]       // S-CSCF: IMPU -> granted expires
+	impus  *table[[]string]  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
 	// relayed200 is signalled when the P-CSCF has relayed a 2xx to the UE
 	// (deviation 9.SAR/late waits for it).
 	relayed200 chan struct{}
 	vccCSeq    int
+	ready      chan struct{} // closed once every hop's endpoint is set
 }
 
 // pTx is what the P-CSCF keeps of a REGISTER it relays.
@@ -138,7 +178,6 @@ type nonceRec struct {
 	v       aka.Vector
 	xres    []byte // XRES as the HSS gave it
 	impi    string
-	added   time.Time
 	lateMAR bool // deviation 3.MAR/late: the MAR is still to be sent
 }
 
@@ -211,10 +250,12 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		cfg.SecurityServer = DefaultSecurityServer
 	}
 	cctx, cancel := context.WithCancel(context.Background())
+	lim := cfg.Limits.withDefaults()
 	c := &Core{
 		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h,
-		nonces: map[string]*nonceRec{}, routes: map[string]string{}, regs: map[string]int{},
-		impus: map[string][]string{}, relayed200: make(chan struct{}, 1),
+		nonces: newTable[*nonceRec](lim.MaxChallenges), routes: newTable[string](lim.MaxRegistrations),
+		regs: newTable[int](lim.MaxRegistrations), impus: newTable[[]string](lim.MaxRegistrations),
+		relayed200: make(chan struct{}, 1), ready: make(chan struct{}),
 	}
 	if cfg.HSS.IsValid() {
 		if err := c.startCx(ctx, ha); err != nil {
@@ -228,9 +269,25 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		at   netip.AddrPort
 		h    transport.Handler
 	}{{"P-CSCF", &c.p, entry, c.pcscf}, {"I-CSCF", &c.i, netip.AddrPortFrom(ha, 0), c.icscf}, {"S-CSCF", &c.s, netip.AddrPortFrom(ha, 0), c.scscf}} {
-		l := transport.New(transport.Options{Timers: cfg.Timers, Reach: loopbackOnly, Logger: log.With("node", n.name)})
+		h := n.h
+		// A message that comes while the other hops are still binding waits
+		// until every hop's endpoint is known.
+		gated := func(in *transport.Incoming) {
+			select {
+			case <-c.ready:
+				h(in)
+			case <-cctx.Done():
+			}
+		}
+		timers := cfg.Timers
+		if timers.T2 == 0 && n.name != "S-CSCF" {
+			timers.T2 = InnerT2
+		}
+		l := transport.New(transport.Options{Timers: timers, Reach: loopbackOnly, Logger: log.With("node", n.name),
+			MaxMessage: lim.MaxMessage, HeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
+			MaxConnections: lim.MaxConnections, MaxTransactions: lim.MaxTransactions})
 		c.layers = append(c.layers, l)
-		if *n.ep, err = l.Listen(cctx, n.at, n.h); err != nil {
+		if *n.ep, err = l.Listen(cctx, n.at, gated); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("refcore: %s: %w", n.name, err)
 		}
@@ -241,6 +298,7 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 			return nil, err
 		}
 	}
+	close(c.ready)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -353,7 +411,41 @@ func wellFormed(m *sipmsg.Message) error {
 			return fmt.Errorf("expected Max-Forwards 0..255, got %q", mf)
 		}
 	}
+	// The addresses a registrar reads (RFC 3261 10.3, 20.10, 20.20, 20.39):
+	// a request that breaks their grammar is answered 400, as a real server
+	// answers, e.g., a scanner's "Contact: None".
+	if u, err := sipmsg.ParseURI(m.RequestURI); err != nil || (u.Scheme != "sip" && u.Scheme != "sips") {
+		return fmt.Errorf("expected a SIP or SIPS Request-URI, got %q", m.RequestURI)
+	}
+	for _, h := range []string{"From", "To"} {
+		if !addressOK(m.Get(h)) {
+			return fmt.Errorf("expected a %s of the form name-addr or addr-spec (RFC 3261 20.20, 20.39), got %q", h, m.Get(h))
+		}
+	}
+	for _, v := range m.Values("Contact") {
+		if strings.TrimSpace(v.Text) != "*" && !addressOK(v.Text) {
+			return fmt.Errorf("expected a Contact of the form name-addr, addr-spec or \"*\" (RFC 3261 20.10), got %q", v.Text)
+		}
+	}
 	return nil
+}
+
+// addressOK reports whether v is a name-addr or addr-spec whose URI has a
+// scheme of RFC 3261 25.1's grammar (ALPHA *( ALPHA / DIGIT / "+" / "-" /
+// "." )) and, for sip and sips, a host.
+func addressOK(v string) bool {
+	na, err := sipmsg.ParseNameAddr(v)
+	if err != nil || na.URI == nil {
+		return false
+	}
+	sch, _, _ := strings.Cut(na.URI.Raw, ":")
+	for i, r := range sch {
+		alpha := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !alpha && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return sch != "" && (na.URI.Scheme != "sip" && na.URI.Scheme != "sips" || na.URI.Host != "")
 }
 
 // decMaxForwards decrements Max-Forwards (adding 69 when absent); false
@@ -539,8 +631,14 @@ func (c *Core) pcscfResponse(t *pTx, tx *transport.ServerTx, m *sipmsg.Message) 
 	case m.StatusCode >= 200 && m.StatusCode < 300:
 		step = "10"
 		if sr := m.Get("Service-Route"); sr != "" {
+			impu := strings.Clone(uriOf(m.Get("To")))
+			now := time.Now()
 			c.mu.Lock()
-			c.routes[uriOf(m.Get("To"))] = sr
+			if exp := contactExpires(m); exp > 0 {
+				c.routes.put(impu, strings.Clone(sr), now.Add(time.Duration(exp)*time.Second), now)
+			} else {
+				c.routes.del(impu)
+			}
 			c.mu.Unlock()
 		}
 	case t.authResp:

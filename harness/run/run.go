@@ -82,10 +82,10 @@ type Plan struct {
 	Catalogue *rundiff.Catalogue
 	// Program is the rules compiled (check.Compile), bound to the lab's
 	// values when the flow has run.
-	Program *check.Program
-	opts      Options
-	expect    *expect.File    // Options.Gate.Expect, loaded
-	baseline  *rundiff.Report // Options.Gate.Baseline, read
+	Program  *check.Program
+	opts     Options
+	expect   *expect.File    // Options.Gate.Expect, loaded
+	baseline *rundiff.Report // Options.Gate.Baseline, read
 }
 
 // Prepare resolves the lab and loads the rules. Its error says what is wrong

@@ -257,7 +257,7 @@ func TestKeysOnlyInESPSA(t *testing.T) {
 	}
 	// "IPv6","::1","::1","0x…","AES-CBC [RFC3602]","0xCK","HMAC-SHA-1-96 [RFC2404]","0xIK‖0³²"
 	f := strings.Split(lines[0], ",")
-	ck, err1 := hex.DecodeString(strings.Trim(f[5], `"0x`))
+	ck, err1 := hex.DecodeString(strings.TrimPrefix(strings.Trim(f[5], `"`), "0x"))
 	ikESP, err2 := hex.DecodeString(strings.Trim(f[7], `"`)[2:])
 	if err1 != nil || err2 != nil || len(ck) != 16 || len(ikESP) != 20 {
 		t.Fatalf("esp_sa line %q: CK %x (%v), IK_ESP %x (%v)", lines[0], ck, err1, ikESP, err2)

@@ -22,10 +22,11 @@ type Endpoint struct {
 	tcp     net.Listener
 	handler Handler
 
-	mu    sync.Mutex
-	conns map[netip.AddrPort]*conn // live TCP connections by remote address (the pool)
-	all   map[*conn]bool
-	done  bool
+	mu      sync.Mutex
+	conns   map[netip.AddrPort]*conn // live TCP connections by remote address (the pool)
+	all     map[*conn]bool
+	inbound int // how many of them were accepted
+	done    bool
 }
 
 // bindAttempts bounds the tries to find a port free for both UDP and TCP

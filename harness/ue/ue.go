@@ -77,8 +77,8 @@ const Role = "UE"
 const DefaultExpires = 600000
 
 // DefaultTimeout bounds the wait for each response when neither Options nor
-// the lab give one.
-const DefaultTimeout = 5 * time.Second
+// the lab give one: lab.DefaultStep (RFC 3261 Timer F).
+const DefaultTimeout = lab.DefaultStep
 
 // Options configure a UE.
 type Options struct {
