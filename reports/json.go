@@ -134,6 +134,15 @@ type jsonMsg struct {
 	Size      int      `json:"size"`
 	Encoding  string   `json:"encoding"`
 	Raw       string   `json:"raw"`
+	// ESP: how the message travelled inside IPsec ESP (sut.ipsec); absent
+	// for one in clear.
+	ESP *jsonESP `json:"esp,omitempty"`
+}
+
+type jsonESP struct {
+	SPI     uint32   `json:"spi"`
+	Seq     []uint32 `json:"seq"`
+	Packets []int    `json:"packets"`
 }
 
 // errNilRun is returned by the writers for a nil *Run.
@@ -227,6 +236,9 @@ func buildJSON(r *Run) jsonReport {
 			Seq: m.Seq, Time: stamp(m.Time), Proto: string(m.Proto), Transport: m.Transport,
 			Dir: string(m.Dir), Role: m.Role, Src: addr(m.Src), Dst: addr(m.Dst), Note: m.Note, Unrelated: m.Unrelated,
 			Label: label, Parsed: kind != kindBad, Steps: nonNil(steps[m.Seq]), Size: len(m.Raw),
+		}
+		if m.ESP != nil {
+			jm.ESP = &jsonESP{SPI: m.ESP.SPI, Seq: append([]uint32{}, m.ESP.Seq...), Packets: append([]int{}, m.ESP.Packets...)}
 		}
 		if utf8.Valid(m.Raw) {
 			jm.Encoding, jm.Raw = "text", string(m.Raw)

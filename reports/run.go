@@ -21,6 +21,10 @@ type Run struct {
 	Lab     *lab.Profile
 	Results []check.Result  // one per rule, in the scenario's rule order
 	Trace   []trace.Message // every captured message, in capture order
+	// ESP are the ESP packets of an IPsec run (sut.ipsec), in capture
+	// order: the pcap holds them as on the wire, in place of the messages
+	// they carried.
+	ESP []trace.Packet
 	// Steps maps a step id ("2", "5", "7", "10", "14", "11", "13") to the
 	// trace Seq of its message; 0 or missing means the message never came.
 	Steps  map[string]int

@@ -3,16 +3,20 @@ package check
 import (
 	"bufio"
 	"bytes"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	sipgo "github.com/emiago/sipgo/sip"
+	"gopkg.in/yaml.v3"
 
 	"imsconform/harness/scenario"
 	"imsconform/harness/sipmsg"
+	"imsconform/harness/trace"
 )
 
 // The corpus (testdata/corpus) holds SUT messages as files a reviewer can
@@ -109,15 +113,10 @@ func corpusFiles(t *testing.T, kind string) []string {
 	return files
 }
 
-// judgeVariant puts the variant in a conformant run and judges the rules
-// of its table (A.3.2.2-10's variants also by A.3.2.2-14's).
-func judgeVariant(t *testing.T, s *scenario.Scenario, v variant) ([]scenario.Rule, []Result) {
-	t.Helper()
-	ct, ok := corpusTables[v.table]
-	if !ok {
-		t.Fatalf("%s: no table %s in the corpus map", v.path, v.table)
-	}
-	in := seedInput(ct.profile)
+// withVariant is the run in with the variant's message as its table's
+// step's, and the variant's lab values.
+func withVariant(in Input, v variant) Input {
+	ct := corpusTables[v.table]
 	for k, x := range v.set {
 		in.Vars[k] = x
 	}
@@ -127,6 +126,18 @@ func judgeVariant(t *testing.T, s *scenario.Scenario, v variant) ([]scenario.Rul
 	if ct.step == "10" {
 		in.Messages["14"] = m
 	}
+	return in
+}
+
+// judgeVariant puts the variant in a conformant run and judges the rules
+// of its table (A.3.2.2-10's variants also by A.3.2.2-14's).
+func judgeVariant(t *testing.T, s *scenario.Scenario, v variant) ([]scenario.Rule, []Result) {
+	t.Helper()
+	ct, ok := corpusTables[v.table]
+	if !ok {
+		t.Fatalf("%s: no table %s in the corpus map", v.path, v.table)
+	}
+	in := withVariant(seedInput(ct.profile), v)
 	all, _ := s.Rules(ct.profile)
 	var rules []scenario.Rule
 	for _, r := range all {
@@ -282,4 +293,53 @@ func TestRFC4475ValidMessagesAreRead(t *testing.T) {
 			}
 		}
 	}
+}
+
+// kamailioRun is the run against Kamailio 5.6.3 recorded in
+// labs/kamailio/testdata/messages-5.6.3/<profile> (judged against the lab's
+// expectations there): its messages with their envelopes and trace numbers,
+// its lab values and facts.
+func kamailioRun(t *testing.T, profile string) Input {
+	t.Helper()
+	dir := filepath.Join("..", "..", "labs", "kamailio", "testdata", "messages-5.6.3", profile)
+	in := Input{Messages: map[string]trace.Message{}, Missing: map[string]string{}, Facts: map[string]string{}, Vars: map[string]string{}}
+	for _, f := range []string{"vars.yaml", "facts.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := in.Vars
+		if f == "facts.yaml" {
+			m = in.Facts
+		}
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	for _, step := range []string{"2", "5", "7", "10", "11", "13"} {
+		b, err := os.ReadFile(filepath.Join(dir, step+".sip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := trace.Message{Proto: trace.SIP, Transport: "UDP"}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			if env, ok := strings.CutPrefix(l, "# envelope: "); ok {
+				f := strings.Fields(env) // UDP src -> dst
+				m.Transport, m.Src, m.Dst = f[0], netip.MustParseAddrPort(f[1]), netip.MustParseAddrPort(f[3])
+			} else if seq, ok := strings.CutPrefix(l, "# seq: "); ok {
+				m.Seq, _ = strconv.Atoi(seq)
+			} else if !strings.HasPrefix(l, "# ") {
+				lines = append(lines, l)
+			}
+		}
+		text := strings.Join(lines, "\r\n")
+		if !strings.Contains(text, "\r\n\r\n") {
+			text += "\r\n"
+		}
+		m.Raw = []byte(text + "\r\n")
+		in.Messages[step] = m
+	}
+	in.Messages["14"] = in.Messages["10"]
+	return in
 }

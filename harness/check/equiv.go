@@ -13,56 +13,196 @@ import (
 // are, not when their bytes are. Where a clause defines the comparison it is
 // cited; elsewhere RFC 3261 7.3.1 holds: names are case-insensitive, and so
 // are values and parameter values unless they are quoted-strings.
+//
+// The comparison a rule makes is chosen when it compiles (eqFor), from its
+// header and part; the values compared are taken apart once per evaluation
+// (parses), the lab's once per run (Plan).
 
-// equivalent compares two fields of the named header and part.
-func (e *evaluator) equivalent(header, part string, a, b field) bool {
+// eqKind is how two fields of a header's part compare.
+type eqKind uint8
+
+const (
+	eqText       eqKind = iota // a token, or a quoted-string (sameText)
+	eqURI                      // RFC 3261 19.1.4, RFC 3966 4
+	eqHost                     // a host: names case-insensitively, addresses by value
+	eqHostPort                 // host and port
+	eqUser                     // userinfo: case-sensitively, escapes decoded
+	eqNumber                   // decimal numbers by value
+	eqExact                    // as written (methods, display names)
+	eqCallID                   // RFC 3261 20.8
+	eqCSeq                     // number by value, method exactly
+	eqVia                      // sameVia
+	eqNameAddr                 // From, To, Contact and the like (RFC 3261 20.20)
+	eqParamValue               // token;params, the parameters as a set
+	eqDigest                   // credentials and challenges (RFC 2617 1.2)
+	eqWords                    // any other value: white space folded
+)
+
+// eqFor chooses the comparison of a part of a header (canonical name).
+func eqFor(header, part string) eqKind {
 	switch {
 	case part == "uri":
-		return e.sameURI(a.text, b.text)
+		return eqURI
 	case part == "uri.host" || part == "via.host":
-		return sameHost(a.text, b.text)
+		return eqHost
 	case part == "uri.hostport" || part == "via.sent-by":
+		return eqHostPort
+	case part == "uri.user":
+		return eqUser
+	case part == "uri.port" || part == "via.port" || part == "cseq.seq" || part == "expiry":
+		return eqNumber
+	case part == "cseq.method" || part == "display":
+		return eqExact
+	case part != "" && part != "value":
+		// tokens (scheme, transport, mechanism, parameter values, aka.*):
+		// case-insensitive unless quoted (RFC 3261 7.3.1; RFC 2617 1.2 for
+		// the auth-scheme).
+		return eqText
+	}
+	switch {
+	case header == "Call-ID":
+		return eqCallID
+	case header == "CSeq":
+		return eqCSeq
+	case header == "Via":
+		return eqVia
+	case numericHeaders[header]:
+		return eqNumber
+	case nameAddrHeaders[header]:
+		return eqNameAddr
+	case paramHeaders[header]:
+		return eqParamValue
+	case header == "Authorization" || header == "WWW-Authenticate" || header == "Proxy-Authorization" ||
+		header == "Proxy-Authenticate" || header == "Authentication-Info":
+		return eqDigest
+	}
+	return eqWords
+}
+
+// equivalent compares two fields as eq says.
+func (e *evaluator) equivalent(eq eqKind, a, b field) bool {
+	switch eq {
+	case eqURI:
+		return sameURIEntry(formOf(e, uriForm, a), formOf(e, uriForm, b), a.text, b.text)
+	case eqHost:
+		return sameHost(a.text, b.text)
+	case eqHostPort:
 		ha, pa := cutPort(a.text)
 		hb, pb := cutPort(b.text)
 		return sameHost(ha, hb) && sameNumber(pa, pb)
-	case part == "uri.user":
+	case eqUser:
 		// RFC 3261 19.1.4: userinfo compares case-sensitively, an escaped
 		// character as the character.
 		return unescape(a.text) == unescape(b.text)
-	case part == "uri.port" || part == "via.port" || part == "cseq.seq" || part == "expiry":
+	case eqNumber:
 		return sameNumber(a.text, b.text)
-	case part == "cseq.method" || part == "display":
+	case eqExact:
 		// RFC 3261 7.1, 20.16: methods are case-sensitive; a display name
 		// is text for people, compared as written.
 		return a.text == b.text
-	case part == "" || part == "value":
-		return e.sameValue(header, a.text, b.text)
+	case eqCallID:
+		// RFC 3261 20.8: Call-IDs are case-sensitive, compared byte by byte.
+		return strings.TrimSpace(a.text) == strings.TrimSpace(b.text)
+	case eqCSeq:
+		na, ma, okA := twoFields(a.text)
+		nb, mb, okB := twoFields(b.text)
+		return okA && okB && sameNumber(na, nb) && ma == mb
+	case eqVia:
+		return sameVia(formOf(e, viaForm, a), formOf(e, viaForm, b), a.text, b.text)
+	case eqNameAddr:
+		return sameNameAddr(formOf(e, nameAddrForm, a), formOf(e, nameAddrForm, b), a.text, b.text)
+	case eqParamValue:
+		return sameParamValue(formOf(e, paramValueForm, a), formOf(e, paramValueForm, b))
+	case eqDigest:
+		return sameDigest(formOf(e, digestForm, a), formOf(e, digestForm, b), a.text, b.text)
+	case eqWords:
+		return sameWords(a.text, b.text)
 	}
-	// tokens (scheme, transport, mechanism, parameter values, aka.*):
-	// case-insensitive unless quoted (RFC 3261 7.3.1; RFC 2617 1.2 for the
-	// auth-scheme).
 	return sameText(a, b)
 }
 
 // sameText compares tokens case-insensitively and quoted-strings exactly
 // (RFC 3261 7.3.1).
 func sameText(a, b field) bool {
+	if a.text == b.text {
+		return true
+	}
 	if a.quoted || b.quoted {
 		return a.text == b.text
 	}
 	return strings.EqualFold(a.text, b.text)
 }
 
+// sameWords compares texts with their white space folded: the same words
+// (strings.Fields) in the same order.
+func sameWords(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if !isASCII(a) || !isASCII(b) {
+		return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
+	}
+	i, j := 0, 0
+	for {
+		for i < len(a) && asciiSpace(a[i]) {
+			i++
+		}
+		for j < len(b) && asciiSpace(b[j]) {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		for i < len(a) && j < len(b) && !asciiSpace(a[i]) && !asciiSpace(b[j]) {
+			if a[i] != b[j] {
+				return false
+			}
+			i, j = i+1, j+1
+		}
+		if (i < len(a) && !asciiSpace(a[i])) || (j < len(b) && !asciiSpace(b[j])) {
+			return false // one word is longer
+		}
+	}
+}
+
 // sameNumber compares decimal numbers by value ("0068" is 68); text that is
 // not a number compares as written.
 func sameNumber(a, b string) bool {
+	if a == b {
+		return true
+	}
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	x, errA := strconv.ParseUint(a, 10, 64)
-	y, errB := strconv.ParseUint(b, 10, 64)
-	if errA != nil || errB != nil {
+	x, okA := uintOf(a)
+	y, okB := uintOf(b)
+	if !okA || !okB {
 		return a == b
 	}
 	return x == y
+}
+
+// uintOf reads a decimal number as strconv.ParseUint(s, 10, 64) does,
+// without the error it allocates for text that is not one.
+func uintOf(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 {
+		if len(s) > 20 && strings.TrimLeft(s, "0123456789") == "" {
+			n, err := strconv.ParseUint(s, 10, 64) // leading zeros
+			return n, err == nil
+		}
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false // beyond 64 bits
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 // cutPort splits "host:port" (an IPv6 reference keeps its brackets).
@@ -83,17 +223,35 @@ func cutPort(hp string) (host, port string) {
 // (a final dot of a fully qualified name aside), IP addresses by value (an
 // IPv6 reference in any of its textual forms, RFC 5954 4.1).
 func sameHost(a, b string) bool {
-	ia, errA := netip.ParseAddr(strings.Trim(strings.TrimSpace(a), "[]"))
-	ib, errB := netip.ParseAddr(strings.Trim(strings.TrimSpace(b), "[]"))
-	if errA == nil && errB == nil {
+	if a == b {
+		return true
+	}
+	ia, okA := addrOf(strings.Trim(strings.TrimSpace(a), "[]"))
+	ib, okB := addrOf(strings.Trim(strings.TrimSpace(b), "[]"))
+	if okA && okB {
 		return ia.Unmap() == ib.Unmap()
 	}
-	if errA == nil || errB == nil {
+	if okA || okB {
 		// RFC 3261 19.1.4: an address never matches a name, even one
 		// that resolves to it.
 		return false
 	}
 	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// addrOf is netip.ParseAddr, answering a host name without the error it
+// allocates: text with no ':' is an IPv4 address only when it holds
+// nothing but digits and dots.
+func addrOf(s string) (netip.Addr, bool) {
+	if strings.IndexByte(s, ':') < 0 {
+		for i := 0; i < len(s); i++ {
+			if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+				return netip.Addr{}, false
+			}
+		}
+	}
+	a, err := netip.ParseAddr(s)
+	return a, err == nil
 }
 
 // unescape decodes %HH escapes (RFC 3261 19.1.4: an escaped character
@@ -116,34 +274,22 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// uriInfo is a URI taken apart once per Evaluate call.
-type uriInfo struct {
-	u   *sipmsg.URI
-	err error
-}
-
-func (e *evaluator) uri(s string) *uriInfo {
-	if i, ok := e.uris[s]; ok {
-		return i
-	}
-	i := &uriInfo{}
-	i.u, i.err = sipmsg.ParseURI(s)
-	if e.uris == nil {
-		e.uris = map[string]*uriInfo{}
-	}
-	e.uris[s] = i
-	return i
-}
-
 // sameURI compares two URIs: sip and sips as RFC 3261 19.1.4 does, tel as
 // RFC 3966 4 does (visual separators aside, RFC 3966 5.1.1), other schemes
 // case-insensitively as written.
 func (e *evaluator) sameURI(a, b string) bool {
-	ia, ib := e.uri(a), e.uri(b)
+	return sameURIEntry(lookup(e, uriForm, a), lookup(e, uriForm, b), a, b)
+}
+
+// sameURIEntry is sameURI of a and b taken apart (ia, ib).
+func sameURIEntry(ia, ib *entry[uriRef], a, b string) bool {
 	if ia.err != nil || ib.err != nil {
 		return strings.TrimSpace(a) == strings.TrimSpace(b)
 	}
-	ua, ub := ia.u, ib.u
+	return sameParsedURI(ia.v.u, ib.v.u)
+}
+
+func sameParsedURI(ua, ub *sipmsg.URI) bool {
 	if ua.Scheme != ub.Scheme {
 		return false
 	}
@@ -179,7 +325,7 @@ func (e *evaluator) sameURI(a, b string) bool {
 		}
 	}
 	// Header components are never ignored: the same set in both.
-	return sameHeaders(ua.Headers, ub.Headers)
+	return (ua.Headers == "" && ub.Headers == "") || sameHeaders(ua.Headers, ub.Headers)
 }
 
 func isOneSided(name string) bool {
@@ -219,7 +365,7 @@ func sameHeaders(a, b string) bool {
 // ')' are taken out (RFC 3966 5.1.1), and the same parameters by name in
 // any order, case-insensitively.
 func sameTel(a, b *sipmsg.URI) bool {
-	if telDigits(a.User) != telDigits(b.User) || len(a.Params) != len(b.Params) {
+	if !sameTelDigits(a.User, b.User) || len(a.Params) != len(b.Params) {
 		return false
 	}
 	for _, p := range a.Params {
@@ -236,6 +382,39 @@ func sameTel(a, b *sipmsg.URI) bool {
 		}
 	}
 	return true
+}
+
+// sameTelDigits is telDigits(a) == telDigits(b), without building them
+// for ASCII numbers without escapes.
+func sameTelDigits(a, b string) bool {
+	if !isASCII(a) || !isASCII(b) || strings.IndexByte(a, '%') >= 0 || strings.IndexByte(b, '%') >= 0 {
+		return telDigits(a) == telDigits(b)
+	}
+	i, j := 0, 0
+	for {
+		for i < len(a) && telSeparator(a[i]) {
+			i++
+		}
+		for j < len(b) && telSeparator(b[j]) {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if lower(a[i]) != lower(b[j]) {
+			return false
+		}
+		i, j = i+1, j+1
+	}
+}
+
+func telSeparator(c byte) bool { return c == '-' || c == '.' || c == '(' || c == ')' }
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func telDigits(s string) string {
@@ -275,44 +454,17 @@ var unorderedHeaders = map[string]bool{
 	"Supported": true, "Require": true, "Proxy-Require": true, "Allow": true,
 }
 
-// sameValue compares two whole values of a header as SIP defines the
-// header's equality.
-func (e *evaluator) sameValue(header, a, b string) bool {
-	h := sipmsg.CanonicalName(header)
-	switch {
-	case h == "Call-ID":
-		// RFC 3261 20.8: Call-IDs are case-sensitive, compared byte by byte.
-		return strings.TrimSpace(a) == strings.TrimSpace(b)
-	case h == "CSeq":
-		fa, fb := strings.Fields(a), strings.Fields(b)
-		return len(fa) == 2 && len(fb) == 2 && sameNumber(fa[0], fb[0]) && fa[1] == fb[1]
-	case h == "Via":
-		return sameVia(a, b)
-	case numericHeaders[h]:
-		return sameNumber(a, b)
-	case nameAddrHeaders[h]:
-		return e.sameNameAddr(a, b)
-	case paramHeaders[h]:
-		return sameParamValue(a, b)
-	case h == "Authorization" || h == "WWW-Authenticate" || h == "Proxy-Authorization" ||
-		h == "Proxy-Authenticate" || h == "Authentication-Info":
-		return sameDigest(a, b)
-	}
-	return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
-}
-
 // sameNameAddr compares From, To, Contact and the like as RFC 3261 20.20
 // and 20.39 compare From and To: the URIs match and the parameters both
 // carry match; the display name, angle brackets and an extension parameter
 // only one carries do not count. A tag (RFC 3261 19.3) counts when either
 // carries one.
-func (e *evaluator) sameNameAddr(a, b string) bool {
-	na, errA := sipmsg.ParseNameAddr(a)
-	nb, errB := sipmsg.ParseNameAddr(b)
-	if errA != nil || errB != nil {
+func sameNameAddr(xa, xb *entry[sipmsg.NameAddr], a, b string) bool {
+	if xa.err != nil || xb.err != nil {
 		return strings.TrimSpace(a) == strings.TrimSpace(b)
 	}
-	if !e.sameURI(na.URI.Raw, nb.URI.Raw) {
+	na, nb := &xa.v, &xb.v
+	if !sameParsedURI(na.URI, nb.URI) {
 		return false
 	}
 	for _, p := range na.Params {
@@ -338,21 +490,24 @@ func (e *evaluator) sameNameAddr(a, b string) bool {
 // sameParamValue compares "token;a=b;c": the token, then the parameters as
 // a set (RFC 3261 7.3.1: order does not matter, names are case-insensitive,
 // values too unless quoted).
-func sameParamValue(a, b string) bool {
-	ha, pa := splitParamValue(a)
-	hb, pb := splitParamValue(b)
-	ta, qa := unquote(ha)
-	tb, qb := unquote(hb)
-	return sameText(field{text: ta, quoted: qa}, field{text: tb, quoted: qb}) && sameParams(pa, pb)
+func sameParamValue(pa, pb *entry[paramValue]) bool {
+	ta, qa := unquote(pa.v.head)
+	tb, qb := unquote(pb.v.head)
+	return sameText(field{text: ta, quoted: qa}, field{text: tb, quoted: qb}) && sameParams(pa.v.params, pb.v.params)
 }
 
-func splitParamValue(v string) (string, sipmsg.Params) {
-	head, ps := sipmsg.SplitParams(v)
-	if strings.Contains(head, "=") && !strings.Contains(head, "<") && !strings.HasPrefix(head, `"`) {
-		_, ps = sipmsg.SplitParams(";" + v)
-		head = ""
+// paramValue is a value taken apart as "token;params", or as parameters
+// alone when the token holds a '=' (P-Charging-Vector).
+type paramValue struct {
+	head   string
+	params sipmsg.Params
+}
+
+func splitParamValue(x *paramValue, v string) {
+	x.head, x.params = sipmsg.SplitParamsAppend(x.params[:0], v)
+	if strings.Contains(x.head, "=") && !strings.Contains(x.head, "<") && !strings.HasPrefix(x.head, `"`) {
+		x.head, x.params = "", sipmsg.AppendParams(x.params[:0], v)
 	}
-	return head, ps
 }
 
 func sameParams(a, b sipmsg.Params) bool {
@@ -371,13 +526,11 @@ func sameParams(a, b sipmsg.Params) bool {
 // sameDigest compares credentials or challenges (RFC 2617 1.2, 3.2): the
 // scheme case-insensitively, the auth-params as a set, quoted values
 // exactly.
-func sameDigest(a, b string) bool {
-	da, errA := sipmsg.ParseDigest(a)
-	db, errB := sipmsg.ParseDigest(b)
-	if errA != nil || errB != nil {
+func sameDigest(da, db *entry[sipmsg.Digest], a, b string) bool {
+	if da.err != nil || db.err != nil {
 		return strings.TrimSpace(a) == strings.TrimSpace(b)
 	}
-	return strings.EqualFold(da.Scheme, db.Scheme) && sameParams(da.Params, db.Params)
+	return strings.EqualFold(da.v.Scheme, db.v.Scheme) && sameParams(da.v.Params, db.v.Params)
 }
 
 // viaAdded are the Via parameters a hop adds to a Via value it received
@@ -390,12 +543,11 @@ var viaAdded = map[string]bool{"received": true, "rport": true}
 // (RFC 3261 7.3.1), the sent-by by host and port, the branch and every
 // other parameter both carry; received and rport may be added or filled in
 // by the hop that received the request (RFC 3261 18.2.1, RFC 3581 4).
-func sameVia(a, b string) bool {
-	va, errA := sipmsg.ParseVia(a)
-	vb, errB := sipmsg.ParseVia(b)
-	if errA != nil || errB != nil {
+func sameVia(xa, xb *entry[sipmsg.Via], a, b string) bool {
+	if xa.err != nil || xb.err != nil {
 		return strings.TrimSpace(a) == strings.TrimSpace(b)
 	}
+	va, vb := &xa.v, &xb.v
 	if !strings.EqualFold(va.Protocol, vb.Protocol) || !strings.EqualFold(va.Transport, vb.Transport) ||
 		!sameHost(va.Host, vb.Host) || (va.Port == "") != (vb.Port == "") || !sameNumber(va.Port, vb.Port) {
 		return false

@@ -13,23 +13,42 @@
 // side at fault: a failure on a message the harness sends itself (a
 // stimulus) is the harness's error unless a deviation was asked for on it.
 //
+// The engine works in three stages, so that a load run can judge every
+// field of every message of thousands of UEs:
+//
+//   - Compile, once when the scenario loads: every rule's header name is
+//     canonicalised, its part and index read into accessors, its templates
+//     split, its regular expressions compiled and its comparison chosen
+//     (a Program).
+//   - Bind, once per run, when the lab's values are known: every template
+//     is filled, every text that depends only on the lab written and every
+//     lab value a rule compares with taken apart (a Plan). Variables named
+//     per UE (a load run's identities and ports) are left open: each
+//     evaluation fills them from its Input.Vars — the UE's own values, a
+//     small map — into storage it reuses, keeping nothing per UE; an
+//     Overlay fills them once for a UE that is evaluated again and again.
+//   - Evaluate, per run (or per UE): each captured message is parsed once,
+//     when a rule first reads it, into a view every rule reads (header
+//     lines indexed by canonical name, values split once, name-addr, URI,
+//     Via and Digest parsed on first use and kept with the value), in
+//     storage reused from one evaluation to the next.
+//
+// Evaluate(rules, in) does all three for one run.
+//
 // Evaluation is pure: it reads the rules, the captured messages, the facts
 // the harness recorded and the lab's variables, and nothing else — no
-// sockets, no clock, no globals. It reads SIP with harness/sipmsg alone: no
+// sockets, no clock, nothing kept from one evaluation to the next but the
+// storage it reuses, emptied. It reads SIP with harness/sipmsg alone: no
 // other parser's opinion of a message enters a verdict. It does not capture
 // messages (package trace) or run the flow; it does not decide which profile
 // applies (the caller passes that profile's rules).
 package check
 
 import (
-	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
+	"sync"
 
-	"imsconform/harness/diameter"
 	"imsconform/harness/scenario"
-	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
 )
 
@@ -49,315 +68,233 @@ type Input struct {
 	// with that reason, not fail: only a message that should have come and
 	// did not fails.
 	NotDue map[string]string
-}
-
-// parsed is the message of one step as this evaluation sees it.
-type parsed struct {
-	tm    trace.Message
-	msg   *sipmsg.Message   // a SIP message
-	dia   *diameter.Message // a Diameter message (trace.Diameter)
-	err   error
-	found bool
-	mm    *memo // shared by every step that carries the same bytes
-}
-
-// memo is one captured message parsed once per Evaluate call: msg for SIP,
-// dia for Diameter.
-type memo struct {
-	msg *sipmsg.Message
-	dia *diameter.Message
-	err error
-}
-
-// rawKey identifies the bytes of a captured message: steps that are the same
-// message on the wire (10 and 14) share one parse.
-type rawKey struct {
-	p *byte
-	n int
-}
-
-// hdrKey names one header of one message, as a rule writes the name.
-type hdrKey struct {
-	mm     *memo
-	header string
-}
-
-// hdrMemo is what the evaluation has taken out of one header of one
-// message: its values, each value's parsed forms, and the fields rules
-// selected from it.
-type hdrMemo struct {
-	vals []sipmsg.Value
-	vps  []valueParse // vps[i] holds the parsed forms of vals[i]
-	sel  int          // 1 + index in evaluator.sels of the last selection, 0 for none
-	avp  *avpValues   // for a Diameter message: the AVPs the header names
-}
-
-// selMemo is the fields one index and part select from a header; prev links
-// to the header's previous selection the same way hdrMemo.sel does.
-type selMemo struct {
-	index, part string
-	fs          []field
-	err         error
-	prev        int
-}
-
-type evaluator struct {
-	in    Input
-	hint  int // most headers and selections the rules can read, to size the memos
-	cache map[string]*parsed
-	raws  map[rawKey]*memo
-	hdrs  map[hdrKey]*hdrMemo
-	hslab []hdrMemo           // storage for hdrs, allocated a chunk at a time
-	fslab []field             // storage for selected fields, likewise
-	sels  []selMemo           // every selection made, see hdrMemo.sel
-	res   map[string]compiled // templated pattern -> its regexp
-	uris  map[string]*uriInfo
+	// Packets are the ESP packets the harness's roles sent and received
+	// under IPsec, in capture order (the rules of kind esp on packets).
+	Packets []trace.Packet
 }
 
 // Evaluate judges every rule against the input; one Result per rule, in the
-// order of rules.
+// order of rules. It compiles the rules and binds them to in.Vars each
+// time: a caller that judges many runs compiles once (Compile) and binds
+// once per run (Program.Bind).
 func Evaluate(rules []scenario.Rule, in Input) []Result {
-	hint := len(rules) + 2 // a via-echo reads two headers
-	for i := range rules {
-		if rules[i].Ref != nil {
-			hint++
+	return compile(rules).Bind(in.Vars).Evaluate(in)
+}
+
+// Evaluate judges every rule of the plan against the input; one Result per
+// rule, in the order of the rules compiled. in.Vars gives the values of the
+// plan's per-UE variables (a variable it lacks keeps the run's value); the
+// plan's other variables are those it was bound with.
+func (p *Plan) Evaluate(in Input) []Result {
+	return p.AppendResults(nil, in)
+}
+
+// AppendResults is Evaluate appending the results to dst.
+func (p *Plan) AppendResults(dst []Result, in Input) []Result {
+	return p.evaluate(dst, in, nil)
+}
+
+// Evaluate judges every rule of the overlay's plan against the input with
+// the overlay's values for the per-UE variables; in.Vars is not read.
+func (o *Overlay) Evaluate(in Input) []Result { return o.AppendResults(nil, in) }
+
+// AppendResults is Evaluate appending the results to dst.
+func (o *Overlay) AppendResults(dst []Result, in Input) []Result {
+	return o.plan.evaluate(dst, in, o)
+}
+
+func (p *Plan) evaluate(dst []Result, in Input, ov *Overlay) []Result {
+	e := p.prog.get()
+	defer p.prog.put(e)
+	e.start(p, ov, in)
+	if ov == nil && len(p.open) > 0 {
+		e.bindOpen(p, in.Vars)
+	}
+	n := len(dst)
+	dst = append(dst, make([]Result, len(p.prog.rules))...)
+	out := dst[n:]
+	spans := e.spans[:0]
+	for i := range p.prog.rules {
+		o, seq := e.rule(i)
+		r := &out[i]
+		*r = p.prog.rules[i].res
+		r.MsgSeq, r.Verdict = seq, o.v
+		r.Expected, r.Observed, r.Reason = o.expected.s, o.observed.s, o.reason.s
+		if o.expected.n|o.observed.n|o.reason.n != 0 {
+			spans = append(spans, span{i, o.expected, o.observed, o.reason})
 		}
 	}
-	e := &evaluator{in: in, hint: hint, cache: make(map[string]*parsed, 8)}
-	out := make([]Result, len(rules))
-	for i := range rules {
-		out[i] = e.rule(&rules[i])
-	}
-	return out
-}
-
-// expand fills a template with the lab's variables.
-func (e *evaluator) expand(t string) (string, error) {
-	return scenario.Expand(t, e.in.Vars, nil)
-}
-
-// message returns the parsed message of a step, trying the step that is the
-// same message on the wire when the step itself was not filed.
-func (e *evaluator) message(step, same string) *parsed {
-	if p, ok := e.cache[step]; ok {
-		return p
-	}
-	p := &parsed{}
-	tm, ok := e.in.Messages[step]
-	if !ok && same != "" {
-		tm, ok = e.in.Messages[same]
-	}
-	if ok {
-		p.found, p.tm = true, tm
-		k := rawKey{n: len(tm.Raw)}
-		if len(tm.Raw) > 0 {
-			k.p = &tm.Raw[0]
+	e.spans = spans
+	if len(spans) > 0 {
+		all := string(e.buf) // the texts composed, made strings at once
+		for _, sp := range spans {
+			r := &out[sp.i]
+			r.Expected, r.Observed, r.Reason = sp.expected.resolve(all), sp.observed.resolve(all), sp.reason.resolve(all)
 		}
-		mm, seen := e.raws[k]
-		if !seen {
-			mm = &memo{}
-			if tm.Proto == trace.Diameter {
-				mm.dia, mm.err = diameter.Unmarshal(tm.Raw)
-			} else {
-				mm.msg, mm.err = sipmsg.Parse(tm.Raw)
-			}
-			if e.raws == nil {
-				e.raws = make(map[rawKey]*memo, 8)
-			}
-			e.raws[k] = mm
-		}
-		p.mm, p.msg, p.dia, p.err = mm, mm.msg, mm.dia, mm.err
 	}
-	e.cache[step] = p
-	return p
+	return dst
 }
 
-// header returns the memo of one header of a parsed message, taking its
-// values (msg.Values) on first use.
-func (e *evaluator) header(mm *memo, header string) *hdrMemo {
-	k := hdrKey{mm, header}
-	if h, ok := e.hdrs[k]; ok {
-		return h
-	}
-	if len(e.hslab) == cap(e.hslab) {
-		e.hslab = make([]hdrMemo, 0, e.hint)
-	}
-	e.hslab = e.hslab[:len(e.hslab)+1]
-	h := &e.hslab[len(e.hslab)-1]
-	if mm.dia != nil {
-		h.avp = avpsOf(mm.dia, header)
-		h.vals = h.avp.vals
-	} else if mm.msg != nil {
-		h.vals = mm.msg.Values(header)
-	}
-	if e.hdrs == nil {
-		e.hdrs = make(map[hdrKey]*hdrMemo, e.hint)
-	}
-	e.hdrs[k] = h
-	return h
+// span is a result whose texts were composed in the text buffer.
+type span struct {
+	i                          int
+	expected, observed, reason txt
 }
 
-// headerValues is msg.Values(header), once per message and header.
-func (e *evaluator) headerValues(p *parsed, header string) []sipmsg.Value {
-	return e.header(p.mm, header).vals
-}
+// evaluators are the evaluators not in use, with the storage they grew.
+var evaluators sync.Pool
 
-func (e *evaluator) missing(step string) string {
-	if why, ok := e.in.Missing[step]; ok && why != "" {
-		return why
+// get takes an evaluator from the pool.
+func (pr *Program) get() *evaluator {
+	e, ok := evaluators.Get().(*evaluator)
+	if !ok {
+		e = &evaluator{}
 	}
-	return "no message was captured for step " + step
+	e.prog = pr
+	e.steps = grow(e.steps, len(pr.steps))
+	return e
 }
 
+func (pr *Program) put(e *evaluator) {
+	e.finish()
+	evaluators.Put(e)
+}
+
+// outcome is a rule's verdict with its texts, as the evaluation builds it.
 type outcome struct {
 	v                  Verdict
-	expected, observed string
-	reason             string
+	expected, observed txt
+	reason             txt
 	absent             bool // the rule's own message (or fact) is not there
 }
 
-func pass(exp, obs string) outcome { return outcome{v: Pass, expected: exp, observed: obs} }
-func fail(exp, obs, why string) outcome {
+func pass(exp, obs txt) outcome { return outcome{v: Pass, expected: exp, observed: obs} }
+func fail(exp, obs, why txt) outcome {
 	return outcome{v: Fail, expected: exp, observed: obs, reason: why}
 }
-func inconc(exp, obs, why string) outcome {
+func inconc(exp, obs, why txt) outcome {
 	return outcome{v: Inconc, expected: exp, observed: obs, reason: why}
 }
-func judge(ok bool, exp, obs, why string) outcome {
+func judge(ok bool, exp, obs, why txt) outcome {
 	if ok {
 		return pass(exp, obs)
 	}
 	return fail(exp, obs, why)
 }
-
-func (e *evaluator) rule(r *scenario.Rule) Result {
-	res := Result{RuleID: r.ID, Table: r.Table, Step: r.Step, Citation: r.Citation, Statement: r.Statement, Level: r.Level, CountedAs: r.CountedAs}
-	set := func(o outcome) Result {
-		res.Verdict, res.Expected, res.Observed, res.Reason = o.v, o.expected, o.observed, o.reason
-		return res
-	}
-	for _, c := range r.When {
-		got, ok := e.in.Vars[c.Var]
-		if !ok && c.HasDefault {
-			got, ok = c.Default, true
-		}
-		if !ok {
-			return set(outcome{v: Error, expected: c.Var + "=" + c.Value, reason: "lab value " + c.Var + " was not provided"})
-		}
-		if got != c.Value {
-			why := fmt.Sprintf("%s is %q in this lab; the rule applies when it is %q", c.Var, got, c.Value)
-			if c.Reason != "" {
-				why = c.Reason
-			} else if c.Value == "true" && got == "false" {
-				why = c.Var + " is off in this lab"
-			} else if c.Value == "false" && got == "true" {
-				why = c.Var + " is on in this lab"
-			}
-			return set(outcome{v: None, expected: c.Var + "=" + c.Value, observed: c.Var + "=" + got, reason: why})
-		}
-	}
-	var o outcome
-	if r.Kind == scenario.KindFact {
-		o = e.fact(r)
-	} else if p := e.message(r.Step, r.SameMessage); !p.found {
-		o = outcome{v: Fail, expected: "a message for step " + r.Step, observed: "none", reason: e.missing(r.Step), absent: true}
-		if why, ok := e.in.NotDue[r.Step]; ok {
-			o.v, o.reason = Inconc, why
-		}
-	} else {
-		res.MsgSeq = p.tm.Seq
-		switch {
-		case p.err != nil && p.tm.Proto == trace.Diameter:
-			o = fail("a Diameter message that decodes", "undecodable Diameter message", p.err.Error())
-		case p.err != nil:
-			o = fail("a SIP message that parses", "unparseable message", p.err.Error())
-		default:
-			o = e.kind(r, p)
-		}
-	}
-	if r.Stimulus && !e.in.Deviated[r.Step] {
-		o = stimulus(r, o)
-	}
-	return set(o)
+func errorOut(exp, obs, why string) outcome {
+	return outcome{v: Error, expected: str(exp), observed: str(obs), reason: str(why)}
 }
 
-// stimulus turns the outcome of a rule on the harness's own message (steps
-// 2, 7, 13 and their facts) into the verdict that names the side at fault
+// rule judges rule i; seq is the trace number of the message judged.
+func (e *evaluator) rule(i int) (outcome, int) {
+	c := &e.prog.rules[i]
+	r := c.r
+	b := e.bound(i)
+	if b.when != nil {
+		return *b.when, 0
+	}
+	var o outcome
+	seq := 0
+	if c.kind == kFact {
+		o = e.fact(c, b)
+	} else if v := e.message(c.step, c.same); !v.found {
+		o = outcome{v: Fail, expected: str(c.fails().aMessage), observed: str("none"), reason: str(e.missing(c.step)), absent: true}
+		if why, ok := e.in.NotDue[r.Step]; ok {
+			o.v, o.reason = Inconc, str(why)
+		}
+	} else {
+		seq = v.tm.Seq
+		switch m := e.view(v); {
+		case m.err != nil && v.tm.Proto == trace.Diameter:
+			o = fail(str("a Diameter message that decodes"), str("undecodable Diameter message"), str(m.errText()))
+		case m.err != nil:
+			o = fail(str("a SIP message that parses"), str("unparseable message"), str(m.errText()))
+		default:
+			o = e.kind(c, b, v)
+		}
+	}
+	if o.v == Fail && r.Stimulus && !e.in.Deviated[r.Step] {
+		o = e.stimulus(c, o)
+	}
+	return o, seq
+}
+
+// stimulus turns a failing rule on the harness's own message (steps 2, 7,
+// 13 and their facts) into the verdict that names the side at fault
 // (TTCN-3): a message the harness did not send is inconc, with the flow's
 // reason (it was not sent because the SUT failed earlier, or the run was
 // cut short); a message that breaks the rule is the harness's error. With a
 // deviation asked for on the step the outcome stands as it is.
-func stimulus(r *scenario.Rule, o outcome) outcome {
-	if o.v != Fail {
-		return o
-	}
+func (e *evaluator) stimulus(c *crule, o outcome) outcome {
 	if o.absent {
 		o.v = Inconc
 		return o
 	}
 	o.v = Error
-	o.reason = "the harness's own message (step " + r.Step + ") breaks the rule, and no deviation was asked for: " + o.reason
+	o.reason = e.cat(str(c.fails().stimulus), o.reason)
 	return o
 }
 
-func (e *evaluator) fact(r *scenario.Rule) outcome {
+func (e *evaluator) missing(slot int) string {
+	step := e.prog.steps[slot]
+	if why, ok := e.in.Missing[step.id]; ok && why != "" {
+		return why
+	}
+	return step.noMessage
+}
+
+func (e *evaluator) fact(c *crule, b *bound) outcome {
+	r := c.r
 	got, ok := e.in.Facts[r.Fact]
 	if !ok {
-		step, _, _ := strings.Cut(r.Fact, ".")
-		if why, ok := e.in.NotDue[step]; ok {
-			return inconc("fact "+r.Fact, "none", why)
+		if why, notDue := e.in.NotDue[c.texts.factStep]; notDue {
+			return inconc(str(c.texts.fact), str("none"), str(why))
 		}
-		if why, miss := e.in.Missing[step]; miss {
-			return outcome{v: Fail, expected: "fact " + r.Fact, observed: "none", reason: why, absent: true}
+		if why, miss := e.in.Missing[c.texts.factStep]; miss {
+			return outcome{v: Fail, expected: str(c.texts.fact), observed: str("none"), reason: str(why), absent: true}
 		}
-		return inconc("fact "+r.Fact, "none", "the harness recorded no fact "+r.Fact)
+		return inconc(str(c.texts.fact), str("none"), str(c.fails().noFact))
 	}
 	if r.Pattern != "" {
-		return e.valueMatch(r, field{text: got, ok: true}, func() string { return "fact " + r.Fact })
+		return e.valueMatch(c, b, field{text: got, ok: true}, true)
 	}
-	want, err := e.expand(r.Value)
-	if err != nil {
-		return outcome{v: Error, expected: r.Value, observed: got, reason: err.Error()}
+	if b.value.err != nil {
+		return errorOut(r.Value, got, b.value.err.Error())
 	}
-	return judge(equal(got, want, r.IgnoreCase), want, got, "fact "+r.Fact+" differs")
+	want := b.value.s
+	if equal(got, want, r.IgnoreCase) {
+		return pass(str(want), str(got))
+	}
+	return fail(str(want), str(got), str(c.fails().factDiffers))
 }
 
 // valueMatch applies value (equals, by SIP equivalence for the rule's
-// header and part) or pattern to f; what names f in the reason of a
-// failure.
-func (e *evaluator) valueMatch(r *scenario.Rule, f field, what func() string) outcome {
+// header and part) or pattern to f, a field of the rule's header or (fact)
+// the rule's fact.
+func (e *evaluator) valueMatch(c *crule, b *bound, f field, fact bool) outcome {
+	r := c.r
 	if r.Pattern != "" {
-		re, err := e.regexp(r)
-		if err != nil {
-			return outcome{v: Error, expected: r.Pattern, observed: f.text, reason: err.Error()}
+		if b.reErr != nil {
+			return errorOut(r.Pattern, f.text, b.reErr.Error())
 		}
-		if re.MatchString(f.text) {
-			return pass("matches "+re.String(), f.text)
+		if b.match(f.text) {
+			return pass(str(b.matches), str(f.text))
 		}
-		return fail("matches "+re.String(), f.text, what()+" does not match")
+		if fact {
+			return fail(str(b.matches), str(f.text), str(c.fails().factNoMatch))
+		}
+		return fail(str(b.matches), str(f.text), str(c.fails().noMatch))
 	}
-	want, err := e.expand(r.Value)
-	if err != nil {
-		return outcome{v: Error, expected: r.Value, observed: f.text, reason: err.Error()}
+	if b.value.err != nil {
+		return errorOut(r.Value, f.text, b.value.err.Error())
 	}
-	if e.same(r, r.Header, r.Part, f, want) {
-		return pass(want, f.text)
+	if e.same(c, c.eq, b.value.field(), f) {
+		return pass(str(b.value.s), str(f.text))
 	}
-	return fail(want, f.text, what()+" differs")
-}
-
-// same compares a field with a wanted text: exactly or case-insensitively
-// when the rule says ignore_case, else by SIP equivalence. A wanted text
-// for part unquoted is unquoted too (a lab value may be given either way).
-func (e *evaluator) same(r *scenario.Rule, header, part string, f field, want string) bool {
-	w := field{text: want, ok: true}
-	if part == "unquoted" {
-		w.text, w.quoted = unquote(want)
+	if fact {
+		return fail(str(b.value.s), str(f.text), str(c.fails().factDiffers))
 	}
-	if r.IgnoreCase && strings.EqualFold(f.text, w.text) {
-		return true
-	}
-	return e.equivalent(header, part, f, w)
+	return fail(str(b.value.s), str(f.text), str(c.fails().differs))
 }
 
 func equal(a, b string, fold bool) bool {
@@ -365,157 +302,4 @@ func equal(a, b string, fold bool) bool {
 		return strings.EqualFold(a, b)
 	}
 	return a == b
-}
-
-func (e *evaluator) regexp(r *scenario.Rule) (*regexp.Regexp, error) {
-	if r.Regexp != nil {
-		return r.Regexp, nil
-	}
-	// The lab's variables are fixed for the call: one compile per template.
-	if c, ok := e.res[r.Pattern]; ok {
-		return c.re, c.err
-	}
-	var c compiled
-	src, err := scenario.Expand(r.Pattern, e.in.Vars, regexp.QuoteMeta)
-	if err != nil {
-		c.err = err
-	} else if c.re, err = regexp.Compile(src); err != nil {
-		c.err = fmt.Errorf("expected a valid regular expression after templating, saw %q: %v", src, err)
-	}
-	if e.res == nil {
-		e.res = map[string]compiled{}
-	}
-	e.res[r.Pattern] = c
-	return c.re, c.err
-}
-
-type compiled struct {
-	re  *regexp.Regexp
-	err error
-}
-
-// field is one selected header value and its part.
-type field struct {
-	text   string // the part
-	ok     bool   // the part is there
-	line   int
-	quoted bool // the part was a quoted-string
-	pos    int  // the value's position among the header's values
-}
-
-// fields picks the header values of the index and takes the part from each,
-// once per message, header, index and part. err is set when a value cannot
-// be taken apart. The slice is shared: callers must not change it.
-func (e *evaluator) fields(p *parsed, header, index, part string) ([]field, error) {
-	h := e.header(p.mm, header)
-	for i := h.sel; i > 0; i = e.sels[i-1].prev {
-		if s := &e.sels[i-1]; s.index == index && s.part == part {
-			return s.fs, s.err
-		}
-	}
-	var fs []field
-	var err error
-	if h.avp != nil {
-		fs, err = e.avpFields(h, index, part)
-	} else {
-		fs, err = e.selectFields(p.mm, h, header, index, part)
-	}
-	if e.sels == nil {
-		e.sels = make([]selMemo, 0, e.hint)
-	}
-	e.sels = append(e.sels, selMemo{index, part, fs, err, h.sel})
-	h.sel = len(e.sels)
-	return fs, err
-}
-
-// newFields returns an empty slice of capacity n, carved from a chunk.
-func (e *evaluator) newFields(n int) []field {
-	if n > 8 {
-		return make([]field, 0, n)
-	}
-	if cap(e.fslab)-len(e.fslab) < n {
-		e.fslab = make([]field, 0, max(e.hint, 2*n))
-	}
-	l := len(e.fslab)
-	e.fslab = e.fslab[:l+n]
-	return e.fslab[l : l : l+n]
-}
-
-// indexRange turns a rule's index ("" the first, "last", "all" or a 0-based
-// number) into the range [lo, hi) of n values; ok is false when it selects none.
-func indexRange(index string, n int) (lo, hi int, ok bool) {
-	lo, hi = 0, n
-	switch {
-	case n == 0:
-		return 0, 0, false
-	case index == "":
-		hi = 1
-	case index == "last":
-		lo = n - 1
-	case index == "all":
-	default:
-		i, _ := strconv.Atoi(index)
-		if i >= n {
-			return 0, 0, false
-		}
-		lo, hi = i, i+1
-	}
-	return lo, hi, true
-}
-
-func (e *evaluator) selectFields(mm *memo, h *hdrMemo, header, index, p string) ([]field, error) {
-	lo, hi, ok := indexRange(index, len(h.vals))
-	if !ok {
-		return nil, nil
-	}
-	if h.vps == nil && p != "" && p != "value" {
-		h.vps = make([]valueParse, len(h.vals))
-	}
-	out := e.newFields(hi - lo)
-	for i := lo; i < hi; i++ {
-		v := h.vals[i]
-		var c *valueParse
-		if h.vps != nil {
-			c = &h.vps[i]
-		}
-		pc, err := part(c, v.Text, p)
-		if p == "expiry" && err == nil && !pc.ok {
-			// RFC 3261 10.2.1.1: without an expires parameter, the Expires
-			// header gives the binding's expiry.
-			if ex := e.header(mm, "Expires").vals; len(ex) > 0 {
-				pc = piece{strings.TrimSpace(ex[0].Text), true, false}
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %s: %v", v.Line, header, err)
-		}
-		out = append(out, field{text: pc.text, ok: pc.ok, line: v.Line, quoted: pc.quoted, pos: i})
-	}
-	return out, nil
-}
-
-func describe(header, part, index string) string {
-	s := header
-	if index != "" {
-		s += "[" + index + "]"
-	}
-	if part != "" && part != "value" {
-		s += " " + part
-	}
-	return s
-}
-
-func texts(fs []field) string {
-	if len(fs) == 1 && fs[0].ok {
-		return fs[0].text
-	}
-	var b []string
-	for _, f := range fs {
-		if f.ok {
-			b = append(b, f.text)
-		} else {
-			b = append(b, "(absent)")
-		}
-	}
-	return strings.Join(b, " | ")
 }

@@ -24,15 +24,17 @@ func rulesReading(rules []scenario.Rule, steps ...string) []scenario.Rule {
 	return out
 }
 
-// fuzzEvaluate judges rules with raw as the message of steps (the rest of
-// the seed run as it is) and fails unless every rule yields one verdict.
-func fuzzEvaluate(t *testing.T, rules []scenario.Rule, seed Input, m trace.Message, steps ...string) {
+// fuzzEvaluate judges the rules of plan with raw as the message of steps
+// (the rest of the seed run as it is) and fails unless every rule yields one
+// verdict. The plan is compiled and bound once, outside the fuzz loop, as a
+// run's is.
+func fuzzEvaluate(t *testing.T, plan *Plan, rules []scenario.Rule, seed Input, m trace.Message, steps ...string) {
 	in := seed
 	in.Messages = maps.Clone(seed.Messages)
 	for _, s := range steps {
 		in.Messages[s] = m
 	}
-	res := Evaluate(rules, in)
+	res := plan.Evaluate(in)
 	if len(res) != len(rules) {
 		t.Fatalf("%d results for %d rules", len(res), len(rules))
 	}
@@ -55,8 +57,9 @@ func FuzzEvaluate(f *testing.F) {
 	all, _ := s.Rules("a322")
 	steps := []string{"10", "14", "7"}
 	rules := rulesReading(all, steps...)
+	plan := Compile(rules).Bind(seed.Vars)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		fuzzEvaluate(t, rules, seed, trace.Message{Seq: 9, Transport: "UDP", Raw: raw}, steps...)
+		fuzzEvaluate(t, plan, rules, seed, trace.Message{Seq: 9, Transport: "UDP", Raw: raw}, steps...)
 	})
 }
 
@@ -70,18 +73,21 @@ func FuzzEvaluateDiameter(f *testing.F) {
 	f.Add(seed.Messages["3.UAR"].Raw[:24])
 	steps := []string{"3.MAR", "9.SAR"}
 	rules := rulesReading(cxRules(f, "a322"), steps...)
+	plan := Compile(rules).Bind(seed.Vars)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m := seed.Messages["3.MAR"]
 		m.Raw = raw
-		fuzzEvaluate(t, rules, seed, m, steps...)
+		fuzzEvaluate(t, plan, rules, seed, m, steps...)
 	})
 }
 
-// BenchmarkTable evaluates all rules of one table against its message.
+// BenchmarkTable judges the rules of one table against the seed's run,
+// compiled when the scenario loads and bound once to the run's lab values,
+// as a conformance or load run does.
 func BenchmarkTable(b *testing.B) {
 	s := loadTS24206(b)
 	rules, _ := s.Rules("a322")
-	for _, table := range []string{"A.3.2.2-7", "A.3.2.2-10", "A.3.2.2-11"} {
+	for _, table := range benchTables {
 		var rs = rules[:0:0]
 		for _, r := range rules {
 			if r.Table == table {
@@ -89,9 +95,10 @@ func BenchmarkTable(b *testing.B) {
 			}
 		}
 		in := seedInput("a322")
+		plan := Compile(rs).Bind(in.Vars)
 		b.Run(table, func(b *testing.B) {
 			for b.Loop() {
-				_ = Evaluate(rs, in)
+				_ = plan.Evaluate(in)
 			}
 		})
 	}

@@ -1,10 +1,12 @@
 package check
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
 	"imsconform/harness/scenario"
+	"imsconform/harness/trace"
 )
 
 // edit is a change to the seed's input for one case.
@@ -43,6 +45,58 @@ func drop(step string) edit {
 	return func(_ *testing.T, in *Input) {
 		delete(in.Messages, step)
 		in.Missing[step] = "not sent: the SUT failed earlier"
+	}
+}
+
+// inClear makes the message of step (and its twin) one that travelled in
+// clear.
+func inClear(step string) edit {
+	return func(_ *testing.T, in *Input) {
+		for _, st := range []string{step, twin(step)} {
+			if m, ok := in.Messages[st]; ok {
+				m.ESP = nil
+				in.Messages[st] = m
+			}
+		}
+	}
+}
+
+func twin(step string) string {
+	if step == "10" {
+		return "14"
+	}
+	return step
+}
+
+// espSPI gives the message of step another SPI.
+func espSPI(step string, spi uint32) edit {
+	return func(_ *testing.T, in *Input) {
+		m := in.Messages[step]
+		x := *m.ESP
+		x.SPI = spi
+		m.ESP = &x
+		in.Messages[step] = m
+	}
+}
+
+// refuse marks the received packet i (0-based in seedPackets) refused.
+func refuse(i int, refusal string) edit {
+	return func(_ *testing.T, in *Input) {
+		in.Packets = mutatePacket(in.Packets, i, func(p *trace.Packet) { p.Refusal, p.Err = refusal, refusal+" (test)" })
+	}
+}
+
+// seqOf gives packet i another sequence number.
+func seqOf(i int, seq uint32) edit {
+	return func(_ *testing.T, in *Input) {
+		in.Packets = mutatePacket(in.Packets, i, func(p *trace.Packet) { p.ESPSeq = seq })
+	}
+}
+
+func addPacket(p trace.Packet) edit {
+	return func(_ *testing.T, in *Input) {
+		p.Seq = len(in.Packets) + 1
+		in.Packets = append(append([]trace.Packet(nil), in.Packets...), p)
 	}
 }
 
@@ -224,6 +278,48 @@ func TestRules(t *testing.T) {
 		{"Security-Verify in another order", "A.3.2.2-7/Security-Verify/same", false, []edit{replace("7", "Security-Verify: ipsec-3gpp; q=0.1; alg=hmac-sha-1-96", "Security-Verify: ipsec-3gpp; alg=hmac-sha-1-96; Q=0.1")}, Pass},
 		{"the UE's fact wrong", "A.3.2.2-7/Authorization/response-digest", false, []edit{func(_ *testing.T, in *Input) { in.Facts["7.response"] = "invalid: wrong RES" }}, Error},
 		{"the UE's fact wrong on purpose", "A.3.2.2-7/Authorization/response-digest", false, []edit{func(_ *testing.T, in *Input) { in.Facts["7.response"] = "invalid: wrong RES" }, deviated("7")}, Fail},
+
+		// IPsec on the wire (sut.ipsec): step 7 and the 200 OK over the
+		// agreed SAs and ports, the P-CSCF's ESP packets (TS 33.203 7.1,
+		// RFC 4303).
+		{"REGISTER to the P-CSCF's port-s", "A.3.2.2-7/Envelope/destination", false, nil, Pass},
+		{"REGISTER to another port, on purpose", "A.3.2.2-7/Envelope/destination", false, []edit{setVar("pcscf_port_s", "7532"), deviated("7")}, Fail},
+		{"REGISTER to another port: the harness's fault", "A.3.2.2-7/Envelope/destination", false, []edit{setVar("pcscf_port_s", "7532")}, Error},
+		{"no IPsec in the lab", "A.3.2.2-7/Envelope/destination", false, []edit{setVar("ipsec", "false")}, None},
+		{"REGISTER inside ESP", "A.3.2.2-7/ESP/protected", false, nil, Pass},
+		{"REGISTER in clear, on purpose", "A.3.2.2-7/ESP/protected", false, []edit{inClear("7"), deviated("7")}, Fail},
+		{"REGISTER in clear: the harness's fault", "A.3.2.2-7/ESP/protected", false, []edit{inClear("7")}, Error},
+		{"REGISTER not sent", "A.3.2.2-7/ESP/protected", false, []edit{drop("7")}, Inconc},
+		{"REGISTER on the SA of spi-s", "A.3.2.2-7/ESP/spi", false, nil, Pass},
+		{"REGISTER on another SA, on purpose", "A.3.2.2-7/ESP/spi", false, []edit{espSPI("7", seedSPIPcscfS+1), deviated("7")}, Fail},
+		{"REGISTER in clear has no SPI", "A.3.2.2-7/ESP/spi", false, []edit{inClear("7"), deviated("7")}, Fail},
+		{"200 OK from the P-CSCF's port-s", "A.3.2.2-10/Envelope/source", false, nil, Pass},
+		{"200 OK from another port", "A.3.2.2-10/Envelope/source", false, []edit{setVar("pcscf_port_s", "7532")}, Fail},
+		{"200 OK from port-s, no IPsec", "A.3.2.2-10/Envelope/source", false, []edit{setVar("ipsec", "false")}, None},
+		{"200 OK inside ESP", "A.3.2.2-10/ESP/protected", false, nil, Pass},
+		{"200 OK in clear", "A.3.2.2-10/ESP/protected", false, []edit{inClear("10")}, Fail},
+		{"200 OK in clear, twin table", "A.3.2.2-14/ESP/protected", false, []edit{inClear("10")}, Fail},
+		{"200 OK never came", "A.3.2.2-10/ESP/protected", false, []edit{drop("10"), drop("14")}, Fail},
+		{"every packet verifies", "A.3.2.2-10/ESP/icv", false, nil, Pass},
+		{"a packet with a bad ICV", "A.3.2.2-10/ESP/icv", false, []edit{refuse(2, "icv")}, Fail},
+		{"a packet with bad padding (RFC 4303 2.4)", "A.3.2.2-10/ESP/icv", false, []edit{refuse(1, "padding")}, Fail},
+		{"a replay is not an ICV fault", "A.3.2.2-10/ESP/icv", false, []edit{refuse(2, "replay")}, Pass},
+		{"a bad ICV from another host is not the P-CSCF's", "A.3.2.2-10/ESP/icv", false, []edit{addPacket(trace.Packet{Dir: trace.Received, Src: netip.MustParseAddr("2001:db8::9"), SPI: seedSPIUEC, ESPSeq: 9, Refusal: "icv"})}, Pass},
+		{"no ESP packet from the P-CSCF", "A.3.2.2-10/ESP/icv", false, []edit{func(_ *testing.T, in *Input) { in.Packets = nil }}, Inconc},
+		{"bad ICV, twin table", "A.3.2.2-14/ESP/icv", false, []edit{refuse(2, "icv")}, Fail},
+		{"the SPIs the UE announced", "A.3.2.2-10/ESP/spi", false, nil, Pass},
+		{"the SA to port-s, spi-s", "A.3.2.2-10/ESP/spi", false, []edit{addPacket(trace.Packet{Dir: trace.Received, Src: pcscfS.Addr(), SPI: 12345678, ESPSeq: 1})}, Pass},
+		{"an SPI the UE never announced", "A.3.2.2-10/ESP/spi", false, []edit{addPacket(trace.Packet{Dir: trace.Received, Src: pcscfS.Addr(), SPI: 4242, ESPSeq: 1, Refusal: "no-sa"})}, Fail},
+		{"an SPI of another SA than its ports'", "A.3.2.2-10/ESP/spi", false, []edit{refuse(2, "selector")}, Fail},
+		{"sequence numbers 1, 2", "A.3.2.2-10/ESP/sequence", false, nil, Pass},
+		{"a gap: a packet lost on the way", "A.3.2.2-10/ESP/sequence", false, []edit{seqOf(2, 3)}, Pass},
+		{"two SAs, each from 1", "A.3.2.2-10/ESP/sequence", false, []edit{addPacket(trace.Packet{Dir: trace.Received, Src: pcscfS.Addr(), SPI: 12345678, ESPSeq: 1})}, Pass},
+		{"the first is 2", "A.3.2.2-10/ESP/sequence", false, []edit{seqOf(1, 2), seqOf(2, 3)}, Fail},
+		{"a number sent twice (a replay)", "A.3.2.2-10/ESP/sequence", false, []edit{seqOf(2, 1)}, Fail},
+		{"going back", "A.3.2.2-10/ESP/sequence", false, []edit{seqOf(1, 3), seqOf(2, 2)}, Fail},
+		{"a stray SPI's number does not count", "A.3.2.2-10/ESP/sequence", false, []edit{addPacket(trace.Packet{Dir: trace.Received, Src: pcscfS.Addr(), SPI: 4242, ESPSeq: 7, Refusal: "no-sa"})}, Pass},
+		{"replay, twin table", "A.3.2.2-14/ESP/sequence", false, []edit{seqOf(2, 1)}, Fail},
+		{"no IPsec: the packet rules do not apply", "A.3.2.2-10/ESP/sequence", false, []edit{setVar("ipsec", "false")}, None},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -25,6 +25,25 @@ func labVars() map[string]string {
 		"visited_network_id": `"Visited Network Number 1"`, "vccapp_uri": "sip:vccapp.home1.net",
 		"vccapp_host": "[::1]:5070", "pcscf_entry": "[::1]:5060", "profile": "a322",
 		"pcscf_names": "pcscf1.visited1.net", "icscf_names": "icscf1_p.home1.net", "scscf_names": "scscf1.home1.net",
+		"pcscf_port_c": "8642", "pcscf_port_s": "7531", "pcscf_spi_c": "98765432", "pcscf_spi_s": "87654321",
+		"sa_alg": "hmac-sha-1-96", "sa_ealg": "null",
+	}
+}
+
+// The seed's security agreement (sut.ipsec): the SPIs of the SAs inbound to
+// the P-CSCF's port-s and to the UE's port-c, and the ESP packets the UE
+// received from the P-CSCF: the 200 OK of step 10 (SPI = the UE's spi-c,
+// sequence number 1) and a second packet on the same SA.
+const (
+	seedSPIPcscfS = 87654321
+	seedSPIUEC    = 23456789
+)
+
+func seedPackets() []trace.Packet {
+	return []trace.Packet{
+		{Seq: 1, Dir: trace.Sent, Src: ueC.Addr(), Dst: pcscfS.Addr(), SPI: seedSPIPcscfS, ESPSeq: 1, Raw: []byte("esp"), Proto: 17, SrcPort: ueC.Port(), DstPort: pcscfS.Port()},
+		{Seq: 2, Dir: trace.Received, Src: pcscfS.Addr(), Dst: ueC.Addr(), SPI: seedSPIUEC, ESPSeq: 1, Raw: []byte("esp"), Proto: 17, SrcPort: pcscfS.Port(), DstPort: ueC.Port()},
+		{Seq: 3, Dir: trace.Received, Src: pcscfS.Addr(), Dst: ueC.Addr(), SPI: seedSPIUEC, ESPSeq: 2, Raw: []byte("esp"), Proto: 17, SrcPort: pcscfS.Port(), DstPort: ueC.Port()},
 	}
 }
 
@@ -119,11 +138,15 @@ func seedMessages(profile string) Input {
 	vars := labVars()
 	vars["profile"] = profile
 	ok := msg(8, pcscfS, ueC, m10)
+	ok.ESP = &trace.ESP{SPI: seedSPIUEC, Seq: []uint32{1}, Packets: []int{2}}
+	m7m := msg(5, ueC, pcscfS, m7)
+	m7m.ESP = &trace.ESP{SPI: seedSPIPcscfS, Seq: []uint32{1}, Packets: []int{1}}
 	in := Input{
 		Messages: map[string]trace.Message{
-			"2": msg(1, ue, pcscf, m2), "5": msg(4, pcscf, ue, m5), "7": msg(5, ueC, pcscfS, m7),
+			"2": msg(1, ue, pcscf, m2), "5": msg(4, pcscf, ue, m5), "7": m7m,
 			"10": ok, "14": ok,
 		},
+		Packets: seedPackets(),
 		Missing: map[string]string{},
 		Facts: map[string]string{"5.autn": "valid", "7.response": "valid", "12.impu": "sip:user1_public1@home1.net", "12.status": "registered",
 			"12.accepted": "true", "12.contact": "sip:[::1]:1357;comp=sigcomp", "12.expires": "600000"},
@@ -230,14 +253,53 @@ func TestEveryRuleCanFail(t *testing.T) {
 	}
 }
 
+// espMutations break the ESP of the seed's steps 7 and 10 and of the
+// packets the UE received: a message in clear, another SPI, a packet with
+// a bad ICV, one with an SPI nobody announced, a sequence number sent twice.
+var espMutations = []func(in *Input){
+	func(in *Input) {
+		for _, s := range []string{"7", "10", "14"} {
+			m := in.Messages[s]
+			m.ESP = nil
+			in.Messages[s] = m
+		}
+	},
+	func(in *Input) {
+		for _, s := range []string{"7", "10", "14"} {
+			m := in.Messages[s]
+			if m.ESP != nil {
+				x := *m.ESP
+				x.SPI++
+				m.ESP = &x
+			}
+			in.Messages[s] = m
+		}
+	},
+	func(in *Input) { in.Packets = mutatePacket(in.Packets, 1, func(p *trace.Packet) { p.Refusal = "icv" }) },
+	func(in *Input) { in.Packets = mutatePacket(in.Packets, 1, func(p *trace.Packet) { p.SPI = 4242 }) },
+	func(in *Input) { in.Packets = mutatePacket(in.Packets, 2, func(p *trace.Packet) { p.ESPSeq = 1 }) },
+}
+
+// mutatePacket returns a copy of pkts with pkts[i] changed.
+func mutatePacket(pkts []trace.Packet, i int, f func(*trace.Packet)) []trace.Packet {
+	out := append([]trace.Packet(nil), pkts...)
+	f(&out[i])
+	return out
+}
+
 func canFail(r scenario.Rule, in Input) bool {
+	return mutate(r, in, func(in Input) bool { return Evaluate([]scenario.Rule{r}, in)[0].Verdict == Fail })
+}
+
+// mutate gives fails the input with the message of rule r's step mutated,
+// one mutation after another, until fails says one makes r fail.
+func mutate(r scenario.Rule, in Input, fails func(Input) bool) bool {
 	for _, c := range r.When {
 		in.Vars[c.Var] = c.Value
 	}
 	// The mutation is a deviation on purpose: on a step the harness sends,
 	// it makes the rule fail, not err.
 	in.Deviated = map[string]bool{r.Step: true}
-	fails := func(in Input) bool { return Evaluate([]scenario.Rule{r}, in)[0].Verdict == Fail }
 	if r.Kind == scenario.KindFact {
 		in.Facts[r.Fact] = "bogus"
 		return fails(in)
@@ -265,6 +327,16 @@ func canFail(r scenario.Rule, in Input) bool {
 		ref := in.Messages[r.Ref.Step]
 		ref.Seq = base.Seq
 		return len(ref.Raw) > 0 && fails(with(ref))
+	}
+	if r.Kind == scenario.KindESP {
+		for _, mut := range espMutations {
+			c := with(base)
+			mut(&c)
+			if fails(c) {
+				return true
+			}
+		}
+		return false
 	}
 	if r.Kind == scenario.KindEnvelope {
 		for _, mut := range []func(m *trace.Message){

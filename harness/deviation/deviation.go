@@ -7,7 +7,10 @@
 // those of their own steps (2, 7, 13), so that even the stimulus rules can be
 // shown to fail. The Cx steps (3.UAR, 3.MAR, 8.UAR, 9.SAR) are Diameter
 // requests of the reference core: their header edits name AVPs (see
-// ApplyAVPs) and no-answer withholds the request.
+// ApplyAVPs) and no-answer withholds the request. Under real IPsec
+// (sut.ipsec) the ESP deviations break the security associations instead of
+// a header: a bad ICV, a wrong SPI, a replayed sequence number, a message in
+// clear between protected ports, an integrity algorithm the UE did not offer.
 package deviation
 
 // Action is what a deviation does.
@@ -42,7 +45,33 @@ const (
 	// SAR of step 9.SAR a quarter of a second after the P-CSCF has relayed
 	// the 200 OK to the UE (and before step 11).
 	Late Action = "late"
+
+	// The ESP deviations (TS 33.203 7.1, RFC 4303), under real IPsec
+	// (sut.ipsec): the reference P-CSCF's on step 10 apply to the next ESP
+	// packet on the SA the 200 OK leaves on (port-s to the UE's port-c);
+	// the packet after it is sound again, so that the 200 OK still arrives
+	// (over UDP the UE's retransmitted REGISTER is answered, over TCP the
+	// segment is sent again) and only the rules on the packets fail.
+	BadICV   Action = "bad-icv"   // step 10: that packet's ICV is wrong
+	WrongSPI Action = "wrong-spi" // step 10: that packet carries an SPI the UE did not announce
+	Replay   Action = "replay"    // step 10: that packet is sent twice: the copy replays its sequence number
+	// InClear sends a message in clear between the protected ports: on
+	// step 10 the P-CSCF sends the 200 OK from its port-s to the UE's
+	// port-c without ESP; on step 7 the UE sends the REGISTER from its
+	// port-c to the P-CSCF's port-s without ESP (which a P-CSCF must refuse).
+	InClear Action = "in-clear"
+	// AlgNotOffered, on step 5, makes the P-CSCF list in Security-Server,
+	// before its own mechanism and at a higher q, one whose integrity
+	// algorithm the UE did not offer (TS 33.203 7.2 has it choose among
+	// those the UE offered). A UE picks among what it offered, so the
+	// registration goes on.
+	AlgNotOffered Action = "alg-not-offered"
 )
+
+// ESPSteps lists, per ESP deviation, the steps it applies to.
+var ESPSteps = map[Action][]string{
+	BadICV: {"10"}, WrongSPI: {"10"}, Replay: {"10"}, InClear: {"7", "10"}, AlgNotOffered: {"5"},
+}
 
 // ReplayRAND is the Value of a stale-sqn deviation whose HSS, after the
 // re-synchronisation, sends a vector with the RAND the UE rejected.

@@ -2,6 +2,7 @@ package deviation
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -12,6 +13,8 @@ import (
 // drop-header, set-header, add-header or no-answer, the AVP path naming an
 // AVP of the Diameter dictionary, e.g. "3.UAR/drop-header/Visited-Network-Identifier",
 // "3.MAR/set-header/SIP-Auth-Data-Item/SIP-Authentication-Scheme=Digest-MD5";
+// the ESP deviations take their step only: "10/bad-icv", "10/wrong-spi",
+// "10/replay", "10/in-clear", "7/in-clear", "5/alg-not-offered";
 // "3.MAR/late" and "9.SAR/late" send the request after the answer it should
 // precede.
 func Parse(s string) (Deviation, error) {
@@ -41,6 +44,14 @@ func Parse(s string) (Deviation, error) {
 	default:
 		return Deviation{}, fmt.Errorf("deviation %q: expected a step among 2, 5, 7, 10, 11, 13, 14, %s, saw %q", s, strings.Join(CxSteps, ", "), d.Step)
 	}
+	if steps, ok := ESPSteps[d.Action]; ok {
+		if !slices.Contains(steps, d.Step) && !(d.Step == "14" && slices.Contains(steps, "10")) {
+			return Deviation{}, fmt.Errorf("deviation %q: %s applies to step %s, saw %q", s, d.Action, strings.Join(steps, " or "), d.Step)
+		}
+		if d.Header != "" || d.Value != "" {
+			return Deviation{}, fmt.Errorf("deviation %q: expected no header or value with %s", s, d.Action)
+		}
+	}
 	if IsHeaderEdit(d.Action) && d.Action != StartLine && d.Header == "" {
 		return Deviation{}, fmt.Errorf("deviation %q: %s needs a header: STEP/%s/HEADER", s, d.Action, d.Action)
 	}
@@ -51,7 +62,8 @@ func Parse(s string) (Deviation, error) {
 }
 
 var allActions = []Action{DropHeader, SetHeader, AddHeader, DropParam, SetParam, StartLine,
-	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES, AsTable, Late}
+	BadMAC, StaleSQN, NoAnswer, Reject403, Malformed, WrongRES, AsTable, Late,
+	BadICV, WrongSPI, Replay, InClear, AlgNotOffered}
 
 var known = func() map[Action]bool {
 	m := map[Action]bool{}

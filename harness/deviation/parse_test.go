@@ -13,6 +13,12 @@ func TestParse(t *testing.T) {
 		"13/set-header/Date=a=b":          {Step: "13", Action: SetHeader, Header: "Date", Value: "a=b"},
 		"5/start-line=SIP/2.0 499 Broken": {Step: "5", Action: StartLine, Value: "SIP/2.0 499 Broken"},
 		"11/as-table":                     {Step: "11", Action: AsTable},
+		"10/bad-icv":                      {Step: "10", Action: BadICV},
+		"10/wrong-spi":                    {Step: "10", Action: WrongSPI},
+		"14/replay":                       {Step: "14", Action: Replay},
+		"10/in-clear":                     {Step: "10", Action: InClear},
+		"7/in-clear":                      {Step: "7", Action: InClear},
+		"5/alg-not-offered":               {Step: "5", Action: AlgNotOffered},
 	}
 	bad := map[string]string{
 		"":                        "expected STEP/ACTION",
@@ -22,6 +28,9 @@ func TestParse(t *testing.T) {
 		"5/drop-header":           "needs a header",
 		"5/set-param/Via":         "needs a parameter",
 		"5/set-param/Via/a/b/c=1": "expected STEP/ACTION",
+		"5/bad-icv":               "bad-icv applies to step 10",
+		"2/in-clear":              "in-clear applies to step 7 or 10",
+		"10/replay=2":             "expected no header or value",
 	}
 	checkParse(t, good, bad)
 }

@@ -190,3 +190,13 @@ func (a AVP) Group() ([]AVP, error) {
 	}
 	return avps, nil
 }
+
+// AppendGroup is Group appending the members to dst, their data a's bytes,
+// not copies. On an error dst holds nothing of use.
+func (a AVP) AppendGroup(dst []AVP) ([]AVP, error) {
+	avps, err := appendAVPs(dst, a.Data, 0, false)
+	if err != nil {
+		return dst, fmt.Errorf("diameter: grouped AVP %d: %w", a.Code, err)
+	}
+	return avps, nil
+}

@@ -33,16 +33,22 @@ type ClientConfig struct {
 	// Logf, when set, receives one line per notable event; never AVP data.
 	Logf          func(format string, args ...any)
 	MaxMessageLen int // 0: DefaultMaxMessageLen
+	// Watchdog is Tw (RFC 3539 3.4.1): a DWR after Tw without a message
+	// from the peer, the connection closed after 3·Tw without one. 0 means
+	// DefaultWatchdog; negative means none.
+	Watchdog time.Duration
 }
 
-// Client is the initiator side of a Diameter peer connection over TCP
+// Client is the initiator side of one Diameter peer connection over TCP
 // (RFC 6733 5): it connects, sends CER and waits for a successful CEA, then
 // sends requests and matches their answers by Hop-by-Hop Identifier. It
 // answers DWR with DWA and DPR with DPA (then closes), and any other request
-// with 3001 DIAMETER_COMMAND_UNSUPPORTED. Close sends DPR.
+// with 3001 DIAMETER_COMMAND_UNSUPPORTED. Its watchdog (RFC 3539) sends DWR
+// after Tw without a message and closes a connection whose peer stays
+// silent. Close sends DPR.
 //
-// It has no reconnection, no watchdog of its own and no failover. Its
-// methods are safe for concurrent use.
+// It does not reconnect (Link does) and has no failover. Its methods are
+// safe for concurrent use.
 type Client struct {
 	cfg  ClientConfig
 	c    net.Conn
@@ -60,6 +66,7 @@ type Client struct {
 	dpa            chan struct{} // closed when the DPA arrives
 	dpaOnce        sync.Once
 	closeOnce      sync.Once
+	wd             *watchdog
 }
 
 // ErrClientClosed is returned for requests on a closed Client.
@@ -124,7 +131,43 @@ func Dial(ctx context.Context, remote netip.AddrPort, cfg ClientConfig) (*Client
 		c.peer.OriginRealm, _ = a.UTF8()
 	}
 	c.logf("diameter: client %s: connected to %q realm %q at %s", cfg.OriginHost, c.peer.OriginHost, c.peer.OriginRealm, remote)
+	tw := cfg.Watchdog
+	if tw == 0 {
+		tw = DefaultWatchdog
+	}
+	wd := watch(tw, c.dwr, func(reason string) {
+		c.logf("diameter: client %s: closing: peer %q is down: %s", cfg.OriginHost, c.peer.OriginHost, reason)
+		c.shut(errors.New("the peer is down: " + reason))
+	})
+	c.mu.Lock()
+	c.wd = wd
+	c.mu.Unlock()
 	return c, nil
+}
+
+// dwr sends the watchdog's DWR; its DWA is taken by the reader.
+func (c *Client) dwr() error {
+	b, err := dwrBytes(c.hbh.Add(1), c.e2e.Add(1), c.Origin(), c.cfg.OriginStateID)
+	if err != nil {
+		return err
+	}
+	return c.write(b)
+}
+
+// Done is closed when the connection has ended (Err says why).
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended; nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) watchdog() *watchdog {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wd
 }
 
 // Peer returns the other end as its CEA named it.
@@ -265,7 +308,7 @@ func (c *Client) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.observe(b, false)
-	_ = c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.c.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	if _, err := c.c.Write(b); err != nil {
 		c.shut(err)
 		return fmt.Errorf("diameter: client: write: %w", err)
@@ -291,7 +334,9 @@ func (c *Client) shut(err error) {
 		}
 		c.err = err
 	}
+	wd := c.wd
 	c.mu.Unlock()
+	wd.stop()
 	c.c.Close()
 }
 
@@ -317,14 +362,19 @@ func (c *Client) read() {
 		c.observe(raw, true)
 		m, err := Unmarshal(raw)
 		if err != nil {
+			c.watchdog().received(false)
 			c.logf("diameter: client %s: dropping a message that does not decode: %v", c.cfg.OriginHost, err)
 			continue
 		}
+		c.watchdog().received(!m.IsRequest() && m.Code == CmdDeviceWatchdog)
 		if !m.IsRequest() {
 			c.mu.Lock()
 			ch := c.pending[m.HopByHop]
 			c.mu.Unlock()
 			if ch == nil {
+				if m.Code == CmdDeviceWatchdog {
+					continue // the DWA to the watchdog's DWR
+				}
 				c.logf("diameter: client %s: dropping an answer to no pending request, command %d", c.cfg.OriginHost, m.Code)
 				continue
 			}

@@ -295,13 +295,42 @@ func Unmarshal(b []byte) (*Message, error) {
 	return &Message{Flags: h.Flags, Code: h.Code, ApplicationID: h.ApplicationID, HopByHop: h.HopByHop, EndToEnd: h.EndToEnd, AVPs: avps}, nil
 }
 
+// UnmarshalView is Unmarshal into m, for a reader of many messages: m's
+// AVPs take the storage of m.AVPs, and their data are b's bytes, not
+// copies, so b must not change while m is read. On an error m holds
+// nothing of use.
+func UnmarshalView(m *Message, b []byte) error {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return err
+	}
+	if err := h.Check(); err != nil {
+		return err
+	}
+	if int(h.Length) != len(b) {
+		return &DecodeError{ResultCode: ResultInvalidMessageLength, Offset: 1, Msg: fmt.Sprintf("expected %d bytes as the Message Length says, got %d", h.Length, len(b))}
+	}
+	avps, err := appendAVPs(m.AVPs[:0], b[HeaderLen:], HeaderLen, false)
+	*m = Message{Flags: h.Flags, Code: h.Code, ApplicationID: h.ApplicationID, HopByHop: h.HopByHop, EndToEnd: h.EndToEnd, AVPs: avps}
+	return err
+}
+
 // DecodeAVPs decodes a sequence of padded AVPs that fills b exactly, such as
 // the data of a grouped AVP.
 func DecodeAVPs(b []byte) ([]AVP, error) { return decodeAVPs(b, 0) }
 
 // decodeAVPs decodes AVPs filling b; base is b's offset in the message.
 func decodeAVPs(b []byte, base int) ([]AVP, error) {
-	var avps []AVP
+	avps, err := appendAVPs(nil, b, base, true)
+	if err != nil {
+		return nil, err
+	}
+	return avps, nil
+}
+
+// appendAVPs appends the AVPs filling b to avps, their data copies of b's
+// bytes when copied, else b's bytes.
+func appendAVPs(avps []AVP, b []byte, base int, copied bool) ([]AVP, error) {
 	off := 0
 	for off < len(b) {
 		rest := b[off:]
@@ -349,8 +378,11 @@ func decodeAVPs(b []byte, base int) ([]AVP, error) {
 				Msg:       fmt.Sprintf("AVP %d: expected %d bytes of padding after its %d bytes, got %d", code, padded-length, length, len(rest)-length),
 				FailedAVP: &AVP{Code: code, Flags: flags, VendorID: vendor}}
 		}
-		data := make([]byte, length-hl)
-		copy(data, rest[hl:length])
+		data := rest[hl:length]
+		if copied {
+			data = make([]byte, length-hl)
+			copy(data, rest[hl:length])
+		}
 		avps = append(avps, AVP{Code: code, Flags: flags, VendorID: vendor, Data: data})
 		off += padded
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,6 +15,14 @@ import (
 // DefaultMaxMessageLen bounds the Message Length a Server or ReadMessage
 // accepts when none is given: 1 MiB, far above any Cx message.
 const DefaultMaxMessageLen = 1 << 20
+
+// DefaultMessageTimeout is Server.MessageTimeout's default: 10 s from a
+// message's first byte to its last.
+const DefaultMessageTimeout = 10 * time.Second
+
+// WriteTimeout bounds one write of a message to a peer (both sides): a peer
+// that does not read loses its connection.
+const WriteTimeout = 10 * time.Second
 
 // ReadMessage reads one message from a stream: the 20-byte header, then the
 // rest of the Message Length. It returns the raw bytes; decode them with
@@ -34,16 +43,27 @@ func ReadMessage(r io.Reader, maxLen int) ([]byte, error) {
 	if err := checkFraming(h, maxLen); err != nil {
 		return hdr[:], err
 	}
-	b := make([]byte, h.Length)
+	// The buffer grows as the bytes come, so that a peer that declares a
+	// large Message Length and sends little holds little.
+	b := make([]byte, HeaderLen, min(int(h.Length), readChunk))
 	copy(b, hdr[:])
-	if _, err := io.ReadFull(r, b[HeaderLen:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	for len(b) < int(h.Length) {
+		n := min(int(h.Length)-len(b), readChunk)
+		b = slices.Grow(b, n)
+		if _, err := io.ReadFull(r, b[len(b):len(b)+n]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
 		}
-		return nil, err
+		b = b[:len(b)+n]
 	}
 	return b, nil
 }
+
+// readChunk is how much of a message body ReadMessage reads (and
+// allocates) at a time.
+const readChunk = 16 << 10
 
 func checkFraming(h Header, maxLen int) error {
 	switch {
@@ -119,7 +139,13 @@ type Capture struct {
 // (RFC 6733 5): it answers CER with its identity and applications, DWR, and
 // DPR (then closes), validates every request, answers malformed ones with
 // the Result-Code RFC 6733 7.1 gives, and passes application requests to
-// Handler, one at a time per connection, in order.
+// Handler, one at a time per connection, in order. It watches every open
+// connection (RFC 3539 3.4.1: DWR after Tw idle, the peer dropped when no
+// DWA comes), closes a connection that sends no CER within Tw or leaves a
+// message half-sent past MessageTimeout, refuses messages longer than
+// MaxMessageLen, and gives up a write after WriteTimeout: whatever a peer
+// does, a connection costs one goroutine and at most MaxMessageLen bytes of
+// buffer, and not for ever.
 //
 // Set the fields before Serve; do not change them afterwards.
 type Server struct {
@@ -140,6 +166,15 @@ type Server struct {
 	// CER, error answer). Lines carry codes and lengths, never AVP data.
 	Logf          func(format string, args ...any)
 	MaxMessageLen int // 0: DefaultMaxMessageLen
+	// Watchdog is Tw (RFC 3539 3.4.1) of every open connection: a DWR after
+	// Tw without a message from the peer, the peer dropped after 3·Tw
+	// without one. A connection that sends no CER within Tw is closed too.
+	// 0 means DefaultWatchdog; negative means no watchdog and no CER wait.
+	Watchdog time.Duration
+	// MessageTimeout bounds the time from a message's first byte to its
+	// last: a message left half-sent longer closes the connection. 0 means
+	// DefaultMessageTimeout.
+	MessageTimeout time.Duration
 	// AcceptPeer, when set, is asked at each CER whether this peer (its
 	// Origin-Host and Origin-Realm as the CER gives them) may connect; on
 	// false the server answers DIAMETER_UNKNOWN_PEER (3010, RFC 6733 5.3)
@@ -257,12 +292,24 @@ type conn struct {
 	c    net.Conn
 	peer Peer
 	open bool // CER accepted
+
+	wmu sync.Mutex // serialises writes: answers and the watchdog's DWR
+	wd  *watchdog
+	hbh uint32 // the Hop-by-Hop Identifier of the last DWR sent
+}
+
+func (s *Server) tw() time.Duration {
+	if s.Watchdog == 0 {
+		return DefaultWatchdog
+	}
+	return s.Watchdog
 }
 
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
-	pc := &conn{s: s, c: c, peer: Peer{Remote: addrPort(c.RemoteAddr()), Local: addrPort(c.LocalAddr())}}
+	pc := &conn{s: s, c: c, peer: Peer{Remote: addrPort(c.RemoteAddr()), Local: addrPort(c.LocalAddr())}, hbh: randUint32()}
 	defer func() {
+		pc.wd.stop()
 		if pc.open && s.PeerState != nil {
 			s.PeerState(pc.peer, false)
 		}
@@ -272,12 +319,36 @@ func (s *Server) serveConn(c net.Conn) {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxMessageLen
 	}
+	msgTimeout := s.MessageTimeout
+	if msgTimeout <= 0 {
+		msgTimeout = DefaultMessageTimeout
+	}
 	r := bufio.NewReader(c)
 	for {
+		// Between messages: before the CER, wait Tw for it; once open, the
+		// watchdog judges silence.
+		idle := time.Time{}
+		if !pc.open && s.tw() > 0 {
+			idle = time.Now().Add(s.tw())
+		}
+		_ = c.SetReadDeadline(idle)
+		if _, err := r.Peek(1); err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				s.logf("diameter: %s: closing: no CER within %s", pc.peer.Remote, s.tw())
+			case err != io.EOF && !errors.Is(err, net.ErrClosed):
+				s.logf("diameter: %s: read: %v", pc.peer.Remote, err)
+			}
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(msgTimeout))
 		raw, err := ReadMessage(r, maxLen)
 		if err != nil {
 			var de *DecodeError
-			if errors.As(err, &de) {
+			var ne net.Error
+			switch {
+			case errors.As(err, &de):
 				// The header is readable but the framing is not to be trusted:
 				// answer a request, then close (RFC 6733 7.1.3, 7.1.5).
 				pc.observe(raw, true)
@@ -286,7 +357,9 @@ func (s *Server) serveConn(c net.Conn) {
 				if h.Flags&FlagRequest != 0 {
 					pc.send(pc.errorAnswer(h, nil, de))
 				}
-			} else if err != io.EOF {
+			case errors.As(err, &ne) && ne.Timeout():
+				s.logf("diameter: %s: closing: a message begun but not completed within %s", pc.peer.Remote, msgTimeout)
+			case !errors.Is(err, net.ErrClosed):
 				s.logf("diameter: %s: read: %v", pc.peer.Remote, err)
 			}
 			return
@@ -311,12 +384,33 @@ func (pc *conn) send(m *Message) bool {
 		pc.s.logf("diameter: %s: cannot encode answer to command %d: %v", pc.peer.Remote, m.Code, err)
 		return false
 	}
+	return pc.write(b) == nil
+}
+
+func (pc *conn) write(b []byte) error {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
 	pc.observe(b, false)
+	_ = pc.c.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	if _, err := pc.c.Write(b); err != nil {
 		pc.s.logf("diameter: %s: write: %v", pc.peer.Remote, err)
-		return false
+		pc.c.Close()
+		return err
 	}
-	return true
+	return nil
+}
+
+// dwr sends the watchdog's DWR.
+func (pc *conn) dwr() error {
+	pc.wmu.Lock()
+	pc.hbh++
+	hbh := pc.hbh
+	pc.wmu.Unlock()
+	b, err := dwrBytes(hbh, hbh, pc.s.origin(), pc.s.OriginStateID)
+	if err != nil {
+		return err
+	}
+	return pc.write(b)
 }
 
 // origin returns Origin-Host and Origin-Realm.
@@ -367,9 +461,13 @@ func (pc *conn) handle(raw []byte) bool {
 		}
 		return pc.send(pc.errorAnswer(h, nil, de))
 	}
+	pc.wd.received(!m.IsRequest() && m.Code == CmdDeviceWatchdog)
 	if !m.IsRequest() {
-		// This server sends no requests; an answer is unexpected. Drop it.
-		s.logf("diameter: %s: dropping unexpected answer, command %d", pc.peer.Remote, m.Code)
+		// The server's only request is the watchdog's DWR; any other answer
+		// is unexpected. Drop it.
+		if m.Code != CmdDeviceWatchdog {
+			s.logf("diameter: %s: dropping unexpected answer, command %d", pc.peer.Remote, m.Code)
+		}
 		return true
 	}
 	if !pc.open && m.Code != CmdCapabilitiesExchange {
@@ -554,6 +652,10 @@ func (pc *conn) handleCER(m *Message) bool {
 		return false
 	}
 	pc.open = true
+	pc.wd = watch(s.tw(), pc.dwr, func(reason string) {
+		s.logf("diameter: %s: closing: peer %q is down: %s", pc.peer.Remote, pc.peer.OriginHost, reason)
+		pc.c.Close()
+	})
 	if s.PeerState != nil {
 		s.PeerState(pc.peer, true)
 	}

@@ -44,7 +44,11 @@
 // inbound SA of its SPI and destination, checked and injected into gVisor.
 // Stack.ListenPacket, Listen and Dial give the protected ports as
 // net.PacketConn, net.Listener and net.Conn, so the SIP transport runs on
-// them as on the kernel's sockets.
+// them as on the kernel's sockets; they behave as those do where the
+// transport tells cases apart: a closed socket's blocked call returns an
+// error wrapping net.ErrClosed, a listener's port takes a Dial from the
+// same port (SO_REUSEPORT), a refused connection wraps ECONNREFUSED and a
+// port in use EADDRINUSE.
 //
 // The other ways were weighed:
 //
@@ -75,7 +79,20 @@
 // the other's packets, and their own on the way out over loopback. Every
 // inbound SA of the process is in one index by SPI and destination, SPIs are
 // unique in the process, and a stack leaves alone a packet whose SPI is
-// another stack's or one it sends with itself.
+// another stack's or one it sends with itself. An SPI no stack holds any more
+// (its peer may send a segment or two after the SAs went), or one a
+// FaultWrongSPI packet carries, is remembered as a stray of the stack it is
+// meant for: that stack alone reports such a packet, the others on the
+// address leave it alone.
+//
+// # The pool
+//
+// Allocate and Claim lease protected ports and SPIs from one pool per
+// process (pool.go): thousands of UEs and their P-CSCF in one process never
+// share one. A drawn port is skipped when a kernel socket holds it, and when
+// Wireshark dissects it as another protocol than SIP by port number
+// (trace.WiresharkOther), so that a capture shows the SIP inside the SAs as
+// SIP.
 //
 // # Keys and algorithms
 //

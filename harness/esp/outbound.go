@@ -50,7 +50,15 @@ func (s *Stack) outboundPacket(pkt *stack.PacketBuffer) {
 		s.report(p)
 		return
 	}
-	seq := sa.seq.Add(1)
+	// A packet under a wrong SPI is, for the receiver, another SA's: it
+	// leaves the SA's counter where it is, so the SA's own packets still
+	// number 1, 2, 3, … (RFC 4303 3.3.3).
+	var seq uint64
+	if p.Fault == FaultWrongSPI {
+		seq = sa.seq.Load() + 1
+	} else {
+		seq = sa.seq.Add(1)
+	}
 	if seq > math.MaxUint32 {
 		p.Err = fmt.Errorf("%w: %s has sent %d packets; it must be replaced", ErrSequenceExhausted, sa.info, uint64(math.MaxUint32))
 		s.report(p)
@@ -83,13 +91,18 @@ func (s *Stack) outboundPacket(pkt *stack.PacketBuffer) {
 
 // unusedSPI picks an SPI no SA or lease of the process has, and remembers it
 // as one of the stack's own, so that the stack ignores the copy it sees on
-// loopback and only the peer reports the packet.
+// loopback, and as a stray meant for the stack that holds near (the
+// receiver of the SA the packet should have gone on), so that only that
+// peer reports the packet and the other stacks on its address do not.
 func (s *Stack) unusedSPI(near uint32) uint32 {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	spi := near ^ 0x5a5a0000
-	for spi < 256 || registry.spiRefs[spi] > 0 {
+	for spi < 256 || registry.spiRefs[spi] > 0 || registry.strays[spi] != nil {
 		spi = rand.Uint32()
+	}
+	if to := registry.spis[near]; to != nil {
+		strayLocked(spi, to)
 	}
 	s.mu.Lock()
 	s.sentSPIs[spi]++

@@ -100,6 +100,34 @@ func protoName(p uint8) string {
 	return fmt.Sprintf("protocol %d", p)
 }
 
+// Refusal names, as one word, why a packet was refused or not sent: "icv",
+// "no-sa", "selector", "replay", "padding", "malformed", "no-outbound-sa",
+// "sequence-exhausted"; "" for nil, and "error" for any other error (a
+// socket's).
+func Refusal(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrICV):
+		return "icv"
+	case errors.Is(err, ErrNoSA):
+		return "no-sa"
+	case errors.Is(err, ErrSelector):
+		return "selector"
+	case errors.Is(err, ErrReplay):
+		return "replay"
+	case errors.Is(err, ErrPadding):
+		return "padding"
+	case errors.Is(err, ErrMalformed):
+		return "malformed"
+	case errors.Is(err, ErrNoOutboundSA):
+		return "no-outbound-sa"
+	case errors.Is(err, ErrSequenceExhausted):
+		return "sequence-exhausted"
+	}
+	return "error"
+}
+
 var (
 	// ErrNoOutboundSA: a protected port sent a packet that no outbound SA's
 	// selectors cover; it was dropped, not sent in clear.
@@ -118,7 +146,8 @@ const (
 	// FaultBadICV sends the packet with its last ICV byte flipped.
 	FaultBadICV
 	// FaultWrongSPI sends the packet with an SPI that no SA in this process
-	// has.
+	// has, and the sequence number the SA's next packet gets (the SA's
+	// counter does not advance: the packet is no packet of the SA's).
 	FaultWrongSPI
 	// FaultReplay sends the packet, then sends it again byte for byte: the
 	// second copy carries a sequence number the peer has seen.

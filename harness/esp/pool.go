@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"imsconform/harness/trace"
 )
 
 // registry is what every Stack of the process shares: the inbound SAs by SPI
@@ -18,11 +20,31 @@ var registry = struct {
 	spis    map[uint32]*Stack              // SPIs claimed, by the stack that claimed them
 	spiRefs map[uint32]int                 // claims per SPI (a lease and its SAs)
 	ports   map[netip.Addr]map[uint16]bool // protected ports leased, per address
+	// strays names, for an SPI no stack holds, the stack its packets are
+	// meant for: the stack that held it last (its peer may still send a
+	// segment or two after the SAs went), or the one a FaultWrongSPI packet
+	// was sent to. The other stacks on the address leave such packets
+	// alone; only that one reports them. Bounded by maxStrays.
+	strays map[uint32]*Stack
 }{
 	inbound: map[inKey]*SA{},
 	spis:    map[uint32]*Stack{},
 	spiRefs: map[uint32]int{},
 	ports:   map[netip.Addr]map[uint16]bool{},
+	strays:  map[uint32]*Stack{},
+}
+
+// maxStrays bounds registry.strays; past it an arbitrary entry goes.
+const maxStrays = 1 << 16
+
+func strayLocked(spi uint32, s *Stack) {
+	if len(registry.strays) >= maxStrays {
+		for k := range registry.strays {
+			delete(registry.strays, k)
+			break
+		}
+	}
+	registry.strays[spi] = s
 }
 
 type inKey struct {
@@ -40,21 +62,29 @@ func claimSPILocked(s *Stack, spi uint32) error {
 	}
 	registry.spis[spi] = s
 	registry.spiRefs[spi]++
+	delete(registry.strays, spi)
 	return nil
 }
 
 func releaseSPILocked(spi uint32) {
 	if registry.spiRefs[spi]--; registry.spiRefs[spi] <= 0 {
+		if owner := registry.spis[spi]; owner != nil {
+			strayLocked(spi, owner)
+		}
 		delete(registry.spiRefs, spi)
 		delete(registry.spis, spi)
 	}
 }
 
-// spiOwner is the stack that claimed spi, or nil.
+// spiOwner is the stack that claimed spi, or the one its stray packets
+// are meant for (see registry.strays), or nil.
 func spiOwner(spi uint32) *Stack {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
-	return registry.spis[spi]
+	if o := registry.spis[spi]; o != nil {
+		return o
+	}
+	return registry.strays[spi]
 }
 
 func lookupInbound(spi uint32, dst netip.Addr) *SA {
@@ -111,10 +141,26 @@ func (l *Lease) Release() {
 // process's leases and SAs; the ports are unique among the process's leases
 // on this address, and a port that a kernel socket holds on the address at
 // the time (UDP or TCP) is skipped, so that a protected port never shares
-// its number with an unprotected one. It fails when the range is exhausted.
-func (s *Stack) Allocate() (*Lease, error) {
+// its number with an unprotected one; so is a port Wireshark dissects as
+// another protocol (trace.WiresharkOther), so that the SIP inside the SAs
+// shows as SIP in a capture. It fails when the range is exhausted.
+func (s *Stack) Allocate() (*Lease, error) { return s.Claim(Side{}) }
+
+// Claim is Allocate with some of the ports and SPIs chosen by the caller
+// (a lab that fixes its UE's protected ports or SPIs): the non-zero fields
+// of want are leased as they are, or Claim fails saying which is taken;
+// the zero ones are drawn from the pool as Allocate draws them. A port
+// given may lie outside the stack's port range; want.Addr must be the
+// stack's address or invalid.
+func (s *Stack) Claim(want Side) (*Lease, error) {
 	if s.isClosed() {
 		return nil, errClosed
+	}
+	if want.Addr.IsValid() && want.Addr.Unmap() != s.addr {
+		return nil, fmt.Errorf("esp: Claim %s: expected the stack's address %s", want, s.addr)
+	}
+	if (want.PortC != 0 && want.PortC == want.PortS) || (want.SPIC != 0 && want.SPIC == want.SPIS) {
+		return nil, fmt.Errorf("esp: Claim %s: expected port-c and port-s, and spi-c and spi-s, to differ", want)
 	}
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
@@ -123,28 +169,47 @@ func (s *Stack) Allocate() (*Lease, error) {
 		ports = map[uint16]bool{}
 		registry.ports[s.addr] = ports
 	}
-	var got []uint16
+	got := [2]uint16{want.PortC, want.PortS}
+	for _, p := range got {
+		if p != 0 && (ports[p] || s.portInUse(p)) {
+			return nil, fmt.Errorf("esp: protected port %d on %s is leased already", p, s.addr)
+		}
+	}
 	span := int(s.cfg.PortMax) - int(s.cfg.PortMin) + 1
 	start := rand.IntN(span)
-	for i := 0; i < span && len(got) < 2; i++ {
+	next := 0
+	for i := 0; i < span && (got[0] == 0 || got[1] == 0); i++ {
 		p := uint16(int(s.cfg.PortMin) + (start+i)%span)
-		if ports[p] || s.portInUse(p) || kernelHolds(s.addr, p) {
+		if ports[p] || p == got[0] || p == got[1] || s.portInUse(p) || trace.WiresharkOther(p) || kernelHolds(s.addr, p) {
 			continue
 		}
-		got = append(got, p)
+		for got[next] != 0 {
+			next++
+		}
+		got[next] = p
 	}
-	if len(got) < 2 {
+	if got[0] == 0 || got[1] == 0 {
 		return nil, fmt.Errorf("esp: no two free protected ports left in %d–%d on %s (%d leased)", s.cfg.PortMin, s.cfg.PortMax, s.addr, len(ports))
 	}
-	var spis [2]uint32
+	spis := [2]uint32{want.SPIC, want.SPIS}
+	for _, spi := range spis {
+		if spi == 0 {
+			continue
+		}
+		if spi < 256 {
+			return nil, fmt.Errorf("esp: SPI %d: expected 256 or more (RFC 4303 2.1 reserves 1 to 255, and 0)", spi)
+		}
+		if registry.spiRefs[spi] > 0 {
+			return nil, fmt.Errorf("esp: SPI %d is in use in this process already", spi)
+		}
+	}
 	for i := range spis {
-		for {
+		for spis[i] == 0 {
 			spi := rand.Uint32()
-			if spi < 256 || registry.spiRefs[spi] > 0 || (i == 1 && spi == spis[0]) {
+			if spi < 256 || registry.spiRefs[spi] > 0 || spi == spis[1-i] {
 				continue
 			}
 			spis[i] = spi
-			break
 		}
 	}
 	l := &Lease{stack: s, side: Side{Addr: s.addr, PortC: got[0], PortS: got[1], SPIC: spis[0], SPIS: spis[1]}}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -238,4 +239,35 @@ func TestPoolSkipsKernelPorts(t *testing.T) {
 	if d := l.Side(); d.PortC == p || d.PortS == p {
 		t.Errorf("leased %s, with the kernel's UDP port %d", d, p)
 	}
+}
+
+// Claim leases the ports and SPIs a lab fixes, refuses them while they are
+// leased, draws the fields left zero, and frees them on Release.
+func TestClaimFixedSide(t *testing.T) {
+	s := newTestStack(t, "127.0.0.1", nil)
+	want := Side{PortC: 40001, PortS: 40003, SPIC: 0x10002, SPIS: 0}
+	l, err := s.Claim(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l.Side()
+	if got.PortC != 40001 || got.PortS != 40003 || got.SPIC != 0x10002 || got.SPIS < 256 || got.SPIS == got.SPIC {
+		t.Fatalf("Claim(%s) = %s", want, got)
+	}
+	for _, again := range []Side{{PortC: 40001}, {PortS: 40001}, {SPIC: 0x10002}, {SPIS: got.SPIS}} {
+		if _, err := s.Claim(again); err == nil {
+			t.Errorf("Claim(%s) while %s is leased: no error", again, got)
+		}
+	}
+	for _, bad := range []Side{{PortC: 40005, PortS: 40005}, {SPIC: 7}, {SPIC: 300, SPIS: 300}, {Addr: netip.MustParseAddr("127.0.0.2")}} {
+		if _, err := s.Claim(bad); err == nil {
+			t.Errorf("Claim(%s): no error", bad)
+		}
+	}
+	l.Release()
+	l2, err := s.Claim(want)
+	if err != nil {
+		t.Fatalf("Claim after Release: %v", err)
+	}
+	l2.Release()
 }

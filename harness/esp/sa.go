@@ -51,6 +51,10 @@ type SA struct {
 // Info describes the SA.
 func (sa *SA) Info() SAInfo { return sa.info }
 
+// Active reports whether the SA is still on its stack (not removed by its
+// bundle's or its stack's Close).
+func (sa *SA) Active() bool { return !sa.removed.Load() }
+
 // Inject makes the next packet this outbound SA sends carry fault f; several
 // calls queue faults for the packets after it.
 func (sa *SA) Inject(f Fault) error {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -264,6 +266,7 @@ func (s *Stack) Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener,
 		return nil, fmt.Errorf("esp: Listen %s: %s", laddr, e)
 	}
 	ep.SocketOptions().SetReuseAddress(true)
+	ep.SocketOptions().SetReusePort(true)
 	if e := ep.Bind(fa); e != nil {
 		ep.Close()
 		return nil, fmt.Errorf("esp: Listen %s: %s", laddr, e)
@@ -305,12 +308,13 @@ func (s *Stack) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (net.Conn
 		return nil, fmt.Errorf("esp: Dial %s→%s: %s", laddr, raddr, e)
 	}
 	ep.SocketOptions().SetReuseAddress(true)
+	ep.SocketOptions().SetReusePort(true)
 	entry, ready := waiter.NewChannelEntry(waiter.WritableEvents)
 	wq.EventRegister(&entry)
 	defer wq.EventUnregister(&entry)
 	if e := ep.Bind(la); e != nil {
 		ep.Close()
-		return nil, fmt.Errorf("esp: Dial %s→%s: binding: %s", laddr, raddr, e)
+		return nil, fmt.Errorf("esp: Dial %s→%s: binding: %w", laddr, raddr, errnoOf(e))
 	}
 	e = ep.Connect(ra)
 	if _, started := e.(*tcpip.ErrConnectStarted); started {
@@ -324,7 +328,7 @@ func (s *Stack) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (net.Conn
 	}
 	if e != nil {
 		ep.Close()
-		return nil, fmt.Errorf("esp: Dial %s→%s: %s", laddr, raddr, e)
+		return nil, fmt.Errorf("esp: Dial %s→%s: %w", laddr, raddr, errnoOf(e))
 	}
 	port := laddr.Port()
 	if port == 0 {
@@ -344,26 +348,83 @@ type releaser struct {
 
 func (r *releaser) done() { r.once.Do(r.release) }
 
+// closed marks a socket closed, so that what its blocked calls return then
+// wraps net.ErrClosed, as the kernel's sockets' errors do (gVisor's adapters
+// return errors of their own, which a reader loop cannot tell from a
+// passing failure).
+type closed struct{ flag atomic.Bool }
+
+func (c *closed) close() { c.flag.Store(true) }
+
+func (c *closed) wrap(op, network string, err error) error {
+	if err != nil && c.flag.Load() && !errors.Is(err, net.ErrClosed) {
+		return &net.OpError{Op: op, Net: network, Err: fmt.Errorf("%w (%v)", net.ErrClosed, err)}
+	}
+	return err
+}
+
 type udpConn struct {
 	*gonet.UDPConn
 	releaser
+	closed
 }
 
-func (c *udpConn) Close() error { c.done(); return c.UDPConn.Close() }
+func (c *udpConn) Close() error { c.done(); c.close(); return c.UDPConn.Close() }
+
+func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, a, err := c.UDPConn.ReadFrom(b)
+	return n, a, c.wrap("read", "udp", err)
+}
+
+func (c *udpConn) Read(b []byte) (int, error) {
+	n, _, err := c.ReadFrom(b)
+	return n, err
+}
+
+func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	n, err := c.UDPConn.WriteTo(b, addr)
+	return n, c.wrap("write", "udp", err)
+}
 
 type tcpListener struct {
 	*gonet.TCPListener
 	releaser
+	closed
 }
 
-func (l *tcpListener) Close() error { l.done(); return l.TCPListener.Close() }
+// Close wakes a blocked Accept (gVisor's Shutdown) and closes the endpoint.
+func (l *tcpListener) Close() error {
+	l.done()
+	l.close()
+	l.TCPListener.Shutdown()
+	return l.TCPListener.Close()
+}
+
+func (l *tcpListener) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.Accept()
+	if err != nil {
+		return nil, l.wrap("accept", "tcp", err)
+	}
+	return c, nil
+}
 
 type tcpConn struct {
 	*gonet.TCPConn
 	releaser
+	closed
 }
 
-func (c *tcpConn) Close() error { c.done(); return c.TCPConn.Close() }
+func (c *tcpConn) Close() error { c.done(); c.close(); return c.TCPConn.Close() }
+
+func (c *tcpConn) Read(b []byte) (int, error) {
+	n, err := c.TCPConn.Read(b)
+	return n, c.wrap("read", "tcp", err)
+}
+
+func (c *tcpConn) Write(b []byte) (int, error) {
+	n, err := c.TCPConn.Write(b)
+	return n, c.wrap("write", "tcp", err)
+}
 
 // link is the user-space stack's NIC: what gVisor sends goes to outbound,
 // what inbound opens is injected.
@@ -389,3 +450,22 @@ func (s *Stack) report(p Packet) {
 }
 
 var errShort = errors.New("shorter than its headers")
+
+// errnoOf is gVisor's error as the kernel's errno where the SIP transport
+// tells them apart (a refused connection, a local port in use: the
+// transport.Stack contract), else as text.
+func errnoOf(e tcpip.Error) error {
+	switch e.(type) {
+	case *tcpip.ErrConnectionRefused:
+		return fmt.Errorf("%s: %w", e, syscall.ECONNREFUSED)
+	case *tcpip.ErrPortInUse:
+		return fmt.Errorf("%s: %w", e, syscall.EADDRINUSE)
+	case *tcpip.ErrBadLocalAddress:
+		// A 4-tuple still taken (TIME_WAIT, or open): the kernel's connect
+		// says EADDRNOTAVAIL.
+		return fmt.Errorf("%s: %w", e, syscall.EADDRNOTAVAIL)
+	case *tcpip.ErrTimeout:
+		return fmt.Errorf("%s: %w", e, syscall.ETIMEDOUT)
+	}
+	return errors.New(e.String())
+}

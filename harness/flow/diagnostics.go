@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"imsconform/harness/diameter"
 	"imsconform/harness/lab"
@@ -46,7 +47,44 @@ const (
 	// DiagUSIMState: the UE's SQN kept between runs could not be read or
 	// written (harness/sqnstate).
 	DiagUSIMState = "usim-state"
+	// DiagSecAgree: under sut.ipsec the UE set up no security associations
+	// after a valid challenge (no mechanism it offered, broken parameters).
+	DiagSecAgree = "sec-agree-failed"
+	// DiagESPRefused: under sut.ipsec the UE refused ESP packets of the
+	// P-CSCF (bad ICV, unknown SPI, replay, …).
+	DiagESPRefused = "esp-refused"
 )
+
+// diagnoseAgreement says why no SAs were set up after a valid challenge.
+func diagnoseAgreement(res *Result, reg *ue.Registration) {
+	if reg.SA == nil && reg.AUTN == ue.AUTNValid && reg.Why != "" {
+		res.diagnose(DiagSecAgree, "no security associations (sut.ipsec): "+reg.Why+"; the REGISTER of step 7 was not sent")
+	}
+}
+
+// diagnoseESP counts the ESP packets of the P-CSCF the UE refused, by
+// reason.
+func diagnoseESP(res *Result) {
+	counts := map[string]int{}
+	var order []string
+	for _, p := range res.Trace.Packets() {
+		if p.Role != ue.Role || p.Dir != trace.Received || p.Refusal == "" {
+			continue
+		}
+		if counts[p.Refusal] == 0 {
+			order = append(order, p.Refusal)
+		}
+		counts[p.Refusal]++
+	}
+	if len(order) == 0 {
+		return
+	}
+	var parts []string
+	for _, r := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[r], r))
+	}
+	res.diagnose(DiagESPRefused, fmt.Sprintf("the UE refused ESP packets sent to it (%s): see the ESP rules of table A.3.2.2-10 and the pcap with its esp_sa file", strings.Join(parts, ", ")))
+}
 
 func (r *Result) diagnose(code, msg string) {
 	r.Diagnostics = append(r.Diagnostics, Diagnostic{Code: code, Message: msg})

@@ -11,6 +11,14 @@
 // the lab values (vars) the check engine needs, how the P-CSCF was
 // resolved, the de-registration, and diagnostics a lab engineer can act on.
 //
+// Under real IPsec (sut.ipsec) the UE and the embedded core's P-CSCF each
+// run user-space ESP; the trace then holds the UE's ESP packets beside the
+// messages, each message linked to the packets that carried it
+// (trace.Message.ESP), the vars name the agreement (pcscf_port_c,
+// pcscf_port_s, pcscf_spi_c, pcscf_spi_s, sa_alg, sa_ealg), and the result
+// holds the rows of Wireshark's esp_sa table (the SAs' keys, for the file
+// beside the pcap and nowhere else).
+//
 // It judges nothing: the check engine does. It never depends on the order of
 // steps 10/14 and 11 on the wire.
 package flow
@@ -28,6 +36,7 @@ import (
 
 	"imsconform/harness/deviation"
 	"imsconform/harness/discovery"
+	"imsconform/harness/esp"
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
 	"imsconform/harness/sqnstate"
@@ -100,7 +109,11 @@ type Result struct {
 	Deregistration *Deregistration
 	// Diagnostics are the findings a lab engineer can act on, one line
 	// each, in the order found.
-	Diagnostics       []Diagnostic
+	Diagnostics []Diagnostic
+	// ESPSA are the rows of Wireshark's ESP SA table for every SA the UE
+	// made (sut.ipsec), for the esp_sa file beside the pcap. They hold the
+	// SAs' keys: fmt output redacts them, esp.WriteESPSAFile writes them.
+	ESPSA             []esp.ESPSARecord
 	Started, Finished time.Time
 	// Err is a harness failure (could not bind, could not start the core);
 	// the SUT's failures are in Missing and in the messages, not here.
@@ -130,6 +143,9 @@ func Run(ctx context.Context, opts Options) *Result {
 		Trace: trace.New(), Started: time.Now(),
 	}
 	defer func() { res.Finished = time.Now() }()
+	// Last, once the UE has closed: every ESP packet is in, so each message
+	// can be linked to the packets that carried it.
+	defer linkESP(res)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -236,12 +252,19 @@ func Run(ctx context.Context, opts Options) *Result {
 	if err != nil {
 		return fail(err)
 	}
-	defer u.Close()
+	defer func() {
+		u.Close()
+		res.ESPSA = u.ESPSA()
+	}()
 	defer usim.keep(res, u)
 	ueVars(res.Vars, u.Addrs())
 
 	reg, regErr := u.Register(ctx)
 	res.Vars["expires"] = strconv.Itoa(reg.Expires)
+	saVars(res.Vars, reg.SA)
+	if l.SUT.IPsec {
+		diagnoseAgreement(res, reg)
+	}
 	ueSteps(res, reg)
 	if !diagnoseUnreachable(res, regErr, pcscf) {
 		diagnoseRegistration(res, reg, pcscf, transport, playsHSS)
@@ -270,6 +293,9 @@ func Run(ctx context.Context, opts Options) *Result {
 		deregister(ctx, res, u, reg, ex != nil, exCh, step)
 	}
 	diagnoseUnparseable(res)
+	if l.SUT.IPsec {
+		diagnoseESP(res)
+	}
 	return res
 }
 
@@ -622,6 +648,8 @@ func labVars(v map[string]string, l *lab.Profile, transport string, host netip.A
 	}
 	v["ue_spi_c"] = strconv.FormatUint(uint64(l.UE.SPIC), 10)
 	v["ue_spi_s"] = strconv.FormatUint(uint64(l.UE.SPIS), 10)
+	// The security agreement (sut.ipsec): set once the UE made its SAs.
+	saVars(v, nil)
 	// Cx: set when the harness plays the HSS, "" otherwise.
 	for _, k := range []string{"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri"} {
 		v[k] = ""
@@ -638,6 +666,47 @@ func ueVars(v map[string]string, a ue.Addrs) {
 	v["ue_spi_c"] = strconv.FormatUint(uint64(a.SPIC), 10)
 	v["ue_spi_s"] = strconv.FormatUint(uint64(a.SPIS), 10)
 	v["transport"] = a.Transport
+}
+
+// saVars fills the vars of the security agreement a: the P-CSCF's
+// protected ports and SPIs and the algorithms, "" without one.
+func saVars(v map[string]string, a *ue.Agreement) {
+	for _, k := range []string{"pcscf_port_c", "pcscf_port_s", "pcscf_spi_c", "pcscf_spi_s", "sa_alg", "sa_ealg"} {
+		v[k] = ""
+	}
+	if a == nil {
+		return
+	}
+	r := a.Remote
+	v["pcscf_port_c"], v["pcscf_port_s"] = strconv.Itoa(int(r.PortC)), strconv.Itoa(int(r.PortS))
+	v["pcscf_spi_c"], v["pcscf_spi_s"] = strconv.FormatUint(uint64(r.SPIC), 10), strconv.FormatUint(uint64(r.SPIS), 10)
+	v["sa_alg"], v["sa_ealg"] = string(a.Integrity), string(a.Encryption)
+}
+
+// linkESP links every captured message to the ESP packets that carried it
+// (trace.LinkESP), and the result's messages with it.
+func linkESP(res *Result) {
+	if len(res.Trace.Packets()) == 0 {
+		return
+	}
+	res.Trace.LinkESP()
+	bySeq := map[int]*trace.ESP{}
+	for _, m := range res.Trace.Messages() {
+		if m.ESP != nil {
+			bySeq[m.Seq] = m.ESP
+		}
+	}
+	for k, m := range res.Messages {
+		m.ESP = bySeq[m.Seq]
+		res.Messages[k] = m
+	}
+	if d := res.Deregistration; d != nil {
+		for _, ms := range [][]trace.Message{d.Messages, d.ThirdParty} {
+			for i := range ms {
+				ms[i].ESP = bySeq[ms[i].Seq]
+			}
+		}
+	}
 }
 
 func hostString(ip netip.Addr) string {

@@ -7,6 +7,11 @@
 // InitialFilterCriteria that sends REGISTER to the VCC Application) and LIR
 // with the S-CSCF name. Unknown users get DIAMETER_ERROR_USER_UNKNOWN.
 //
+// As a server it is bounded whatever its peers do (harness/diameter): one
+// goroutine per connection, messages of at most MaxMessageLen (64 KiB), a
+// connection without CER closed after Tw, a half-sent message after
+// Config.MessageTimeout, a silent peer dropped by the RFC 3539 watchdog.
+//
 // It is not a real HSS: one subscriber, state in memory only, no Sh, no
 // RTR/PPR, no S-CSCF selection by capabilities, no charging information,
 // no IMS restoration. Key material (K, OP, OPc, XRES, CK, IK) never appears in
@@ -85,7 +90,18 @@ type Config struct {
 	// Peers are the Origin-Hosts whose CER the HSS accepts; any other peer
 	// gets DIAMETER_UNKNOWN_PEER (RFC 6733 5.3). Empty accepts every peer.
 	Peers []string
+	// Watchdog is Tw (RFC 3539) of every peer connection: a DWR after Tw
+	// idle, the peer dropped after 3·Tw without a message, a connection
+	// without CER closed after Tw. 0 means diameter.DefaultWatchdog (30 s).
+	Watchdog time.Duration
+	// MessageTimeout bounds a message's first byte to its last; 0 means
+	// diameter.DefaultMessageTimeout (10 s).
+	MessageTimeout time.Duration
 }
+
+// MaxMessageLen is the longest Diameter message the HSS reads: 64 KiB, far
+// above any Cx request (a MAR is a few hundred bytes).
+const MaxMessageLen = 64 << 10
 
 // ConfigFromProfile builds the Config of a lab: the subscriber, Milenage
 // vectors from its K/OP/OPc/AMF/SQN (crypto/rand RANDs), the S-CSCF name
@@ -182,16 +198,19 @@ func New(cfg Config) (*HSS, error) {
 		h.cfg.Vectors = h.pop.vectors(cfg.Vectors)
 	}
 	h.srv = &diameter.Server{
-		OriginHost:    cfg.OriginHost,
-		OriginRealm:   cfg.OriginRealm,
-		VendorID:      diameter.Vendor3GPP,
-		ProductName:   "imsconform-hss",
-		OriginStateID: uint32(time.Now().Unix()),
-		Applications:  []diameter.Application{diameter.CxApplication},
-		Handler:       h,
-		Observer:      cfg.Observer,
-		Logf:          cfg.Logf,
-		PeerState:     h.peerState,
+		OriginHost:     cfg.OriginHost,
+		OriginRealm:    cfg.OriginRealm,
+		VendorID:       diameter.Vendor3GPP,
+		ProductName:    "imsconform-hss",
+		OriginStateID:  uint32(time.Now().Unix()),
+		Applications:   []diameter.Application{diameter.CxApplication},
+		Handler:        h,
+		Observer:       cfg.Observer,
+		Logf:           cfg.Logf,
+		PeerState:      h.peerState,
+		MaxMessageLen:  MaxMessageLen,
+		Watchdog:       cfg.Watchdog,
+		MessageTimeout: cfg.MessageTimeout,
 	}
 	if len(cfg.Peers) > 0 {
 		h.srv.AcceptPeer = func(p diameter.Peer) bool { return slices.Contains(cfg.Peers, p.OriginHost) }
@@ -235,6 +254,10 @@ func (h *HSS) WaitPeers(ctx context.Context, hosts []string) []string {
 		}
 	}
 }
+
+// AcceptPeers replaces the check of each peer's CER (Config.Peers): accept
+// says whether the peer may connect. Call it before Serve.
+func (h *HSS) AcceptPeers(accept func(diameter.Peer) bool) { h.srv.AcceptPeer = accept }
 
 // Serve serves Diameter peers on l until Close (see diameter.Server.Serve).
 func (h *HSS) Serve(l net.Listener) error { return h.srv.Serve(l) }

@@ -28,6 +28,8 @@ const originRoute = "default (the address this host reaches sut.pcscf from)"
 //     binding a UDP socket to it, port 0, and closing it at once;
 //   - with the embedded reference core (sut.pcscf empty) ue.address and
 //     vcc_app.listen are loopback addresses;
+//   - with sut.ipsec, this process may open a raw ESP socket on ue.address
+//     (root or CAP_NET_RAW; see RawESP);
 //   - with an IP-literal sut.pcscf, a loopback ue.address reaches only a
 //     loopback P-CSCF, and the kernel has a route from ue.address to the
 //     P-CSCF (asked by connecting a UDP socket: nothing is sent).
@@ -59,12 +61,32 @@ func (p *Profile) CheckHost() error {
 			return p.fieldError("hss.listen", problem)
 		}
 	}
+	if p.SUT.IPsec {
+		if err := RawESP(ue); err != nil {
+			return p.fieldError("sut.ipsec", fmt.Sprintf("expected to open a raw IP socket for ESP (protocol 50) on ue.address %s, which needs root or CAP_NET_RAW (the harness runs ESP in user space; the kernel needs none), saw %v", ue, unwrapSys(err)))
+		}
+	}
 	if pc, err := netip.ParseAddrPort(p.SUT.PCSCF); err == nil {
 		if err := CheckReach(ue, pc); err != nil {
 			return p.fieldError("ue.address", fmt.Sprintf("expected an address that reaches sut.pcscf %s (%s), saw %s: %v", pc, p.src["sut.pcscf"], quote(p.UE.Address), err))
 		}
 	}
 	return nil
+}
+
+// RawESP opens a raw IP socket for protocol 50 (ESP) on a for a moment, as
+// the user-space ESP of sut.ipsec does (harness/esp): it fails without root
+// or CAP_NET_RAW.
+func RawESP(a netip.Addr) error {
+	network := "ip4:50"
+	if a.Unmap().Is6() {
+		network = "ip6:50"
+	}
+	c, err := net.ListenPacket(network, a.Unmap().String())
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // checkLocal says why a is not an address this host can bind, or "".

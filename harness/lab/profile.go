@@ -97,7 +97,14 @@ type UE struct {
 	PortS   int    `yaml:"port_s"`  // protected server port; 0 = ephemeral
 	SPIC    uint32 `yaml:"spi_c"`
 	SPIS    uint32 `yaml:"spi_s"`
-	Sigcomp bool   `yaml:"sigcomp"` // put comp=sigcomp in Via and Contact
+	// SecAlgorithms are what the UE offers in Security-Client, one
+	// ipsec-3gpp mechanism each, in order: "ALG" or "ALG/EALG", ALG
+	// hmac-sha-1-96 or hmac-md5-96, EALG null, aes-cbc or des-ede3-cbc
+	// (TS 33.203 7.2); without EALG the mechanism names none, which
+	// TS 24.229 7.2A.7 reads as null. Under sut.ipsec the SAs use what the
+	// P-CSCF chose among them. Default: [hmac-sha-1-96], table A.3.2.2-2's.
+	SecAlgorithms []string `yaml:"sec_algorithms"`
+	Sigcomp       bool     `yaml:"sigcomp"` // put comp=sigcomp in Via and Contact
 	// AccessNetworkInfo is the P-Access-Network-Info value.
 	AccessNetworkInfo string `yaml:"access_network_info"`
 	Expires           int    `yaml:"expires"` // requested registration expiry, seconds
@@ -207,6 +214,14 @@ func nameSet(name string, more []string) []string {
 	return out
 }
 
+// DefaultStep is timeouts.step's default: 32 s, RFC 3261's Timer F (64·T1
+// with the default T1 of 500 ms), the time the UE's REGISTER transaction
+// itself waits for a final response (17.1.2.2). A shorter wait would call a
+// response missing that the transaction could still take: at 30 % loss on
+// the UE's access link, a 5 s wait (4 transmissions) misses about one
+// exchange in 15.
+const DefaultStep = 32 * time.Second
+
 // Timeouts bound each step.
 type Timeouts struct {
 	Step time.Duration `yaml:"step"` // how long to wait for each expected message
@@ -246,7 +261,7 @@ const (
 //	  (sip: + core.scscf_name), peer_timeout 10s
 //	core: pcscf1.visited1.net, icscf1_p.home1.net, scscf1.home1.net,
 //	  visited_network_id visited1.net, max_expires 600000
-//	timeouts: step 5s
+//	timeouts: step 32s (DefaultStep)
 //
 // A lab file, the environment and flags override these field by field, with
 // one exception: K, OP and OPc are one group. When any of them is given, the
@@ -281,6 +296,7 @@ func DefaultFor(ip string) *Profile {
 			Address:           ip,
 			SPIC:              23456789,
 			SPIS:              12345678,
+			SecAlgorithms:     []string{"hmac-sha-1-96"},
 			AccessNetworkInfo: "3GPP-UTRAN-TDD; utran-cell-id-3gpp=234151D0FCE11",
 			Expires:           600000,
 		},
@@ -297,7 +313,7 @@ func DefaultFor(ip string) *Profile {
 			VisitedNetworkID: "visited1.net",
 			MaxExpires:       600000,
 		},
-		Timeouts: Timeouts{Step: 5 * time.Second},
+		Timeouts: Timeouts{Step: DefaultStep},
 	}
 	if !slices.Contains(p.VCCApp.AcceptFrom, ip) {
 		p.VCCApp.AcceptFrom = append(p.VCCApp.AcceptFrom, ip)
@@ -340,6 +356,7 @@ func (p *Profile) clone() *Profile {
 	c := *p
 	c.Subscriber.IMPUs = slices.Clone(p.Subscriber.IMPUs)
 	c.Subscribers.IMPUs = slices.Clone(p.Subscribers.IMPUs)
+	c.UE.SecAlgorithms = slices.Clone(p.UE.SecAlgorithms)
 	c.VCCApp.AcceptFrom = slices.Clone(p.VCCApp.AcceptFrom)
 	c.Core.PCSCFNames = slices.Clone(p.Core.PCSCFNames)
 	c.Core.ICSCFNames = slices.Clone(p.Core.ICSCFNames)

@@ -50,7 +50,7 @@ func TestDefaultIsValidAndHoldsTheSeedValues(t *testing.T) {
 		{"core.scscf_name", p.Core.SCSCFName, "scscf1.home1.net"},
 		{"core.visited_network_id", p.Core.VisitedNetworkID, "visited1.net"},
 		{"core.max_expires", p.Core.MaxExpires, 600000},
-		{"timeouts.step", p.Timeouts.Step, 5 * time.Second},
+		{"timeouts.step", p.Timeouts.Step, 32 * time.Second},
 		{"origin", p.Origin("sut.pcscf"), "default"},
 	}
 	for _, c := range checks {

@@ -114,6 +114,12 @@ var fieldChecks = map[string]func(p *Profile) string{
 		}
 		return checkHostPort(p.SUT.PCSCF, true, 1)
 	},
+	"sut.ipsec": func(p *Profile) string {
+		if p.SUT.IPsec && !p.SUT.SecAgree {
+			return "expected sut.sec_agree true with sut.ipsec true: the IPsec SAs are the outcome of the security agreement (TS 33.203 7.1), saw sut.sec_agree false"
+		}
+		return ""
+	},
 	"sut.dns": func(p *Profile) string {
 		if p.SUT.DNS == "" {
 			return ""
@@ -285,8 +291,28 @@ var fieldChecks = map[string]func(p *Profile) string{
 	},
 }
 
+// The algorithms of TS 33.203 7.2 the harness's ESP implements
+// (harness/esp, whose names these are), for ue.sec_algorithms.
+var (
+	secIntegrity  = []string{"hmac-sha-1-96", "hmac-md5-96"}
+	secEncryption = []string{"null", "aes-cbc", "des-ede3-cbc"}
+)
+
+// checkSecAlgorithm expects "ALG" or "ALG/EALG".
+func checkSecAlgorithm(s string) string {
+	alg, ealg, hasE := strings.Cut(s, "/")
+	if !slices.Contains(secIntegrity, strings.ToLower(alg)) {
+		return fmt.Sprintf("expected an integrity algorithm among %s, optionally /EALG, saw %s", strings.Join(secIntegrity, ", "), quote(s))
+	}
+	if hasE && !slices.Contains(secEncryption, strings.ToLower(ealg)) {
+		return fmt.Sprintf("expected an encryption algorithm among %s after /, saw %s", strings.Join(secEncryption, ", "), quote(s))
+	}
+	return ""
+}
+
 var listChecks = map[string]func(s string) string{
-	"subscriber.impus": func(s string) string { return checkURI(s, true) },
+	"ue.sec_algorithms": checkSecAlgorithm,
+	"subscriber.impus":  func(s string) string { return checkURI(s, true) },
 	"vcc_app.accept_from": func(s string) string {
 		_, problem := checkIP(s)
 		return problem

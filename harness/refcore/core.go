@@ -26,8 +26,34 @@
 // own Via carries rport (RFC 3581), so that the hop after it answers to the
 // socket it sent from, whatever host name the Via names.
 //
-// It is test equipment, not a product: one subscriber (the lab's), no real
-// IPsec (the protected REGISTER arrives on the same entry socket), no
+// Each CSCF's Cx peer is a diameter.Link: connected at Start (each CSCF
+// waits for its own connection, Config.CxWait), watched by the RFC 3539
+// watchdog, connected again every Config.Tc when it is lost; while a CSCF has
+// no connection it answers 480 (TS 24.229 5.3.1.2).
+//
+// As a server it holds bounded state for a bounded time, whatever its peers
+// send (Limits): each hop's server transactions (a request beyond them is
+// answered 503), its accepted TCP connections (one goroutine each, closed
+// when idle or when a message stays unfinished), the S-CSCF's challenges
+// (reg-await-auth, TS 24.229 table 7.8.1) and the registrations (their
+// expiry). A request that parses as SIP but breaks the grammar of a header
+// every hop reads (Via, From, To, Call-ID, CSeq, Max-Forwards, the
+// Request-URI, Contact) is answered 400, as a real server answers a
+// scanner's.
+//
+// With the lab's sut.ipsec the P-CSCF runs the security agreement of
+// TS 33.203 7.1 over real ESP in user space (harness/esp, ipsec.go): its 401
+// carries a Security-Server with the ports and SPIs of its own lease from
+// the process's pool, it creates the four SAs with the IK and CK of the
+// S-CSCF's 401 before the 401 leaves, and it takes the protected REGISTER
+// only over them, on its port-s; a REGISTER sent in clear to a protected
+// port is refused (the kernel has no socket there), one with
+// Security-Verify on the unprotected port is answered 403. The ESP
+// deviations (10/bad-icv, 10/wrong-spi, 10/replay, 10/in-clear,
+// 5/alg-not-offered) break the SAs on purpose. Without sut.ipsec the
+// protected REGISTER arrives on the same entry socket, in clear.
+//
+// It is test equipment, not a product: one subscriber (the lab's), no
 // Diameter routing or failover, loopback addresses only: it binds only
 // loopback addresses and its transport refuses to send anywhere else.
 package refcore
@@ -54,6 +80,10 @@ import (
 // DefaultSecurityServer is the Security-Server of table A.3.2.2-5.
 const DefaultSecurityServer = "ipsec-3gpp; q=0.1; alg=hmac-sha-1-96; spi-c=98765432; spi-s=87654321; port-c=8642; port-s=7531"
 
+// InnerT2 is the T2 of the hops that relay to the next hop of the core (see
+// Config.Timers).
+const InnerT2 = time.Second
+
 // Garbage is what a malformed deviation sends when it gives no Value: bytes
 // that do not parse as SIP.
 const Garbage = "\x00\x01\x02 this is not a SIP message \xff\xfe\r\n\r\n"
@@ -71,7 +101,12 @@ type Config struct {
 	// DefaultSecurityServer.
 	SecurityServer string
 	// Timers are the RFC 3261 timers of every hop; zero fields mean the
-	// defaults.
+	// defaults (T1 500 ms, T4 5 s), but for T2 (RFC 3261 17.1.2.2: how long
+	// a server takes to answer when it does not answer at once): the P-CSCF
+	// and the I-CSCF relay only to the next hop of the core, on loopback,
+	// which answers within milliseconds, so their T2 is InnerT2 (1 s: their
+	// retransmissions under loss come every second, not every 4); the
+	// S-CSCF's, whose step 11 goes to the VCC Application, is the RFC's 4 s.
 	Timers transport.Timers
 	// ShardVCCApps, when not empty, split the population into
 	// len(ShardVCCApps) slices (subscribers.Shard.Slice) and send the
@@ -88,6 +123,19 @@ type Config struct {
 	// means the in-memory HSS (no Diameter). Over Cx the HSS owns the SQN:
 	// the stale-sqn deviation is then the HSS's to play, not the core's.
 	HSS netip.AddrPort
+	// Tc is how often the CSCFs try to connect to the HSS while they have
+	// no connection; 0 means DefaultTc.
+	Tc time.Duration
+	// CxWait is how long Start waits for each CSCF's first connection to
+	// the HSS; 0 means DefaultCxWait, negative means Start does not wait
+	// (the CSCFs answer 480 until they are connected).
+	CxWait time.Duration
+	// Watchdog is Tw of the connections to the HSS (RFC 3539); 0 means
+	// diameter.DefaultWatchdog.
+	Watchdog time.Duration
+	// Limits bound what the core holds for its peers; zero fields mean
+	// the defaults (see Limits).
+	Limits Limits
 }
 
 // Core is a running reference core.
@@ -105,26 +153,26 @@ type Core struct {
 	layers  []*transport.Layer // one per hop, as if each ran on its own
 	p, i, s *transport.Endpoint
 	hss     *hss
-	cx      *cxPeers // nil: the in-memory HSS answers the Cx queries
+	cx      *cxPeers    // nil: the in-memory HSS answers the Cx queries
+	sec     *pcscfIPsec // nil without sut.ipsec
 
 	// The population besides the lab's subscriber (population.go), nil
 	// for none, and its authentication centre.
 	pop *subscribers.Set
 	auc *subscribers.AuC
 
+	// The tables, bounded by Config.Limits, each entry expiring: a
+	// challenge after reg-await-auth, the others with their registration.
 	mu     sync.Mutex
-	nonces map[string]*nonceRec // S-CSCF: nonce -> vector
-	routes map[string]string    // P-CSCF: IMPU -> Service-Route
-	regs   map[string]int       // S-CSCF: IMPU -> granted expires
-	impus  map[string][]string  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
+	nonces *table[*nonceRec] // S-CSCF: nonce -> vector
+	routes *table[string]    // P-CSCF: IMPU -> Service-Route
+	regs   *table[int]       // S-CSCF: IMPU -> granted expires
+	impus  *table[[]string]  // S-CSCF: IMPI -> IMPUs of the last user profile from the HSS (Cx)
 	// relayed200 is signalled when the P-CSCF has relayed a 2xx to the UE
 	// (deviation 9.SAR/late waits for it).
 	relayed200 chan struct{}
-	// up is closed once the three hops are bound: a hop's handler reads
-	// the next hop's endpoint, set after its own receiver started.
-	up      chan struct{}
-	upOnce  sync.Once
-	vccCSeq int
+	vccCSeq    int
+	ready      chan struct{} // closed once every hop's endpoint is set
 }
 
 // pTx is what the P-CSCF keeps of a REGISTER it relays.
@@ -132,18 +180,20 @@ type pTx struct {
 	ue       netip.AddrPort // where the REGISTER came from
 	secAgree bool           // the REGISTER carried Security-Client
 	authResp bool           // the REGISTER carried credentials (a non-empty response)
-	// protected: the lab says sec-agree runs over real IPsec and the REGISTER
-	// carried Security-Verify, so it came over the security association: its
+	// protected: the REGISTER came over the security associations (under
+	// sut.ipsec, to the protected server port of agreement sa; without it,
+	// the lab says sut.ipsec and the REGISTER carried Security-Verify): its
 	// responses go back the way it came, to the UE's port-c (TS 33.203 7.1),
-	// not to the Via sent-by. The core has no kernel SAs; it routes as if.
+	// not to the Via sent-by.
 	protected bool
+	sa        *pAgreement
+	client    []string // the Security-Client lines
 }
 
 type nonceRec struct {
 	v       aka.Vector
 	xres    []byte // XRES as the HSS gave it
 	impi    string
-	added   time.Time
 	lateMAR bool // deviation 3.MAR/late: the MAR is still to be sent
 }
 
@@ -222,10 +272,12 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		cfg.SecurityServer = DefaultSecurityServer
 	}
 	cctx, cancel := context.WithCancel(context.Background())
+	lim := cfg.Limits.withDefaults()
 	c := &Core{
 		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h, pop: pop,
-		nonces: map[string]*nonceRec{}, routes: map[string]string{}, regs: map[string]int{},
-		impus: map[string][]string{}, relayed200: make(chan struct{}, 1), up: make(chan struct{}),
+		nonces: newTable[*nonceRec](lim.MaxChallenges), routes: newTable[string](lim.MaxRegistrations),
+		regs: newTable[int](lim.MaxRegistrations), impus: newTable[[]string](lim.MaxRegistrations),
+		relayed200: make(chan struct{}, 1), ready: make(chan struct{}),
 	}
 	if pop != nil {
 		c.auc = subscribers.NewAuC(pop, nil)
@@ -242,14 +294,36 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		at   netip.AddrPort
 		h    transport.Handler
 	}{{"P-CSCF", &c.p, entry, c.pcscf}, {"I-CSCF", &c.i, netip.AddrPortFrom(ha, 0), c.icscf}, {"S-CSCF", &c.s, netip.AddrPortFrom(ha, 0), c.scscf}} {
-		l := transport.New(transport.Options{Timers: cfg.Timers, Reach: loopbackOnly, Logger: log.With("node", n.name)})
+		h := n.h
+		// A message that comes while the other hops are still binding waits
+		// until every hop's endpoint is known.
+		gated := func(in *transport.Incoming) {
+			select {
+			case <-c.ready:
+				h(in)
+			case <-cctx.Done():
+			}
+		}
+		timers := cfg.Timers
+		if timers.T2 == 0 && n.name != "S-CSCF" {
+			timers.T2 = InnerT2
+		}
+		l := transport.New(transport.Options{Timers: timers, Reach: loopbackOnly, Logger: log.With("node", n.name),
+			MaxMessage: lim.MaxMessage, HeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
+			MaxConnections: lim.MaxConnections, MaxTransactions: lim.MaxTransactions})
 		c.layers = append(c.layers, l)
-		if *n.ep, err = l.Listen(cctx, n.at, c.whenUp(n.h)); err != nil {
+		if *n.ep, err = l.Listen(cctx, n.at, gated); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("refcore: %s: %w", n.name, err)
 		}
 	}
-	c.upOnce.Do(func() { close(c.up) })
+	if cfg.Lab.SUT.IPsec {
+		if c.sec, err = startPCSCFIPsec(ha, c.layers[0], log.With("node", "P-CSCF")); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	close(c.ready)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -271,23 +345,15 @@ func (c *Core) ICSCF() netip.AddrPort { return c.i.Addr() }
 // and where the VCC Application's 200 OK (step 13) must go.
 func (c *Core) SCSCF() netip.AddrPort { return c.s.Addr() }
 
-// whenUp holds h until every hop is bound (or the core closes).
-func (c *Core) whenUp(h transport.Handler) transport.Handler {
-	return func(in *transport.Incoming) {
-		<-c.up
-		h(in)
-	}
-}
-
 // Close stops everything. It is idempotent.
 func (c *Core) Close() error {
-	c.upOnce.Do(func() { close(c.up) })
 	c.once.Do(func() {
 		c.cancel()
 		c.closeCx()
 		for _, l := range c.layers {
 			l.Close()
 		}
+		c.sec.close()
 		c.wg.Wait()
 	})
 	return nil
@@ -370,7 +436,41 @@ func wellFormed(m *sipmsg.Message) error {
 			return fmt.Errorf("expected Max-Forwards 0..255, got %q", mf)
 		}
 	}
+	// The addresses a registrar reads (RFC 3261 10.3, 20.10, 20.20, 20.39):
+	// a request that breaks their grammar is answered 400, as a real server
+	// answers, e.g., a scanner's "Contact: None".
+	if u, err := sipmsg.ParseURI(m.RequestURI); err != nil || (u.Scheme != "sip" && u.Scheme != "sips") {
+		return fmt.Errorf("expected a SIP or SIPS Request-URI, got %q", m.RequestURI)
+	}
+	for _, h := range []string{"From", "To"} {
+		if !addressOK(m.Get(h)) {
+			return fmt.Errorf("expected a %s of the form name-addr or addr-spec (RFC 3261 20.20, 20.39), got %q", h, m.Get(h))
+		}
+	}
+	for _, v := range m.Values("Contact") {
+		if strings.TrimSpace(v.Text) != "*" && !addressOK(v.Text) {
+			return fmt.Errorf("expected a Contact of the form name-addr, addr-spec or \"*\" (RFC 3261 20.10), got %q", v.Text)
+		}
+	}
 	return nil
+}
+
+// addressOK reports whether v is a name-addr or addr-spec whose URI has a
+// scheme of RFC 3261 25.1's grammar (ALPHA *( ALPHA / DIGIT / "+" / "-" /
+// "." )) and, for sip and sips, a host.
+func addressOK(v string) bool {
+	na, err := sipmsg.ParseNameAddr(v)
+	if err != nil || na.URI == nil {
+		return false
+	}
+	sch, _, _ := strings.Cut(na.URI.Raw, ":")
+	for i, r := range sch {
+		alpha := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !alpha && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return sch != "" && (na.URI.Scheme != "sip" && na.URI.Scheme != "sips" || na.URI.Host != "")
 }
 
 // decMaxForwards decrements Max-Forwards (adding 69 when absent); false
@@ -450,6 +550,19 @@ func (c *Core) pcscf(in *transport.Incoming) {
 	}
 	t := &pTx{ue: in.Msg.Src, secAgree: req.Has("Security-Client"),
 		protected: c.lab.SUT.IPsec && req.Has("Security-Verify")}
+	if c.sec != nil {
+		t.sa = c.sec.agreement(in.Endpoint)
+		t.protected = t.sa != nil
+		if !t.protected && req.Has("Security-Verify") {
+			r := respond(req, 403, "Forbidden")
+			r.InsertBefore("Content-Length", "Warning", securityVerifyOutside(c.lab.Core.PCSCFName))
+			c.reply(tx, r.Bytes())
+			return
+		}
+		for _, h := range req.Lines("Security-Client") {
+			t.client = append(t.client, h.Value)
+		}
+	}
 	if d, ok := digestParams(req.Get("Authorization")); ok && d["response"] != "" {
 		t.authResp = true
 	}
@@ -473,7 +586,7 @@ func (c *Core) pcscf(in *transport.Incoming) {
 	// association (it carries Security-Verify), "no" for the first one.
 	if a := m.Get("Authorization"); a != "" {
 		ip := "no"
-		if m.Has("Security-Verify") {
+		if m.Has("Security-Verify") && (c.sec == nil || t.protected) {
 			ip = "yes"
 		}
 		m.Set("Authorization", a+`, integrity-protected="`+ip+`"`)
@@ -512,18 +625,45 @@ func (c *Core) pcscfResponse(t *pTx, tx *transport.ServerTx, m *sipmsg.Message) 
 	switch {
 	case m.StatusCode == 401:
 		step = "5"
+		ss := c.cfg.SecurityServer
+		if t.sa != nil {
+			// A new challenge of a REGISTER that came over the SAs: they
+			// stay, and the 401 names them again (TS 33.203 7.4's new set
+			// of SAs is not made).
+			ss = t.sa.mech.String()
+		} else if c.sec != nil && t.secAgree {
+			// TS 33.203 7.1: the SAs are made with the keys of this 401,
+			// before it leaves.
+			var err error
+			ss, err = c.sec.agree(c.ctx, t.ue.Addr(), t.client, m.Get("WWW-Authenticate"), c.pcscf, append(c.devs("5"), c.devs("10")...))
+			if err != nil {
+				c.log.Warn("P-CSCF: no security agreement", "error", err)
+				if req := tx.Request(); req != nil {
+					r := respond(req.Parsed, 500, "Server Internal Error")
+					r.InsertBefore("Content-Length", "Warning", "399 "+c.lab.Core.PCSCFName+" "+strconv.Quote("no security association: "+err.Error()))
+					c.reply(tx, r.Bytes())
+				}
+				return
+			}
+		}
 		// TS 24.229 5.2.2: the P-CSCF removes ck and ik before passing on.
 		_ = deviation.Apply([]deviation.Deviation{
 			{Action: deviation.DropParam, Header: "WWW-Authenticate", Param: "ck"},
 			{Action: deviation.DropParam, Header: "WWW-Authenticate", Param: "ik"}}, m)
 		if t.secAgree {
-			m.InsertAfter("WWW-Authenticate", "Security-Server", c.cfg.SecurityServer)
+			m.InsertAfter("WWW-Authenticate", "Security-Server", ss)
 		}
 	case m.StatusCode >= 200 && m.StatusCode < 300:
 		step = "10"
 		if sr := m.Get("Service-Route"); sr != "" {
+			impu := strings.Clone(uriOf(m.Get("To")))
+			now := time.Now()
 			c.mu.Lock()
-			c.routes[uriOf(m.Get("To"))] = sr
+			if exp := contactExpires(m); exp > 0 {
+				c.routes.put(impu, strings.Clone(sr), now.Add(time.Duration(exp)*time.Second), now)
+			} else {
+				c.routes.del(impu)
+			}
 			c.mu.Unlock()
 		}
 	case t.authResp:
@@ -537,7 +677,13 @@ func (c *Core) pcscfResponse(t *pTx, tx *transport.ServerTx, m *sipmsg.Message) 
 		return
 	}
 	var err error
-	if t.protected {
+	if t.sa != nil {
+		var devs []deviation.Deviation
+		if step == "10" && m.StatusCode >= 200 && m.StatusCode < 300 {
+			devs = c.devs("10")
+		}
+		err = c.sec.respond(t.sa, tx, t.ue, raw, devs, c.tp)
+	} else if t.protected {
 		_, err = tx.RespondTo(t.ue, raw)
 	} else {
 		_, err = tx.Respond(raw)

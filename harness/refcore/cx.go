@@ -40,9 +40,10 @@ const (
 // deviation.
 var errNotSent = errors.New("not sent: no-answer deviation")
 
-// cxPeers are the Diameter clients of the I-CSCF and the S-CSCF.
+// cxPeers are the Diameter client peers of the I-CSCF and the S-CSCF, each
+// a Link of its own: connected at start, reconnected every Tc.
 type cxPeers struct {
-	i, s *diameter.Client
+	i, s *diameter.Link
 
 	mu       sync.Mutex
 	lastData string   // the last User-Data parsed
@@ -69,32 +70,69 @@ func (p *cxPeers) profile(data []byte) ([]string, error) {
 	return ids, nil
 }
 
-// startCx connects the I-CSCF and the S-CSCF to the HSS (CER/CEA each).
+// DefaultTc is how often the I-CSCF and the S-CSCF try to connect to the
+// HSS while they have no connection (RFC 6733 2.1's Tc): 2 s, shorter than
+// the RFC's 30 s because the core is test equipment whose HSS may start
+// just after it.
+const DefaultTc = 2 * time.Second
+
+// DefaultCxWait is how long Start waits for each CSCF's first connection
+// to the HSS (each its own budget, at the same time).
+const DefaultCxWait = 5 * time.Second
+
+// startCx starts the Links of the I-CSCF and the S-CSCF to the HSS and,
+// unless Config.CxWait is negative, waits until both are open (CER/CEA),
+// each for its own CxWait.
 func (c *Core) startCx(ctx context.Context, host netip.Addr) error {
 	if !c.cfg.HSS.Addr().IsLoopback() {
 		return fmt.Errorf("refcore: HSS: expected a loopback address, got %s", c.cfg.HSS)
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	logf := func(format string, args ...any) { c.log.Debug(fmt.Sprintf(format, args...)) }
-	cfg := func(originHost string) diameter.ClientConfig {
-		return diameter.ClientConfig{
+	link := func(originHost string) (*diameter.Link, error) {
+		return diameter.NewLink(c.cfg.HSS, diameter.LinkConfig{Tc: c.cfg.Tc, Client: diameter.ClientConfig{
 			OriginHost: originHost, OriginRealm: c.lab.HomeDomain, VendorID: diameter.Vendor3GPP,
 			ProductName: "imsconform-refcore", Applications: []diameter.Application{diameter.CxApplication},
-			LocalAddr: host, Logf: logf,
-		}
+			LocalAddr: host, Logf: logf, Watchdog: c.cfg.Watchdog,
+		}})
 	}
-	ic, err := diameter.Dial(dctx, c.cfg.HSS, cfg(c.lab.Core.ICSCFName))
+	ic, err := link(c.lab.Core.ICSCFName)
 	if err != nil {
 		return fmt.Errorf("refcore: I-CSCF: %w", err)
 	}
-	sc, err := diameter.Dial(dctx, c.cfg.HSS, cfg(c.lab.Core.SCSCFName))
+	sc, err := link(c.lab.Core.SCSCFName)
 	if err != nil {
 		ic.Close()
 		return fmt.Errorf("refcore: S-CSCF: %w", err)
 	}
 	c.cx = &cxPeers{i: ic, s: sc}
-	return nil
+	wait := c.cfg.CxWait
+	if wait == 0 {
+		wait = DefaultCxWait
+	}
+	if wait < 0 {
+		return nil
+	}
+	errs := make(chan error, 2)
+	for _, p := range []struct {
+		name string
+		l    *diameter.Link
+	}{{"I-CSCF", ic}, {"S-CSCF", sc}} {
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			if _, err := p.l.WaitOpen(wctx); err != nil {
+				errs <- fmt.Errorf("refcore: %s: expected its Diameter connection to the HSS open within %s: %w", p.name, wait, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	err = errors.Join(<-errs, <-errs)
+	if err != nil {
+		c.closeCx()
+		c.cx = nil
+	}
+	return err
 }
 
 func (c *Core) closeCx() {
@@ -127,7 +165,7 @@ func (c *Core) DiameterHosts() (icscf, scscf string) {
 // cxRequest starts a Cx request in the TS 29.229 order: Session-Id,
 // Vendor-Specific-Application-Id, Auth-Session-State, Origin-Host,
 // Origin-Realm, Destination-Realm.
-func cxRequest(cl *diameter.Client, code uint32, realm string) *diameter.Message {
+func cxRequest(cl *diameter.Link, code uint32, realm string) *diameter.Message {
 	return diameter.NewRequest(code, diameter.AppCx, 0, 0,
 		diameter.UTF8String(diameter.AVPSessionID, 0, diameter.AVPFlagMandatory, cl.NewSessionID()),
 		diameter.Grouped(diameter.AVPVendorSpecificApplicationID, 0, diameter.AVPFlagMandatory,
@@ -158,7 +196,7 @@ func cxBytes(code uint32, b []byte) diameter.AVP {
 
 // cxDo applies the deviations of step to req and sends it; a no-answer
 // deviation withholds it (errNotSent).
-func (c *Core) cxDo(cl *diameter.Client, step string, req *diameter.Message) (*diameter.Message, error) {
+func (c *Core) cxDo(cl *diameter.Link, step string, req *diameter.Message) (*diameter.Message, error) {
 	if step != "" {
 		ds := deviation.For(c.cfg.Deviations, step)
 		if deviation.Has(ds, deviation.NoAnswer) {

@@ -225,8 +225,9 @@ func TestCxStart(t *testing.T) {
 	}
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
 	ln.Close() // nothing listens there now
-	if _, err := Start(context.Background(), Config{Lab: p, Host: "127.0.0.1", Transport: "udp", HSS: addr}); err == nil || !strings.Contains(err.Error(), "I-CSCF") {
-		t.Errorf("expected a connection error naming the I-CSCF, got %v", err)
+	_, err = Start(context.Background(), Config{Lab: p, Host: "127.0.0.1", Transport: "udp", HSS: addr, CxWait: 500 * time.Millisecond, Tc: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "I-CSCF") || !strings.Contains(err.Error(), "S-CSCF") || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("expected a connection error naming the I-CSCF, the S-CSCF and the refused connection, got %v", err)
 	}
 }
 

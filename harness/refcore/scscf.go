@@ -72,7 +72,7 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 		return
 	}
 	c.mu.Lock()
-	rec := c.nonces[d["nonce"]]
+	rec, _ := c.nonces.get(d["nonce"], time.Now())
 	c.mu.Unlock()
 	if rec == nil {
 		// Unknown or used nonce: challenge afresh (RFC 3261 22.4).
@@ -127,8 +127,8 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 		// Deviation 9.SAR/late: the 200 OK first, with the profile known
 		// before; the SAR once the P-CSCF has relayed the 200 OK to the UE.
 		c.mu.Lock()
-		if c.impus[impi] != nil {
-			impus = c.impus[impi]
+		if got, ok := c.impus.get(impi, time.Now()); ok {
+			impus = got
 		}
 		c.mu.Unlock()
 		c.register(m, tx, impu, impus, func() {
@@ -156,13 +156,16 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 			c.reply(tx, respond(m, status, reason).Bytes())
 			return
 		}
+		now := time.Now()
+		until := now.Add(time.Duration(c.grantedExpires(m)) * time.Second)
 		c.mu.Lock()
+		before, known := c.impus.get(impi, now)
 		switch {
 		case got != nil:
-			c.impus[impi] = got
+			c.impus.put(strings.Clone(impi), got, until, now)
 			impus = got
-		case c.impus[impi] != nil:
-			impus = c.impus[impi] // the profile the HSS sent before
+		case known:
+			impus = before // the profile the HSS sent before
 		default:
 			impus = []string{impu}
 		}
@@ -173,7 +176,7 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 
 func (c *Core) forget(nonce string) {
 	c.mu.Lock()
-	delete(c.nonces, nonce)
+	c.nonces.del(nonce)
 	c.mu.Unlock()
 }
 
@@ -219,14 +222,10 @@ func (c *Core) challenge(m *sipmsg.Message, tx *transport.ServerTx, impi, impu s
 		}
 	}
 	nonce := aka.Nonce{RAND: v.RAND, AUTN: v.AUTN}.Encode()
-	c.mu.Lock()
 	now := time.Now()
-	for k, r := range c.nonces {
-		if now.Sub(r.added) > 10*time.Minute {
-			delete(c.nonces, k)
-		}
-	}
-	c.nonces[nonce] = &nonceRec{v: v, xres: xres, impi: impi, added: now, lateMAR: lateMAR}
+	c.mu.Lock()
+	// TS 24.229 5.4.1.2.1: the challenge waits reg-await-auth for its answer.
+	c.nonces.put(nonce, &nonceRec{v: v, xres: xres, impi: strings.Clone(impi), lateMAR: lateMAR}, now.Add(RegAwaitAuth), now)
 	c.mu.Unlock()
 	r := respond(m, 401, "Unauthorized")
 	w := `Digest realm="` + c.lab.Realm + `", nonce="` + nonce + `", algorithm=AKAv1-MD5`
@@ -282,6 +281,19 @@ func (c *Core) grantedExpires(m *sipmsg.Message) int {
 	return req
 }
 
+// contactExpires is the expiry a registrar's 2xx grants: the Contact's
+// expires parameter, else Expires, else 3600 (RFC 3261 10.2.1.1).
+func contactExpires(m *sipmsg.Message) int {
+	e, _ := headerParam(m.Get("Contact"), "expires")
+	if v, err := strconv.Atoi(e); err == nil {
+		return v
+	}
+	if v, err := strconv.Atoi(m.Get("Expires")); err == nil {
+		return v
+	}
+	return 3600
+}
+
 // register completes a successful registration: 200 OK (steps 10/14), with
 // impus (the user profile's) in P-Associated-URI, and the REGISTER to the
 // VCC Application (step 11). beforeStep11, when not nil, runs first, off
@@ -308,11 +320,12 @@ func (c *Core) register(m *sipmsg.Message, tx *transport.ServerTx, impu string, 
 		pau = append(pau, "<"+u+">")
 	}
 	r.InsertBefore("Content-Length", "P-Associated-URI", strings.Join(pau, ", "))
+	now := time.Now()
 	c.mu.Lock()
 	if exp == 0 {
-		delete(c.regs, impu)
+		c.regs.del(impu)
 	} else {
-		c.regs[impu] = exp
+		c.regs.put(strings.Clone(impu), exp, now.Add(time.Duration(exp)*time.Second), now)
 	}
 	c.mu.Unlock()
 	c.reply(tx, r.Bytes())

@@ -20,6 +20,7 @@ import (
 
 	"imsconform/harness/check"
 	"imsconform/harness/deviation"
+	"imsconform/harness/esp"
 	"imsconform/harness/expect"
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
@@ -79,9 +80,12 @@ type Plan struct {
 	Rules    []scenario.Rule
 	// Catalogue identifies the rules the run is judged by.
 	Catalogue *rundiff.Catalogue
-	opts      Options
-	expect    *expect.File    // Options.Gate.Expect, loaded
-	baseline  *rundiff.Report // Options.Gate.Baseline, read
+	// Program is the rules compiled (check.Compile), bound to the lab's
+	// values when the flow has run.
+	Program  *check.Program
+	opts     Options
+	expect   *expect.File    // Options.Gate.Expect, loaded
+	baseline *rundiff.Report // Options.Gate.Baseline, read
 }
 
 // Prepare resolves the lab and loads the rules. Its error says what is wrong
@@ -109,6 +113,11 @@ func Prepare(opts Options) (*Plan, error) {
 	if len(opts.Deviations) > 0 && p.SUT.PCSCF != "" {
 		return nil, fmt.Errorf("deviations break the embedded reference core on purpose; the lab names a SUT (sut.pcscf %s), so they cannot apply", p.SUT.PCSCF)
 	}
+	for _, d := range opts.Deviations {
+		if _, ok := deviation.ESPSteps[d.Action]; ok && !p.SUT.IPsec {
+			return nil, fmt.Errorf("deviation %s breaks the IPsec security associations; the lab has none (sut.ipsec false): add --set sut.ipsec=true", d)
+		}
+	}
 	sc, err := scenario.Load(scenarios.FS, ScenarioDir)
 	if err != nil {
 		return nil, err
@@ -121,7 +130,7 @@ func Prepare(opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{Lab: p, Profile: profile, Scenario: sc, Rules: rules, opts: opts, Catalogue: catalogue(sc.Name, rules)}
+	pl := &Plan{Lab: p, Profile: profile, Scenario: sc, Rules: rules, opts: opts, Catalogue: catalogue(sc.Name, rules), Program: check.Compile(rules)}
 	g := opts.Gate
 	if g.Level != "" {
 		if _, err := scenario.ParseLevel(string(g.Level)); err != nil {
@@ -174,11 +183,11 @@ type Outcome struct {
 // that came before keep their verdicts.
 func (pl *Plan) Execute(ctx context.Context) *Outcome {
 	fr := flow.Run(ctx, flow.Options{Lab: pl.Lab, Deviations: pl.opts.Deviations, Logger: pl.opts.Logger})
-	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, NotDue: fr.NotDue, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}}
+	in := check.Input{Messages: fr.Messages, Missing: fr.Missing, NotDue: fr.NotDue, Facts: fr.Facts, Vars: fr.Vars, Deviated: map[string]bool{}, Packets: fr.Trace.Packets()}
 	for _, d := range pl.opts.Deviations {
 		in.Deviated[d.Step] = true // asked for: a broken stimulus there fails, it does not err
 	}
-	results := check.Evaluate(pl.Rules, in)
+	results := pl.Program.Bind(in.Vars).Evaluate(in)
 	o := &Outcome{Plan: pl, Flow: fr, Results: results, byID: make(map[string]int, len(results))}
 	if fr.Err != nil {
 		o.Errors = append(o.Errors, fr.Err.Error())
@@ -348,6 +357,7 @@ func (o *Outcome) Report() *reports.Run {
 			if o.masker != nil {
 				r.Trace = o.masker.Messages(r.Trace)
 			}
+			r.ESP = f.Trace.Packets()
 		}
 		for step, m := range f.Messages {
 			r.Steps[step] = m.Seq
@@ -375,12 +385,24 @@ func (o *Outcome) Report() *reports.Run {
 	return r
 }
 
-// WriteReports writes report.json, report.html, trace.pcap (and junit.xml
-// with opts.JUnit) into dir as one set (reports.Write) and a console summary
-// to w. It writes what it can even when one report fails; the error says
-// which failed, or where the reports went instead.
+// ESPSAFile is the name of the esp_sa file beside trace.pcap.
+const ESPSAFile = "esp_sa"
+
+// WriteReports writes report.json, report.html, trace.pcap, junit.xml (and
+// the diff with a baseline) into dir as one set (reports.Write) and a
+// console summary to w. After an IPsec run (sut.ipsec) it writes beside the
+// pcap the esp_sa file, Wireshark's table of the run's SAs with their keys
+// (mode 0600: the one place the keys are written), with which Wireshark and
+// tshark decrypt and authenticate the ESP packets (README); a run without
+// SAs removes an esp_sa left there by an earlier one. It writes what it can
+// even when one report fails; the error says which failed, or where the
+// reports went instead.
 func (o *Outcome) WriteReports(dir string, w io.Writer, opts reports.WriteOptions) error {
-	return writeReports(dir, w, o.Report(), opts)
+	var sa []esp.ESPSARecord
+	if o.Flow != nil {
+		sa = o.Flow.ESPSA
+	}
+	return writeReports(dir, w, o.Report(), opts, sa)
 }
 
 // WriteErrorReports writes the reports of a run that could not start (a
@@ -388,11 +410,23 @@ func (o *Outcome) WriteReports(dir string, w io.Writer, opts reports.WriteOption
 // error, and err in the reports' errors.
 func WriteErrorReports(dir string, w io.Writer, err error, opts reports.WriteOptions) error {
 	r := &reports.Run{Tool: "imsconform", Started: opts.Started, Finished: time.Now(), Steps: map[string]int{}, Errors: []string{err.Error()}}
-	return writeReports(dir, w, r, opts)
+	return writeReports(dir, w, r, opts, nil)
 }
 
-func writeReports(dir string, w io.Writer, r *reports.Run, opts reports.WriteOptions) error {
-	_, err := reports.Write(dir, r, opts)
+func writeReports(dir string, w io.Writer, r *reports.Run, opts reports.WriteOptions, sa []esp.ESPSARecord) error {
+	p, err := reports.Write(dir, r, opts)
+	if p.Dir != "" {
+		espSA := filepath.Join(p.Dir, ESPSAFile)
+		if len(sa) > 0 {
+			if werr := esp.WriteESPSAFile(espSA, sa); werr != nil {
+				err = errors.Join(err, werr)
+			} else if w != nil {
+				fmt.Fprintf(w, "esp_sa: %s (the SAs' keys, for Wireshark beside trace.pcap: keep it secret)\n", espSA)
+			}
+		} else if rerr := os.Remove(espSA); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
 	if w != nil {
 		reports.Summary(w, r)
 	}

@@ -1,8 +1,6 @@
 package scenario
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -15,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"imsconform/harness/diameter"
+	"imsconform/harness/yamldoc"
 )
 
 type flowDoc struct {
@@ -300,60 +299,12 @@ func decodeFile(fsys fs.FS, file string, v any) (*yaml.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: expected a readable scenario file, saw %v", file, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return nil, yamlError(file, err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(file, err)
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:1: expected a mapping, saw an empty or non-mapping document", file)
-	}
-	return doc.Content[0], nil
+	return yamldoc.Decode(file, "scenario", data, v)
 }
 
-var (
-	reUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
-	reLine         = regexp.MustCompile(`line (\d+): (.*)`)
-)
+func seqItems(m *yaml.Node, key string) []*yaml.Node { return yamldoc.Items(m, key) }
 
-func yamlError(file string, err error) error {
-	var te *yaml.TypeError
-	msg := err.Error()
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s:%s: expected a known field, saw unknown field %q", file, m[1], m[2])
-	}
-	if m := reLine.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s:%s: expected valid scenario YAML, saw %s", file, m[1], m[2])
-	}
-	if err.Error() == "EOF" {
-		return fmt.Errorf("%s:1: expected a YAML document, saw an empty file", file)
-	}
-	return fmt.Errorf("%s: expected valid scenario YAML, saw %s", file, strings.TrimPrefix(msg, "yaml: "))
-}
-
-// seqItems returns the item nodes of the sequence under key of mapping m.
-func seqItems(m *yaml.Node, key string) []*yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
-			return m.Content[i+1].Content
-		}
-	}
-	return nil
-}
-
-func lineOf(items []*yaml.Node, i int, parent *yaml.Node) int {
-	if i < len(items) {
-		return items[i].Line
-	}
-	return parent.Line
-}
+func lineOf(items []*yaml.Node, i int, parent *yaml.Node) int { return yamldoc.Line(items, i, parent) }
 
 var reVar = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 
@@ -369,23 +320,28 @@ func TemplateVars(t string) []string {
 // Expand fills {{name}} in t from vars; quote, when set, transforms each
 // value (e.g. regexp.QuoteMeta). It fails on a variable vars does not hold.
 func Expand(t string, vars map[string]string, quote func(string) string) (string, error) {
-	if !strings.Contains(t, "{{") {
-		return t, nil
-	}
-	if len(t) > 4 && t[:2] == "{{" && strings.Index(t, "}}") == len(t)-2 {
-		// the whole template is one variable
-		name := strings.TrimSpace(t[2 : len(t)-2])
+	return ParseTemplate(t).Fill(func(name string) (string, bool) {
 		v, ok := vars[name]
-		if !ok {
-			return "", fmt.Errorf("expected lab value {{%s}}, saw none in this run's variables", name)
-		}
-		if quote != nil {
-			v = quote(v)
-		}
-		return v, nil
+		return v, ok
+	}, quote)
+}
+
+// Template is a templated rule text split once into its literal text and
+// the {{variables}} between, so that filling it for a run, or for each UE of
+// a load run, does not search the text again.
+type Template struct {
+	text string   // a template without variables
+	lits []string // lits[i] stands before vars[i]; the last one ends the text
+	vars []string
+}
+
+// ParseTemplate splits t: each {{name}} (white space around the name
+// trimmed) is a variable; "{{" without a closing "}}" is text.
+func ParseTemplate(t string) Template {
+	if !strings.Contains(t, "{{") {
+		return Template{text: t}
 	}
-	var b strings.Builder
-	b.Grow(len(t) + 32)
+	var tp Template
 	for {
 		i := strings.Index(t, "{{")
 		if i < 0 {
@@ -395,19 +351,46 @@ func Expand(t string, vars map[string]string, quote func(string) string) (string
 		if j < 0 {
 			break
 		}
-		name := strings.TrimSpace(t[i+2 : i+j])
-		v, ok := vars[name]
+		tp.lits = append(tp.lits, t[:i])
+		tp.vars = append(tp.vars, strings.TrimSpace(t[i+2:i+j]))
+		t = t[i+j+2:]
+	}
+	if len(tp.vars) == 0 {
+		return Template{text: t} // "{{" that nothing closes
+	}
+	tp.lits = append(tp.lits, t)
+	return tp
+}
+
+// Vars are the variables the template reads, in order.
+func (tp Template) Vars() []string { return tp.vars }
+
+// Fill writes the template with the values lookup gives (quote, when set,
+// transforming each). It fails on the first variable lookup does not know.
+func (tp Template) Fill(lookup func(name string) (string, bool), quote func(string) string) (string, error) {
+	if len(tp.vars) == 0 {
+		return tp.text, nil
+	}
+	one := len(tp.vars) == 1 && tp.lits[0] == "" && tp.lits[1] == ""
+	var b strings.Builder
+	for i, name := range tp.vars {
+		v, ok := lookup(name)
 		if !ok {
 			return "", fmt.Errorf("expected lab value {{%s}}, saw none in this run's variables", name)
 		}
 		if quote != nil {
 			v = quote(v)
 		}
-		b.WriteString(t[:i])
+		if one {
+			return v, nil
+		}
+		if i == 0 {
+			b.Grow(len(tp.lits[0]) + len(v) + 32)
+		}
+		b.WriteString(tp.lits[i])
 		b.WriteString(v)
-		t = t[i+j+2:]
 	}
-	b.WriteString(t)
+	b.WriteString(tp.lits[len(tp.lits)-1])
 	return b.String(), nil
 }
 
@@ -607,6 +590,15 @@ func (s *Scenario) buildRule(rd ruleDoc, t Table, st Step, file string, ln int) 
 		} else {
 			err = need(rd.Value != nil, "value")
 		}
+	case KindESP:
+		switch {
+		case !slices.Contains(ESPParts, r.Part):
+			err = bad("expected an esp part (%s), saw %q", strings.Join(ESPParts, ", "), r.Part)
+		case r.Part == "spi":
+			err = need(rd.Value != nil, "value")
+		case r.Part == "packets.spi":
+			err = need(len(r.Values) > 0, "values")
+		}
 	case KindFact:
 		known := false
 		for _, f := range Facts {
@@ -739,19 +731,28 @@ func ExpandList(t string, vars map[string]string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if name, ok := wholeVar(t); ok && slices.Contains(ListVars, name) {
+	if IsListTemplate(t) {
 		return strings.Fields(v), nil
 	}
 	return []string{v}, nil
 }
 
-// wholeVar returns the variable name when t is exactly one {{variable}}.
+// IsListTemplate reports whether t is exactly one of ListVars
+// ("{{scscf_names}}"), which ExpandList gives as that set's members.
+func IsListTemplate(t string) bool {
+	name, ok := wholeVar(t)
+	return ok && slices.Contains(ListVars, name)
+}
+
+// wholeVar returns the variable name when t is exactly one {{variable}}:
+// what reVar matches when it matches all of t, "{{", a name with no brace,
+// "}}", white space (\s: tab, newline, form feed, return, space) around
+// the name trimmed.
 func wholeVar(t string) (string, bool) {
-	m := reVar.FindStringSubmatchIndex(t)
-	if m == nil || m[0] != 0 || m[1] != len(t) {
+	if len(t) < 4 || !strings.HasPrefix(t, "{{") || !strings.HasSuffix(t, "}}") || strings.ContainsAny(t[2:len(t)-2], "{}") {
 		return "", false
 	}
-	return t[m[2]:m[3]], true
+	return strings.Trim(t[2:len(t)-2], "\t\n\f\r "), true
 }
 
 // conditions turns a when: mapping into conditions, sorted by variable,
@@ -787,7 +788,7 @@ func (s *Scenario) checkField(r Rule, st Step) error {
 		if diaStart {
 			return fmt.Errorf("expected command, request and application only on a Diameter step, saw them on step %s (SIP)", st.ID)
 		}
-		if r.Kind != KindEnvelope && !ValidPart(r.Part) {
+		if r.Kind != KindEnvelope && r.Kind != KindESP && !ValidPart(r.Part) {
 			return fmt.Errorf("expected a part (value, uri, uri.host, param:NAME, digest:NAME, via.port, expiry, ...), saw %q", r.Part)
 		}
 		return nil

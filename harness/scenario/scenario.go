@@ -41,12 +41,21 @@ const (
 	KindAfter     Kind = "after"       // the message was captured after another step's message
 	KindDiffers   Kind = "differs"     // the field is not equivalent to a field of another captured message
 	KindBodyLen   Kind = "body-length" // Content-Length equals the body's length in octets
+	KindESP       Kind = "esp"         // the ESP the message travelled in, or the peer's ESP packets (ESPParts)
 )
+
+// ESPParts are the parts of an esp rule: of the step's message, protected
+// (it travelled inside ESP) and spi (its SPI equals value); of the ESP
+// packets the harness received from the message's sender during the run,
+// packets.icv (each verifies: ICV right, trailer well formed), packets.spi
+// (each carries one of values, the SA its ports belong to) and
+// packets.sequence (per SA the sequence numbers start at 1 and increase).
+var ESPParts = []string{"protected", "spi", "packets.icv", "packets.spi", "packets.sequence"}
 
 // Kinds lists every rule kind.
 var Kinds = []Kind{KindStartLine, KindPresent, KindAbsent, KindCount, KindEquals, KindMatches,
 	KindOneOf, KindMembers, KindContains, KindExcludes, KindSameAs, KindViaEcho, KindCompare, KindDate, KindNonce,
-	KindEnvelope, KindFact, KindWithin, KindAfter, KindDiffers, KindBodyLen}
+	KindEnvelope, KindFact, KindWithin, KindAfter, KindDiffers, KindBodyLen, KindESP}
 
 // Level is how binding a rule is, taken from its source.
 type Level string
@@ -103,7 +112,8 @@ var Vars = []string{"impu", "impus", "tel_impu", "impi", "realm", "registrar", "
 	"sigcomp", "sec_agree", "ipsec", "pani", "expires", "preference", "pcscf_name", "icscf_name", "scscf_name",
 	"visited_network_id", "vccapp_uri", "vccapp_host", "pcscf_entry", "profile",
 	"hss_realm", "hss_host", "icscf_diameter_host", "scscf_diameter_host", "scscf_uri", "cx_observed",
-	"pcscf_names", "icscf_names", "scscf_names", "resync"}
+	"pcscf_names", "icscf_names", "scscf_names", "resync",
+	"pcscf_port_c", "pcscf_port_s", "pcscf_spi_c", "pcscf_spi_s", "sa_alg", "sa_ealg"}
 
 // ListVars are the variables that hold a set: space-separated values. In
 // the values of one-of, members and within, a value that is exactly one

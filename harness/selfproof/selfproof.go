@@ -166,6 +166,19 @@ func Candidates(r scenario.Rule) []deviation.Deviation {
 		return out
 	case scenario.KindEnvelope:
 		return append(out, deviation.Deviation{Step: st, Action: deviation.NoAnswer})
+	case scenario.KindESP:
+		// The SAs broken on purpose (sut.ipsec): the fault each part judges.
+		switch r.Part {
+		case "protected", "spi":
+			out = append(out, deviation.Deviation{Step: st, Action: deviation.InClear})
+		case "packets.icv":
+			out = append(out, deviation.Deviation{Step: st, Action: deviation.BadICV})
+		case "packets.spi":
+			out = append(out, deviation.Deviation{Step: st, Action: deviation.WrongSPI})
+		case "packets.sequence":
+			out = append(out, deviation.Deviation{Step: st, Action: deviation.Replay})
+		}
+		return append(out, deviation.Deviation{Step: st, Action: deviation.NoAnswer})
 	}
 	// The field edits shared by the value kinds (equals, matches, one-of,
 	// members, same-as, compare) and, as a fallback, by the kinds above.
@@ -253,7 +266,7 @@ func Prove(ctx context.Context, sc *scenario.Scenario, profile string, o Options
 		for _, d := range ds {
 			dev[d.Step] = true
 		}
-		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: dev}), nil
+		return check.Evaluate(rules, check.Input{Messages: fr.Messages, Missing: fr.Missing, Facts: fr.Facts, Vars: fr.Vars, Deviated: dev, Packets: fr.Trace.Packets(), NotDue: fr.NotDue}), nil
 	}
 	cleans := make([][]check.Result, len(Baselines))
 	for b, base := range Baselines {

@@ -2,6 +2,8 @@ package selfproof
 
 import (
 	"context"
+	"net/netip"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -23,8 +25,11 @@ type variant struct {
 var variants = []variant{
 	{"sigcomp off", func(*lab.Profile) {}},
 	{"sigcomp on", func(p *lab.Profile) { p.UE.Sigcomp = true }},
-	// The reference core routes as over security associations (no kernel SAs).
-	{"ipsec on", func(p *lab.Profile) { p.SUT.IPsec = true }},
+	// Real SAs in user-space ESP (root or CAP_NET_RAW). A packet the UE
+	// refuses is made good by a retransmission (the UE's REGISTER after
+	// T1 over UDP, the segment over TCP): the step timeout leaves room for
+	// it.
+	{"ipsec on", func(p *lab.Profile) { p.SUT.IPsec = true; p.Timeouts.Step = 2 * time.Second }},
 	// Content-Length is a must over a stream transport. A TCP run connects
 	// before it sends: on a loaded machine the connection may take longer
 	// than the other labs' short step timeout.
@@ -48,8 +53,13 @@ func TestEveryRuleCanFail(t *testing.T) {
 		proven := map[string]Proof{}
 		applicable := map[string]bool{}
 		var ids []string
+		ipsecSkipped := false
 		for _, v := range variants {
 			l := lab.DefaultFor(lab.Loopback())
+			if v.name == "ipsec on" && !rawESP(t) {
+				ipsecSkipped = true
+				continue
+			}
 			l.Timeouts.Step = 500 * time.Millisecond
 			v.edit(l)
 			// After the first lab, only the rules still unproven are tried.
@@ -90,9 +100,13 @@ func TestEveryRuleCanFail(t *testing.T) {
 				}
 			}
 		}
-		var unproven []string
+		var unproven, needIPsec []string
 		for _, id := range ids {
 			if _, ok := proven[id]; !ok {
+				if r, _ := ruleByID(sc, id); ipsecSkipped && onlyUnderIPsec(r) {
+					needIPsec = append(needIPsec, id)
+					continue
+				}
 				why := "no deviation made it fail"
 				if !applicable[id] {
 					why = "not applicable in any lab variant tried"
@@ -105,6 +119,9 @@ func TestEveryRuleCanFail(t *testing.T) {
 			t.Errorf("profile %s: %d of %d rules cannot be made to fail:\n  %s", profile, len(unproven), len(ids), strings.Join(unproven, "\n  "))
 		}
 		t.Logf("profile %s: %d of %d rules proven to fail", profile, len(proven), len(ids))
+		if len(needIPsec) > 0 {
+			defer t.Skipf("profile %s: %d rules of sut.ipsec not proven: this process may not open raw sockets (root or CAP_NET_RAW): %s", profile, len(needIPsec), strings.Join(needIPsec, ", "))
+		}
 		if testing.Verbose() {
 			for _, id := range ids {
 				if p, ok := proven[id]; ok {
@@ -117,4 +134,37 @@ func TestEveryRuleCanFail(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rawESP reports whether this process may open the raw ESP sockets of
+// sut.ipsec; it fails the test instead under IMSCONFORM_REQUIRE_TOOLS=1.
+func rawESP(t *testing.T) bool {
+	t.Helper()
+	err := lab.RawESP(netip.MustParseAddr(lab.Loopback()))
+	if err == nil {
+		return true
+	}
+	if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
+	}
+	t.Logf("sut.ipsec skipped: %v (run as root or with CAP_NET_RAW)", err)
+	return false
+}
+
+func ruleByID(sc *scenario.Scenario, id string) (scenario.Rule, bool) {
+	for _, r := range sc.AllRules() {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return scenario.Rule{}, false
+}
+
+func onlyUnderIPsec(r scenario.Rule) bool {
+	for _, c := range r.When {
+		if c.Var == "ipsec" && c.Value == "true" {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,34 @@ func (ps Params) Get(name string) (string, bool) {
 // indexOutside returns the index of the first byte in set outside double
 // quotes and angle brackets, or -1.
 func indexOutside(s, set string) int {
+	if set == "" {
+		return -1
+	}
+	if plain(s, set) {
+		return strings.IndexByte(s, set[0]) // nothing quoted, nothing in brackets
+	}
+	return scanOutside(s, set)
+}
+
+// plain reports whether s quotes nothing and brackets nothing, so that the
+// first byte of a one-byte set (no quote or bracket itself) in s is outside
+// quotes and brackets; so is it in every tail of s.
+func plain(s, set string) bool {
+	return len(set) == 1 && set[0] != '"' && set[0] != '<' && set[0] != '>' &&
+		strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '<') < 0
+}
+
+// nextOutside is indexOutside of s, a tail of a text that plain says is so
+// when isPlain.
+func nextOutside(s, set string, isPlain bool) int {
+	if isPlain {
+		return strings.IndexByte(s, set[0])
+	}
+	return indexOutside(s, set)
+}
+
+// scanOutside is indexOutside, byte by byte.
+func scanOutside(s, set string) int {
 	quoted, angle := false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -45,7 +73,7 @@ func indexOutside(s, set string) int {
 			angle = true
 		case c == '>':
 			angle = false
-		case !angle && strings.IndexByte(set, c) >= 0:
+		case !angle && (c == set[0] || len(set) > 1 && strings.IndexByte(set[1:], c) >= 0):
 			return i
 		}
 	}
@@ -54,18 +82,29 @@ func indexOutside(s, set string) int {
 
 // SplitParams splits "head;a=b;c" into "head" and its parameters. Semicolons
 // inside quotes and angle brackets do not split.
-func SplitParams(s string) (string, Params) {
+func SplitParams(s string) (string, Params) { return SplitParamsAppend(nil, s) }
+
+// SplitParamsAppend is SplitParams appending the parameters to dst, so that
+// a reader taking many values apart reuses one slice's storage.
+func SplitParamsAppend(dst Params, s string) (string, Params) {
 	i := indexOutside(s, ";")
 	if i < 0 {
-		return strings.TrimSpace(s), nil
+		return strings.TrimSpace(s), dst
 	}
-	return strings.TrimSpace(s[:i]), parseParams(s[i+1:], ";")
+	return strings.TrimSpace(s[:i]), appendParams(dst, s[i+1:], ";")
 }
 
-func parseParams(s, sep string) Params {
-	var ps Params
+// AppendParams appends the parameters of "a=b;c" (no head: SplitParams of
+// ";a=b;c") to dst.
+func AppendParams(dst Params, s string) Params { return appendParams(dst, s, ";") }
+
+func parseParams(s, sep string) Params { return appendParams(nil, s, sep) }
+
+// appendParams appends the parameters of s, separated by a byte of sep, to ps.
+func appendParams(ps Params, s, sep string) Params {
+	isPlain := plain(s, sep)
 	for s != "" {
-		i := indexOutside(s, sep)
+		i := nextOutside(s, sep, isPlain)
 		item := s
 		if i >= 0 {
 			item, s = s[:i], s[i+1:]
@@ -120,18 +159,28 @@ type Digest struct {
 
 // ParseDigest reads `Digest a="b", c=d`.
 func ParseDigest(s string) (*Digest, error) {
+	d := &Digest{}
+	if err := ParseDigestInto(d, s); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ParseDigestInto is ParseDigest into d, reusing the storage of d.Params.
+// On an error d holds nothing of use.
+func ParseDigestInto(d *Digest, s string) error {
 	s = strings.TrimSpace(s)
 	sp := strings.IndexAny(s, " \t")
 	if sp <= 0 {
-		return nil, fmt.Errorf("sipmsg: expected a scheme and parameters like `Digest realm=\"...\"`, saw %s", show(s))
+		return fmt.Errorf("sipmsg: expected a scheme and parameters like `Digest realm=\"...\"`, saw %s", show(s))
 	}
-	d := &Digest{Scheme: s[:sp], Params: parseParams(s[sp+1:], ",")}
+	*d = Digest{Scheme: s[:sp], Params: appendParams(d.Params[:0], s[sp+1:], ",")}
 	for _, p := range d.Params {
 		if !p.HasValue {
-			return nil, fmt.Errorf("sipmsg: expected name=value in %s parameters, saw %s", d.Scheme, show(p.Name))
+			return fmt.Errorf("sipmsg: expected name=value in %s parameters, saw %s", d.Scheme, show(p.Name))
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // URI is a SIP, SIPS or tel URI taken apart; other schemes keep only Scheme
@@ -158,24 +207,34 @@ func (u *URI) HostPort() string {
 
 // ParseURI reads a sip:, sips: or tel: URI (others: scheme and opaque part).
 func ParseURI(s string) (*URI, error) {
+	u := &URI{}
+	if err := ParseURIInto(u, s); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ParseURIInto is ParseURI into u, reusing the storage of u.Params. On an
+// error u holds nothing of use.
+func ParseURIInto(u *URI, s string) error {
 	s = strings.TrimSpace(s)
 	c := strings.IndexByte(s, ':')
 	if c <= 0 {
-		return nil, fmt.Errorf("sipmsg: expected a URI \"scheme:...\", saw %s", show(s))
+		return fmt.Errorf("sipmsg: expected a URI \"scheme:...\", saw %s", show(s))
 	}
-	u := &URI{Raw: s, Scheme: strings.ToLower(s[:c])}
+	*u = URI{Raw: s, Scheme: strings.ToLower(s[:c]), Params: u.Params[:0]}
 	rest := s[c+1:]
 	switch u.Scheme {
 	case "tel":
-		u.User, u.Params = SplitParams(rest)
+		u.User, u.Params = SplitParamsAppend(u.Params, rest)
 		if u.User == "" {
-			return nil, fmt.Errorf("sipmsg: expected a telephone number after \"tel:\", saw %s", show(s))
+			return fmt.Errorf("sipmsg: expected a telephone number after \"tel:\", saw %s", show(s))
 		}
-		return u, nil
+		return nil
 	case "sip", "sips":
 	default:
 		u.Opaque = rest
-		return u, nil
+		return nil
 	}
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
 		rest, u.Headers = rest[:q], rest[q+1:]
@@ -192,10 +251,10 @@ func ParseURI(s string) (*URI, error) {
 	}
 	host, port, err := splitHostPort(hp)
 	if err != nil {
-		return nil, fmt.Errorf("sipmsg: in URI %s: %w", show(s), err)
+		return fmt.Errorf("sipmsg: in URI %s: %w", show(s), err)
 	}
-	u.Host, u.Port, u.Params = host, port, parseParams(params, ";")
-	return u, nil
+	u.Host, u.Port, u.Params = host, port, appendParams(u.Params, params, ";")
+	return nil
 }
 
 func splitHostPort(hp string) (host, port string, err error) {
@@ -242,8 +301,22 @@ type NameAddr struct {
 
 // ParseNameAddr reads one From/To/Contact/Path/... value.
 func ParseNameAddr(s string) (*NameAddr, error) {
-	s = strings.TrimSpace(s)
 	na := &NameAddr{}
+	if err := ParseNameAddrInto(na, s); err != nil {
+		return nil, err
+	}
+	return na, nil
+}
+
+// ParseNameAddrInto is ParseNameAddr into na, reusing na.URI (when set) and
+// the storage of the parameters. On an error na holds nothing of use.
+func ParseNameAddrInto(na *NameAddr, s string) error {
+	s = strings.TrimSpace(s)
+	u := na.URI
+	if u == nil {
+		u = &URI{}
+	}
+	*na = NameAddr{Params: na.Params[:0]}
 	if strings.HasPrefix(s, "\"") || strings.Contains(s, "<") {
 		lt := strings.IndexByte(s, '<')
 		if strings.HasPrefix(s, "\"") {
@@ -256,7 +329,7 @@ func ParseNameAddr(s string) (*NameAddr, error) {
 				}
 			}
 			if end >= len(s) {
-				return nil, fmt.Errorf("sipmsg: expected a closing '\"' in display name, saw %s", show(s))
+				return fmt.Errorf("sipmsg: expected a closing '\"' in display name, saw %s", show(s))
 			}
 			na.Display, _ = unquote(s[:end+1])
 			lt = strings.IndexByte(s[end+1:], '<')
@@ -267,36 +340,34 @@ func ParseNameAddr(s string) (*NameAddr, error) {
 			na.Display = strings.TrimSpace(s[:lt])
 		}
 		if lt < 0 {
-			return nil, fmt.Errorf("sipmsg: expected '<' before the URI, saw %s", show(s))
+			return fmt.Errorf("sipmsg: expected '<' before the URI, saw %s", show(s))
 		}
 		gt := strings.IndexByte(s[lt:], '>')
 		if gt < 0 {
-			return nil, fmt.Errorf("sipmsg: expected '>' closing the URI, saw %s", show(s))
+			return fmt.Errorf("sipmsg: expected '>' closing the URI, saw %s", show(s))
 		}
-		u, err := ParseURI(s[lt+1 : lt+gt])
-		if err != nil {
-			return nil, err
+		if err := ParseURIInto(u, s[lt+1:lt+gt]); err != nil {
+			return err
 		}
 		na.URI, na.Bracketed = u, true
 		rest := strings.TrimSpace(s[lt+gt+1:])
 		if rest != "" {
 			if rest[0] != ';' {
-				return nil, fmt.Errorf("sipmsg: expected ';' or end after '>', saw %s", show(rest))
+				return fmt.Errorf("sipmsg: expected ';' or end after '>', saw %s", show(rest))
 			}
-			na.Params = parseParams(rest[1:], ";")
+			na.Params = appendParams(na.Params, rest[1:], ";")
 		}
-		return na, nil
+		return nil
 	}
 	uri, params := s, ""
 	if sc := strings.IndexByte(s, ';'); sc >= 0 {
 		uri, params = s[:sc], s[sc+1:]
 	}
-	u, err := ParseURI(uri)
-	if err != nil {
-		return nil, err
+	if err := ParseURIInto(u, uri); err != nil {
+		return err
 	}
-	na.URI, na.Params = u, parseParams(params, ";")
-	return na, nil
+	na.URI, na.Params = u, appendParams(na.Params, params, ";")
+	return nil
 }
 
 // Via is one Via value taken apart.
@@ -318,22 +389,51 @@ func (v *Via) SentBy() string {
 
 // ParseVia reads "SIP/2.0/UDP host:port;params".
 func ParseVia(s string) (*Via, error) {
-	head, ps := SplitParams(s)
-	f := strings.Fields(head)
-	// Collapse spaces around the slashes of sent-protocol.
-	j := strings.Join(f, " ")
-	j = strings.ReplaceAll(strings.ReplaceAll(j, " /", "/"), "/ ", "/")
+	v := &Via{}
+	if err := ParseViaInto(v, s); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ParseViaInto is ParseVia into v, reusing the storage of v.Params. On an
+// error v holds nothing of use.
+func ParseViaInto(v *Via, s string) error {
+	head, ps := SplitParamsAppend(v.Params[:0], s)
+	j := head
+	if !spacedOnce(head) {
+		// Collapse spaces around the slashes of sent-protocol.
+		j = strings.Join(strings.Fields(head), " ")
+		j = strings.ReplaceAll(strings.ReplaceAll(j, " /", "/"), "/ ", "/")
+	}
 	sp := strings.IndexByte(j, ' ')
 	if sp < 0 {
-		return nil, fmt.Errorf("sipmsg: expected a Via \"SIP/2.0/transport sent-by\", saw %s", show(s))
+		return fmt.Errorf("sipmsg: expected a Via \"SIP/2.0/transport sent-by\", saw %s", show(s))
 	}
-	proto := strings.Split(j[:sp], "/")
-	if len(proto) != 3 || proto[0] == "" || proto[1] == "" || proto[2] == "" {
-		return nil, fmt.Errorf("sipmsg: expected a Via sent-protocol \"SIP/2.0/transport\", saw %s", show(j[:sp]))
+	proto := j[:sp]
+	a := strings.IndexByte(proto, '/')
+	b := a + 1 + strings.IndexByte(proto[a+1:], '/')
+	if a <= 0 || b <= a+1 || b == len(proto)-1 || strings.IndexByte(proto[b+1:], '/') >= 0 {
+		return fmt.Errorf("sipmsg: expected a Via sent-protocol \"SIP/2.0/transport\", saw %s", show(proto))
 	}
 	host, port, err := splitHostPort(j[sp+1:])
 	if err != nil {
-		return nil, fmt.Errorf("sipmsg: in Via sent-by: %w", err)
+		return fmt.Errorf("sipmsg: in Via sent-by: %w", err)
 	}
-	return &Via{Protocol: proto[0] + "/" + proto[1], Transport: proto[2], Host: host, Port: port, Params: ps}, nil
+	*v = Via{Protocol: proto[:b], Transport: proto[b+1:], Host: host, Port: port, Params: ps}
+	return nil
+}
+
+// spacedOnce reports whether s is already as ParseVia collapses it: ASCII,
+// fields separated by one space, no space beside a slash.
+func spacedOnce(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80 || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			return false
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' ' || s[i-1] == '/' || s[i+1] == '/'):
+			return false
+		}
+	}
+	return true
 }

@@ -278,17 +278,24 @@ func (m *Message) Values(name string) []Value {
 		if h.Key != k && !strings.EqualFold(h.Key, k) {
 			continue
 		}
-		if !list {
-			out = append(out, Value{Text: h.Value, Line: h.Line})
-			continue
-		}
-		n := len(out)
-		eachItem(h.Value, func(p string) { out = append(out, Value{Text: p, Line: h.Line}) })
-		if len(out) == n {
-			out = append(out, Value{Text: "", Line: h.Line})
-		}
+		out = AppendValues(out, h, list)
 	}
 	return out
+}
+
+// AppendValues appends the values of one header line to dst as Values gives
+// them: split on commas when list (IsList of the header's name), else the
+// whole value.
+func AppendValues(dst []Value, h *Header, list bool) []Value {
+	if !list {
+		return append(dst, Value{Text: h.Value, Line: h.Line})
+	}
+	n := len(dst)
+	eachItem(h.Value, func(p string) { dst = append(dst, Value{Text: p, Line: h.Line}) })
+	if len(dst) == n {
+		dst = append(dst, Value{Text: "", Line: h.Line})
+	}
+	return dst
 }
 
 // SplitList splits s on commas outside double quotes and angle brackets and
@@ -301,8 +308,9 @@ func SplitList(s string) []string {
 
 // eachItem calls f with each element SplitList would return, in order.
 func eachItem(s string, f func(string)) {
+	isPlain := plain(s, ",")
 	for {
-		i := indexOutside(s, ",")
+		i := nextOutside(s, ",", isPlain)
 		item := s
 		if i >= 0 {
 			item = s[:i]

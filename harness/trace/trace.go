@@ -1,9 +1,12 @@
 // Package trace records every message the harness sends or receives: direction,
 // endpoints, time, raw bytes, and which harness role saw it. It keeps datagrams
-// that do not parse as SIP, and is safe for concurrent use. Its subpackage
-// trace/pcap writes a trace as pcap, trace/mask overwrites the authentication
-// vectors in captured messages; this package itself links no packet library,
-// so that the check engine, which reads traces, stays small.
+// that do not parse as SIP, and is safe for concurrent use. Under IPsec it
+// also records the ESP packets a role's user-space ESP sent and received
+// (Packet), accepted or refused, and links each message to the packets that
+// carried it (Message.ESP). Its subpackage trace/pcap writes a trace as pcap,
+// trace/mask overwrites the authentication vectors in captured messages; this
+// package itself links no packet library, so that the check engine, which
+// reads traces, stays small.
 //
 // A trace is bounded whatever the peers send (see Limits): traffic a role
 // finds part of no exchange of the run — a response that matches no
@@ -52,6 +55,9 @@ type Message struct {
 	// Unrelated is set on a message recorded with AddUnrelated: its role
 	// found it part of no exchange of the run.
 	Unrelated bool `json:"unrelated,omitempty"`
+	// ESP, for a message that travelled inside IPsec ESP, names the SA and
+	// the packets that carried it (see LinkESP); nil for one in clear.
+	ESP *ESP `json:"esp,omitempty"`
 }
 
 // Peer is the other end of a message: its source when received, its
@@ -121,6 +127,11 @@ type Trace struct {
 	tallies   map[tallyKey]*Tally
 	order     []tallyKey // tallies in order of first appearance
 	peers     int        // tallies with a real peer
+
+	// The ESP packets under the messages (esp.go).
+	pkts        []Packet
+	pktBytes    int
+	pktsDropped int
 }
 
 // New returns an empty trace with DefaultLimits.

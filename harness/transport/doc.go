@@ -27,6 +27,14 @@
 // from any peer, and the error queue names the destination that failed, so
 // that only the transactions sent there end.
 //
+// A server role bounds what its peers can make it hold (Options): the
+// message size, the time from a TCP message's first byte to its last
+// (HeaderTimeout, 64·T1 by default), idle TCP connections (IdleTimeout),
+// the TCP connections it accepts (MaxConnections) and its server
+// transactions (MaxTransactions: a request beyond them is answered 503 with
+// Retry-After, statelessly). Every table entry ends by a timer of RFC 3261
+// (J, K, F; a request never answered is forgotten after 64·T1).
+//
 // It is not a SIP stack for applications: no INVITE transactions, no dialogs,
 // no DNS (RFC 3263) resolution of targets, no TLS or WebSocket. Raw sends stay
 // possible (RequestRaw, ServerTx.Respond with any bytes) so that a deviation

@@ -23,10 +23,11 @@ type Endpoint struct {
 	tcp     net.Listener
 	handler Handler
 
-	mu    sync.Mutex
-	conns map[netip.AddrPort]*conn // live TCP connections by remote address (the pool)
-	all   map[*conn]bool
-	done  bool
+	mu      sync.Mutex
+	conns   map[netip.AddrPort]*conn // live TCP connections by remote address (the pool)
+	all     map[*conn]bool
+	inbound int // how many of them were accepted
+	done    bool
 }
 
 // bindAttempts bounds the tries to find a port free for both UDP and TCP
@@ -106,6 +107,22 @@ func (e *Endpoint) handle(in *Incoming) {
 		}
 	}()
 	e.handler(in)
+}
+
+// Close closes the endpoint alone: its sockets and connections, its place
+// in the Layer (the Layer's other endpoints and its transactions go on).
+// It is idempotent; Layer.Close closes every endpoint.
+func (e *Endpoint) Close() error {
+	e.l.mu.Lock()
+	for i, x := range e.l.endpoints {
+		if x == e {
+			e.l.endpoints = append(e.l.endpoints[:i:i], e.l.endpoints[i+1:]...)
+			break
+		}
+	}
+	e.l.mu.Unlock()
+	e.close()
+	return nil
 }
 
 // close closes the sockets and every connection.

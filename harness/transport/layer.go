@@ -61,6 +61,15 @@ type Options struct {
 	// IdleTimeout closes a TCP connection that carried nothing for so long;
 	// 0 means never.
 	IdleTimeout time.Duration
+	// MaxConnections bounds the TCP connections an endpoint has accepted
+	// and keeps open: one accepted beyond it is closed at once. 0 means no
+	// bound. (Connections the endpoint opens itself are not counted.)
+	MaxConnections int
+	// MaxTransactions bounds the server transactions the Layer keeps at
+	// once: a new request beyond it opens none and is answered at once,
+	// statelessly, with 503 Service Unavailable and Retry-After (RFC 3261
+	// 21.5.4), so that a flood costs bounded memory. 0 means no bound.
+	MaxTransactions int
 	// Reach, when set, is asked before anything is sent: an error refuses
 	// the destination (the reference core keeps itself on loopback).
 	Reach func(netip.AddrPort) error
@@ -251,6 +260,10 @@ func (l *Layer) received(e *Endpoint, transport string, src netip.AddrPort, c *c
 		return
 	}
 	t, again := l.serverFor(e, in)
+	if t == nil {
+		l.overloaded(e, in)
+		return
+	}
 	if again {
 		l.repeatedRequest(p.Method)
 		t.retransmitted()

@@ -41,7 +41,7 @@ func (e *Endpoint) connTo(ctx context.Context, raddr netip.AddrPort) (*conn, err
 		}
 		return nil, fmt.Errorf("transport: connect to %s/TCP from %s: %w", raddr, e.addr, err)
 	}
-	if c = e.adopt(nc); c == nil {
+	if c = e.adopt(nc, false); c == nil {
 		return nil, ErrClosed
 	}
 	return c, nil

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"strconv"
@@ -62,7 +63,8 @@ func serverKey(e *Endpoint, in *Incoming, text string, v *sipmsg.Via, err error)
 }
 
 // serverFor returns the transaction of a request, new or (again true) the
-// one its first copy opened.
+// one its first copy opened; nil when it is new and the table is full
+// (Options.MaxTransactions).
 func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
 	text, v, verr := in.Parsed.TopVia()
 	key := serverKey(e, in, text, v, verr)
@@ -70,6 +72,10 @@ func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
 	if t := l.servers[key]; t != nil {
 		l.mu.Unlock()
 		return t, true
+	}
+	if max := l.o.MaxTransactions; max > 0 && len(l.servers) >= max {
+		l.mu.Unlock()
+		return nil, false
 	}
 	t := &ServerTx{l: l, e: e, key: key, req: in, tp: in.Msg.Transport, unrelated: !in.related}
 	if t.tp == TCP {
@@ -200,4 +206,36 @@ func provisional(raw []byte) bool {
 		return false
 	}
 	return raw[9] >= '0' && raw[9] <= '9' && raw[10] >= '0' && raw[10] <= '9'
+}
+
+// RetryAfter is the Retry-After, in seconds, of the 503 a full Layer
+// answers with (Options.MaxTransactions): 32, Timer J with the default T1,
+// by when the completed transactions that fill the table are gone.
+const RetryAfter = 32
+
+// overloaded answers a request that found the transaction table full: 503
+// Service Unavailable with Retry-After, sent statelessly to where its
+// response route says (RFC 3261 18.2.2), no transaction kept.
+func (l *Layer) overloaded(e *Endpoint, in *Incoming) {
+	p := in.Parsed
+	_, v, err := p.TopVia()
+	if err != nil {
+		return
+	}
+	r, err := ResponseRoute(v, in.Msg.Transport, in.Msg.Src)
+	if err != nil || !r.Addr.IsValid() {
+		return
+	}
+	// A stateless answer's To tag is the same for every copy of the request
+	// (RFC 3261 8.2.7): a hash of its top Via.
+	h := fnv.New32a()
+	h.Write([]byte(v.SentBy()))
+	b, _ := v.Params.Get("branch")
+	h.Write([]byte(b))
+	res := sipmsg.NewResponse(p, 503, "Service Unavailable", strconv.FormatUint(uint64(h.Sum32()), 16))
+	res.InsertBefore("Content-Length", "Retry-After", strconv.Itoa(RetryAfter))
+	l.log.Debug("transport: transaction table full: 503", "max", l.o.MaxTransactions, "from", in.Msg.Src)
+	if _, err := e.send(l.ctx, Dest{Transport: r.Transport, Addr: r.Addr}, in.conn, res.Bytes(), !in.related); err != nil {
+		l.log.Debug("transport: 503 not sent", "to", r.Addr, "error", err)
+	}
 }

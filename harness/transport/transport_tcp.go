@@ -14,12 +14,18 @@ import (
 // writeTimeout bounds one write on a TCP connection.
 const writeTimeout = 10 * time.Second
 
+// readBufs are the connections' read buffers, reused from one connection to
+// the next (the Framer copies every message out): a churn of short
+// connections then costs no garbage for them.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 8192); return &b }}
+
 // conn is one live TCP connection of an endpoint, accepted or dialled. One
 // goroutine reads it (serve); writers take wmu.
 type conn struct {
 	e             *Endpoint
 	c             net.Conn
 	local, remote netip.AddrPort
+	inbound       bool // accepted, not dialled
 	wmu           sync.Mutex
 	closed        atomic.Bool
 }
@@ -53,8 +59,20 @@ func (e *Endpoint) accept() {
 			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors: do not spin
 			continue
 		}
-		e.adopt(nc)
+		if max := e.l.o.MaxConnections; max > 0 && e.accepted() >= max {
+			e.l.log.Debug("transport: connection refused: too many open", "from", nc.RemoteAddr(), "max", max)
+			nc.Close()
+			continue
+		}
+		e.adopt(nc, true)
 	}
+}
+
+// accepted counts the open connections the endpoint accepted.
+func (e *Endpoint) accepted() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inbound
 }
 
 func (e *Endpoint) isDone() bool {
@@ -65,8 +83,8 @@ func (e *Endpoint) isDone() bool {
 
 // adopt pools a connection and starts its reader; nil when the endpoint is
 // closing.
-func (e *Endpoint) adopt(nc net.Conn) *conn {
-	c := &conn{e: e, c: nc, local: addrPort(nc.LocalAddr()), remote: addrPort(nc.RemoteAddr())}
+func (e *Endpoint) adopt(nc net.Conn, inbound bool) *conn {
+	c := &conn{e: e, c: nc, local: addrPort(nc.LocalAddr()), remote: addrPort(nc.RemoteAddr()), inbound: inbound}
 	e.mu.Lock()
 	if e.done {
 		e.mu.Unlock()
@@ -75,6 +93,9 @@ func (e *Endpoint) adopt(nc net.Conn) *conn {
 	}
 	e.conns[c.remote] = c
 	e.all[c] = true
+	if inbound {
+		e.inbound++
+	}
 	e.l.wg.Add(1)
 	e.mu.Unlock()
 	go c.serve()
@@ -89,7 +110,9 @@ func (c *conn) serve() {
 	defer e.l.wg.Done()
 	defer c.drop()
 	f := Framer{Max: e.l.o.MaxMessage}
-	buf := make([]byte, 8192)
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
 	var begun time.Time
 	for {
 		switch {
@@ -143,6 +166,9 @@ func (c *conn) drop() {
 	e.mu.Lock()
 	if e.conns[c.remote] == c {
 		delete(e.conns, c.remote)
+	}
+	if e.all[c] && c.inbound {
+		e.inbound--
 	}
 	delete(e.all, c)
 	e.mu.Unlock()

@@ -5,12 +5,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
+	"imsconform/harness/esp"
+	"imsconform/harness/secagree"
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
+	"imsconform/harness/transport"
 )
 
 // AUTN outcomes of a challenge, as Registration.AUTN reports them.
@@ -65,6 +69,10 @@ type Registration struct {
 	AUTS int
 	// SecurityServer holds the Security-Server lines of Challenge, verbatim.
 	SecurityServer []string
+	// SA is the security agreement the protected REGISTERs travel under
+	// (sut.ipsec): set after the 401, nil without IPsec or before it. It
+	// holds no keys.
+	SA *Agreement
 	// Why says why the exchange stopped short of a final response to a
 	// REGISTER with a challenge response ("" when it did not):
 	// "not received within 5s", "interrupted", "AUTN ...".
@@ -75,6 +83,9 @@ type Registration struct {
 	realm, nonce, opaque, qop, cnonce, response, algorithm string
 	nc                                                     int
 	password                                               []byte
+	// IK and CK of the last AKA run and the SAs made from them (sut.ipsec).
+	ik, ck [aka.KeyLen]byte
+	bundle *esp.Bundle
 }
 
 // Registered reports whether the last exchange ended with a 2xx.
@@ -138,7 +149,12 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 			r.Why = "a no-answer deviation of the UE withholds it"
 			return fmt.Errorf("ue: REGISTER CSeq %d not sent: %s", r.CSeq, r.Why)
 		}
-		sent, res, err := u.exchange(ctx, protected, req, raw, r.CallID, r.CSeq)
+		ep, to, err := u.route(r, protected, devs)
+		if err != nil {
+			r.Why = err.Error()
+			return fmt.Errorf("ue: REGISTER CSeq %d not sent: %w", r.CSeq, err)
+		}
+		sent, res, err := u.exchange(ctx, ep, to, req, raw, r.CallID, r.CSeq)
 		if sent.Raw != nil { // it was sent (and recorded, when the UE keeps a trace)
 			r.Requests = append(r.Requests, sent)
 			m := sent
@@ -181,6 +197,12 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 		}
 		r.password = password
 		answered = auts == ""
+		if answered && u.ipsec != nil {
+			if err := u.agree(r); err != nil {
+				r.Why = err.Error()
+				return fmt.Errorf("ue: %w", err)
+			}
+		}
 		// Only a REGISTER that answers with RES goes over the protected
 		// ports: after a synchronisation failure no security association
 		// is set up, so the REGISTER with AUTS is sent as step 2 was
@@ -318,6 +340,7 @@ func (u *UE) answer(p *sipmsg.Message, r *Registration) (outcome string, passwor
 	var sf *aka.SyncFailureError
 	switch {
 	case verr == nil:
+		r.keep(a)
 		return AUTNValid, aka.AKAv1Password(a.RES[:]), "", nil
 	case errors.As(verr, &sf):
 		return AUTNSyncFailure, nil, base64.StdEncoding.EncodeToString(sf.AUTS[:]), nil
@@ -419,8 +442,7 @@ func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth 
 	m.Append("Contact", "<sip:"+user+host+":"+itoa(port)+comp+">;expires="+itoa(r.Expires))
 	m.Append("Call-ID", r.CallID)
 	m.Append("Authorization", auth)
-	m.Append("Security-Client", "ipsec-3gpp; alg=hmac-sha-1-96; spi-c="+itoa(a.SPIC)+"; spi-s="+itoa(a.SPIS)+
-		"; port-c="+itoa(a.PortC)+"; port-s="+itoa(a.PortS))
+	m.Append("Security-Client", u.securityClient())
 	if protected {
 		for _, v := range r.SecurityServer {
 			m.Append("Security-Verify", v)
@@ -432,4 +454,36 @@ func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth 
 	m.Append("Supported", "path")
 	m.Append("Content-Length", "0")
 	return m
+}
+
+// securityClient is the Security-Client value: one ipsec-3gpp mechanism per
+// algorithm pair offered, each with the UE's SPIs and protected ports.
+func (u *UE) securityClient() string {
+	a := u.addrs
+	ms := make([]secagree.Mechanism, len(u.offer))
+	for i, o := range u.offer {
+		ms[i] = secagree.Mechanism{Integrity: o.Integrity, Encryption: o.Encryption, SPIC: a.SPIC, SPIS: a.SPIS, PortC: a.PortC, PortS: a.PortS}
+	}
+	return secagree.Join(ms)
+}
+
+// route is where a REGISTER goes from: the unprotected port to the
+// P-CSCF's entry, or a protected one. Without IPsec that is port-c to the
+// same entry; under IPsec port-c to the P-CSCF's port-s over the SAs of
+// r's agreement (in clear from the kernel's port-c under the deviation
+// 7/in-clear).
+func (u *UE) route(r *Registration, protected bool, devs []deviation.Deviation) (*transport.Endpoint, netip.AddrPort, error) {
+	if !protected {
+		return u.plain, u.pcscf, nil
+	}
+	if u.ipsec == nil {
+		return u.portC, u.pcscf, nil
+	}
+	if r.SA == nil {
+		return nil, netip.AddrPort{}, errors.New("expected a security agreement for the protected REGISTER (sut.ipsec), saw none: no 401 set one up")
+	}
+	if deviation.Has(devs, deviation.InClear) {
+		return u.ipsec.clearC, r.SA.PortS(), nil
+	}
+	return u.portC, r.SA.PortS(), nil
 }

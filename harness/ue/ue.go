@@ -16,8 +16,29 @@
 // the exchange at once with a *transport.UnreachableError. It sends over the
 // lab's transport, records every message it sends or receives into a trace
 // (role "UE"), including what does not parse, and applies the deviations of
-// the steps it sends (2 and 7). There is no real IPsec: the protected REGISTER
-// goes to the same P-CSCF address as the first one.
+// the steps it sends (2 and 7).
+//
+// Without real IPsec (sut.ipsec false) the protected REGISTER goes to the
+// same P-CSCF address and port as the first one, in clear. With it, the UE
+// runs the security agreement of TS 33.203 7.1–7.4 over user-space ESP
+// (harness/esp): it leases its protected ports and SPIs from the process's
+// pool before the first REGISTER and announces them in Security-Client;
+// after the 401 it picks from Security-Server the mechanism with the
+// highest q among those it offered (harness/secagree), creates the four SAs
+// with the P-CSCF's ports and SPIs and the IK and CK of the AKA run, and
+// sends the REGISTER of step 7 (and every later one) from port-c to the
+// P-CSCF's port-s inside ESP, with Security-Verify; the 200 OK comes back on
+// the SA to port-c. The unprotected port carries the initial REGISTER only.
+// Kernel sockets on port-c and port-s watch for traffic in clear: what comes
+// there is recorded and taken as it came, so that a rule can say a 200 OK
+// was not protected. The UE records every ESP packet its stack sends or
+// receives into the trace (trace.Packet), refused ones too. The SAs live
+// until the UE closes or its next registration makes new ones (after a
+// de-registration they stay, so that a TCP connection over them winds down
+// over them); Close removes every SA the UE made, only those, and gives its
+// ports and SPIs back, on every path. A new
+// challenge inside a protected exchange is answered over the SAs in place:
+// the new set of SAs of TS 33.203 7.4 is not made.
 //
 // It knows nothing of checks: it reports what it sent and what came back, and
 // how the AUTN verified. Key material (K, OP, OPc, RES, CK, IK) never appears
@@ -35,11 +56,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imsconform/harness/aka"
 	"imsconform/harness/deviation"
+	"imsconform/harness/esp"
 	"imsconform/harness/lab"
+	"imsconform/harness/secagree"
 	"imsconform/harness/sipmsg"
 	"imsconform/harness/trace"
 	"imsconform/harness/transport"
@@ -53,8 +77,8 @@ const Role = "UE"
 const DefaultExpires = 600000
 
 // DefaultTimeout bounds the wait for each response when neither Options nor
-// the lab give one.
-const DefaultTimeout = 5 * time.Second
+// the lab give one: lab.DefaultStep (RFC 3261 Timer F).
+const DefaultTimeout = lab.DefaultStep
 
 // Options configure a UE.
 type Options struct {
@@ -94,6 +118,15 @@ type Options struct {
 	// NoSecondOpinion skips sipgo's parse of every message received
 	// (transport.Options.NoSecondOpinion): a load run's UEs.
 	NoSecondOpinion bool
+	// ESP is the user-space ESP stack for the protected ports under
+	// Lab.SUT.IPsec; nil means the UE opens its own on its address and
+	// records its packets into Trace. A stack shared by many UEs is its
+	// caller's to record (TracePacket) and to close.
+	ESP *esp.Stack
+	// Offer is what the UE offers in Security-Client, one ipsec-3gpp
+	// mechanism each (their SPIs and ports are the UE's); nil means the
+	// lab's ue.sec_algorithms, then DefaultOffer.
+	Offer []secagree.Mechanism
 }
 
 // Addrs are the UE's addresses and security-agreement parameters as bound.
@@ -137,7 +170,14 @@ type UE struct {
 	tl                  *transport.Layer
 	plain, portC, portS *transport.Endpoint
 
-	waits             *waiters // the exchanges waiting, shared by the UEs on the same ports
+	waits     *waiters // the exchanges waiting, shared by the UEs on the same ports
+	offer     []secagree.Mechanism
+	ipsec     *ipsec // nil without sut.ipsec
+	recording atomic.Bool
+	saMu      sync.Mutex
+
+	pendingMu         sync.Mutex
+	pending           map[string]chan *transport.Incoming // Call-ID|CSeq -> exchange waiting
 	registrar         string
 	impi, impu, realm string
 	// contactUser is the user part of the Contact URI ("" for none): UEs
@@ -232,11 +272,23 @@ func New(o Options) (*UE, error) {
 	if u.addrs.SPIS == 0 {
 		u.addrs.SPIS = rand.Uint32N(1<<31) + 256
 	}
+	u.offer = o.Offer
+	if len(u.offer) == 0 {
+		if u.offer, err = labOffer(l.UE.SecAlgorithms); err != nil {
+			return nil, err
+		}
+	}
 	// The UE takes no request in this flow: any that comes is unrelated
 	// traffic, counted and kept only in part (so is a response that
 	// matches none of its REGISTERs).
 	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log, NoSecondOpinion: o.NoSecondOpinion,
 		Takes: func(*sipmsg.Message) bool { return false }})
+	if l.SUT.IPsec {
+		if err := u.startESP(host, o.ESP, l.UE); err != nil {
+			u.tl.Close()
+			return nil, err
+		}
+	}
 	if err := u.bind(host, l.UE); err != nil {
 		u.Close()
 		return nil, err
@@ -272,8 +324,16 @@ func milenage(s lab.Subscriber) (*aka.Milenage, error) {
 }
 
 // bind binds the unprotected port, port-c and port-s (0: ephemeral), each
-// on UDP and TCP.
+// on UDP and TCP; under IPsec port-c and port-s are the lease's, over ESP.
 func (u *UE) bind(host netip.Addr, c lab.UE) error {
+	if u.ipsec != nil {
+		e, err := u.tl.Listen(context.Background(), netip.AddrPortFrom(host, uint16(c.Port)), u.handle)
+		if err != nil {
+			return fmt.Errorf("ue: %w", err)
+		}
+		u.plain, u.addrs.Port = e, e.Addr().Port()
+		return u.bindProtected(host)
+	}
 	for _, p := range []struct {
 		ep   **transport.Endpoint
 		port *uint16
@@ -298,11 +358,15 @@ func (u *UE) Addrs() Addrs { return u.addrs }
 // Trace returns the trace the UE records into.
 func (u *UE) Trace() *trace.Trace { return u.tr }
 
-// Close closes every socket and waits for the receivers to stop.
+// Close closes every socket and waits for the receivers to stop; under
+// IPsec it then removes every SA the UE made and gives back its ports and
+// SPIs. It is idempotent.
 func (u *UE) Close() error {
+	u.recording.Store(false)
 	if u.tl != nil {
 		u.tl.Close()
 	}
+	u.closeESP()
 	return nil
 }
 
@@ -345,13 +409,9 @@ func (e *NoResponseError) Error() string {
 var ErrInterrupted = errors.New("ue: interrupted")
 
 // exchange sends a REGISTER (m, or raw when a deviation replaced it) from
-// the unprotected port or port-c and waits up to the step timeout for its
-// final response. It returns the request as recorded and the final response.
-func (u *UE) exchange(ctx context.Context, protected bool, m *sipmsg.Message, raw []byte, callID string, cseq uint32) (trace.Message, *transport.Incoming, error) {
-	ep := u.plain
-	if protected {
-		ep = u.portC
-	}
+// ep to dst and waits up to the step timeout for its final response. It
+// returns the request as recorded and the final response.
+func (u *UE) exchange(ctx context.Context, ep *transport.Endpoint, to netip.AddrPort, m *sipmsg.Message, raw []byte, callID string, cseq uint32) (trace.Message, *transport.Incoming, error) {
 	key := callID + "|" + itoa(cseq)
 	fallback := make(chan *transport.Incoming, 1)
 	u.waits.mu.Lock()
@@ -364,7 +424,7 @@ func (u *UE) exchange(ctx context.Context, protected bool, m *sipmsg.Message, ra
 	}()
 	wait, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()
-	dst := transport.Dest{Transport: u.transport, Addr: u.pcscf}
+	dst := transport.Dest{Transport: u.transport, Addr: to}
 	var tx *transport.ClientTx
 	var err error
 	if raw != nil {

@@ -1,6 +1,10 @@
 // Package pcap writes captured messages (harness/trace) as a pcap file that
-// Wireshark and tshark dissect. It is kept apart from the trace so that the
-// check engine, which reads traces, does not link the packet libraries.
+// Wireshark and tshark dissect with no setting of the user's: SIP on any
+// port (Wireshark's SIP heuristics), Diameter with the HSS's end on port
+// 3868, and under IPsec the ESP packets as they were on the wire, which
+// Wireshark decrypts and authenticates with the esp_sa file written beside
+// the pcap (harness/esp). It is kept apart from the trace so that the check
+// engine, which reads traces, does not link the packet libraries.
 package pcap
 
 import (
@@ -9,7 +13,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -28,6 +35,8 @@ const (
 	maxUDPPayload = 65507
 	sipPort       = 5060
 	diameterPort  = 3868
+	// hssRole is the trace role of the HSS emulator (harness/hss).
+	hssRole = "HSS"
 )
 
 // Write writes every message, in capture order, as a packet of a pcap
@@ -49,25 +58,158 @@ const (
 // Diameter). A UDP payload over 65507 bytes, which no UDP datagram can carry,
 // is cut to 65507 bytes. The Ethernet addresses are made up, one per IP
 // address.
-func Write(w io.Writer, msgs []trace.Message) error {
+//
+// The HSS's end of a Diameter message (role "HSS": the destination of what
+// it received, the source of what it sent) is written with port 3868, the
+// Diameter port of RFC 6733 2.1, whatever port the HSS listened on (the
+// embedded core's HSS takes an ephemeral one): Wireshark dissects Diameter
+// on that port only, and would show the messages as data otherwise. The
+// port the HSS really had is in the trace (report.json).
+//
+// Likewise a port of a SIP message in clear that Wireshark dissects as
+// another protocol (trace.WiresharkOther, e.g. 48049 as CBSP: an ephemeral
+// port may be one) is written as a port it does not, from 65535 down, one
+// for each such port of the file and used by nothing else in it, so that
+// Wireshark shows the SIP as SIP; the ports inside ESP packets cannot be
+// rewritten, and the user-space ESP never leases such a port.
+func Write(w io.Writer, msgs []trace.Message) error { return WriteAll(w, msgs, nil) }
+
+// WriteAll is Write with the ESP packets of an IPsec run (trace.Packet): each
+// is written as it was on the wire, an IP header (protocol 50) and the ESP
+// packet, or, sent in clear by a deviation, the UDP or TCP segment; a
+// message that travelled inside ESP (Message.ESP) is not written again in
+// clear when the packets that carried it are among pkts. Messages are
+// written in their order, packets in the order of their times, the two
+// merged by time.
+func WriteAll(w io.Writer, msgs []trace.Message, pkts []trace.Packet) error {
 	pw := pcapgo.NewWriterNanos(w)
 	if err := pw.WriteFileHeader(pcapSnapLen, layers.LinkTypeEthernet); err != nil {
 		return fmt.Errorf("pcap: writing the pcap file header: %w", err)
 	}
+	// A stack reports a packet it sent once it has left, and may report
+	// one it received meanwhile: the times (taken before a packet is sent,
+	// when it is received) give the order on the wire.
+	pkts = slices.Clone(pkts)
+	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].Time.Before(pkts[j].Time) })
+	have := make(map[int]bool, len(pkts))
+	for _, p := range pkts {
+		have[p.Seq] = true
+	}
+	carried := func(m trace.Message) bool {
+		if m.ESP == nil || len(m.ESP.Packets) == 0 {
+			return false
+		}
+		for _, s := range m.ESP.Packets {
+			if !have[s] {
+				return false
+			}
+		}
+		return true
+	}
 	streams := map[flow]uint32{} // next sequence number per TCP stream
-	for _, m := range msgs {
-		pkts, err := packets(m, streams)
+	remap := sipPorts(msgs, pkts)
+	write := func(at time.Time, b []byte, what string) error {
+		ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}
+		if err := pw.WritePacket(ci, b); err != nil {
+			return fmt.Errorf("pcap: writing %s to the pcap: %w", what, err)
+		}
+		return nil
+	}
+	i, j := 0, 0
+	for i < len(msgs) || j < len(pkts) {
+		if j < len(pkts) && (i == len(msgs) || pkts[j].Time.Before(msgs[i].Time)) {
+			p := pkts[j]
+			j++
+			b, err := espPacket(p)
+			if err != nil {
+				return fmt.Errorf("pcap: ESP packet %d (SPI %d seq %d): %w", p.Seq, p.SPI, p.ESPSeq, err)
+			}
+			if b == nil {
+				continue
+			}
+			if err := write(p.Time, b, fmt.Sprintf("ESP packet %d", p.Seq)); err != nil {
+				return err
+			}
+			continue
+		}
+		m := msgs[i]
+		i++
+		if carried(m) {
+			continue
+		}
+		if m.Proto == trace.SIP {
+			m.Src = netip.AddrPortFrom(m.Src.Addr(), remap.of(m.Src.Port()))
+			m.Dst = netip.AddrPortFrom(m.Dst.Addr(), remap.of(m.Dst.Port()))
+		}
+		frames, err := packets(m, streams)
 		if err != nil {
 			return fmt.Errorf("pcap: message %d (%s %s→%s): %w", m.Seq, m.Proto, m.Src, m.Dst, err)
 		}
-		for _, p := range pkts {
-			ci := gopacket.CaptureInfo{Timestamp: m.Time, CaptureLength: len(p), Length: len(p)}
-			if err := pw.WritePacket(ci, p); err != nil {
-				return fmt.Errorf("pcap: writing message %d to the pcap: %w", m.Seq, err)
+		for _, f := range frames {
+			if err := write(m.Time, f, fmt.Sprintf("message %d", m.Seq)); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// portMap maps the ports of clear SIP messages that Wireshark dissects as
+// another protocol to ports it does not.
+type portMap map[uint16]uint16
+
+func (pm portMap) of(p uint16) uint16 {
+	if q, ok := pm[p]; ok {
+		return q
+	}
+	return p
+}
+
+// sipPorts gives every port of a clear SIP message that trace.WiresharkOther
+// names a port of its own, from 65535 down, that no message or packet of
+// the file uses and Wireshark does not take.
+func sipPorts(msgs []trace.Message, pkts []trace.Packet) portMap {
+	used := map[uint16]bool{}
+	var bad []uint16
+	for _, m := range msgs {
+		for _, p := range []uint16{m.Src.Port(), m.Dst.Port()} {
+			if !used[p] && m.Proto == trace.SIP && trace.WiresharkOther(p) {
+				bad = append(bad, p)
+			}
+			used[p] = true
+		}
+	}
+	for _, p := range pkts {
+		used[p.SrcPort], used[p.DstPort] = true, true
+	}
+	pm := portMap{}
+	next := uint16(65535)
+	for _, p := range bad {
+		for used[next] || trace.WiresharkOther(next) {
+			next--
+		}
+		pm[p] = next
+		used[next] = true
+	}
+	return pm
+}
+
+// espPacket is an ESP packet as a frame: Ethernet, IP (protocol 50) and the
+// ESP packet; or, for one sent in clear, IP and its segment. Nil for a
+// packet with nothing to write.
+func espPacket(p trace.Packet) ([]byte, error) {
+	src, dst := p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
+	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
+		return nil, fmt.Errorf("expected two addresses of one family, saw %s and %s", p.Src, p.Dst)
+	}
+	proto, payload := layers.IPProtocolESP, p.Raw
+	if p.Clear {
+		proto, payload = layers.IPProtocol(p.Proto), p.Inner
+	}
+	if payload == nil {
+		return nil, nil
+	}
+	return serializeIP(src, dst, proto, nil, payload)
 }
 
 // flow is one direction of a TCP stream.
@@ -132,6 +274,12 @@ func serialize(src, dst netip.Addr, tcp bool, l4 gopacket.SerializableLayer, pay
 	if tcp {
 		proto = layers.IPProtocolTCP
 	}
+	return serializeIP(src, dst, proto, l4, payload)
+}
+
+// serializeIP writes Ethernet, IP with protocol proto and, when l4 is not
+// nil, the UDP or TCP header (checksums over the IP header), then payload.
+func serializeIP(src, dst netip.Addr, proto layers.IPProtocol, l4 gopacket.SerializableLayer, payload []byte) ([]byte, error) {
 	eth := &layers.Ethernet{SrcMAC: mac(src), DstMAC: mac(dst)}
 	var ip gopacket.NetworkLayer
 	var ipLayer gopacket.SerializableLayer
@@ -164,7 +312,11 @@ func serialize(src, dst netip.Addr, tcp bool, l4 gopacket.SerializableLayer, pay
 	}
 	buf := gopacket.NewSerializeBuffer()
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, eth, ipLayer, l4, gopacket.Payload(payload)); err != nil {
+	ls := []gopacket.SerializableLayer{eth, ipLayer}
+	if l4 != nil {
+		ls = append(ls, l4)
+	}
+	if err := gopacket.SerializeLayers(buf, opts, append(ls, gopacket.Payload(payload))...); err != nil {
 		return nil, fmt.Errorf("serialising the packet: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -194,6 +346,14 @@ func endpoints(m trace.Message) (netip.AddrPort, netip.AddrPort) {
 	}
 	if dp == 0 {
 		dp = port
+	}
+	if m.Proto == trace.Diameter && m.Role == hssRole {
+		// The HSS's own end on the Diameter port (see Write).
+		if m.Dir == trace.Received {
+			dp = diameterPort
+		} else {
+			sp = diameterPort
+		}
 	}
 	return netip.AddrPortFrom(sa, sp), netip.AddrPortFrom(da, dp)
 }
