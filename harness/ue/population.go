@@ -70,7 +70,7 @@ func (p *Ports) UE(m Member) *UE {
 	return &UE{
 		lab: b.lab, pcscf: b.pcscf, transport: b.transport, addrs: a, tr: b.tr, timeout: b.timeout, log: b.log,
 		usim: aka.NewUSIM(m.Milenage, aka.SQNFromUint64(m.SQNMS), 0), expires: b.expires,
-		waits: b.waits, registrar: b.registrar, impi: m.IMPI, impu: m.IMPU, realm: b.realm, contactUser: m.ContactUser,
+		waits: b.waits, offer: b.offer, registrar: b.registrar, impi: m.IMPI, impu: m.IMPU, realm: b.realm, contactUser: m.ContactUser,
 		plain: b.plain, portC: b.portC, portS: b.portS, // tl stays nil: the member closes nothing
 	}
 }

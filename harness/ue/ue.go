@@ -176,8 +176,6 @@ type UE struct {
 	recording atomic.Bool
 	saMu      sync.Mutex
 
-	pendingMu         sync.Mutex
-	pending           map[string]chan *transport.Incoming // Call-ID|CSeq -> exchange waiting
 	registrar         string
 	impi, impu, realm string
 	// contactUser is the user part of the Contact URI ("" for none): UEs
