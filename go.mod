@@ -3,6 +3,7 @@ module imsconform
 go 1.26.3
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/emiago/sipgo v1.7.3
 	github.com/google/gopacket v1.1.19
 	github.com/miekg/dns v1.1.73

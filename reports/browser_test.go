@@ -2,57 +2,19 @@ package reports
 
 import (
 	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"imsconform/internal/tooltest"
 )
 
-// chromium finds a headless-capable Chromium, or skips the test (fails it
-// when IMSCONFORM_REQUIRE_TOOLS=1).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-		t.Fatal("chromium not installed (apt-get install chromium), and IMSCONFORM_REQUIRE_TOOLS=1")
-	}
-	t.Skip("chromium not installed (apt-get install chromium)")
-	return ""
-}
+func chromium(t *testing.T) string { return tooltest.Chromium(t) }
 
-// consoleLine matches what Chromium logs for a console message or an
-// uncaught exception (a CSP violation is logged as a console error too).
-var consoleLine = regexp.MustCompile(`:CONSOLE|Uncaught|Refused to`)
-
-// loadInChromium loads file in headless Chromium and returns the DOM it
-// dumps and the console lines it logged.
 func loadInChromium(t *testing.T, bin, file string) (dom string, console []string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--no-first-run", "--user-data-dir="+t.TempDir(), "--enable-logging=stderr", "--v=0",
-		"--dump-dom", "file://"+file)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium --dump-dom %s: %v\n%s", file, err, stderr.String())
-	}
-	for _, l := range strings.Split(stderr.String(), "\n") {
-		if consoleLine.MatchString(l) {
-			console = append(console, l)
-		}
-	}
-	return stdout.String(), console
+	return tooltest.LoadInChromium(t, bin, file)
 }
 
 func TestHTMLInChromium(t *testing.T) {

@@ -225,6 +225,9 @@ func runSuite(r *Run, stamp string) junitSuite {
 	if g != nil && g.Baseline != "" {
 		props = append(props, junitProp{"baseline", jtext(g.Baseline)})
 	}
+	for _, p := range r.Properties {
+		props = append(props, junitProp{jtext(p.Name), jtext(p.Value)})
+	}
 	s.Properties = &junitProps{Props: props}
 
 	flow := junitTestCase{Name: "imsconform/run: the flow ran and every rule was judged", Classname: RunSuite, Time: seconds(duration(r))}
@@ -254,6 +257,13 @@ func runSuite(r *Run, stamp string) junitSuite {
 		scope.Failure = &junitMessage{Message: pin[0], Type: "gate", Text: strings.Join(pin, "\n")}
 	}
 	s.add(scope)
+	for _, c := range r.Checks {
+		tc := junitTestCase{Name: jtext(c.Name), Classname: RunSuite, Time: "0", SystemOut: jtext(c.Detail)}
+		if c.Failure != "" {
+			tc.Failure = &junitMessage{Message: jtext(c.Failure), Type: "load", Text: jtext(c.Detail)}
+		}
+		s.add(tc)
+	}
 
 	if g != nil && (g.Expectations != "" || g.Baseline != "" || len(other) > 0) {
 		gc := junitTestCase{Name: "imsconform/gate: the expectations and the baseline hold", Classname: RunSuite, Time: "0"}

@@ -141,15 +141,7 @@ func TestJUnitMapsEveryStanding(t *testing.T) {
 // totals the file states.
 func TestJUnitReadByRealConsumers(t *testing.T) {
 	xmllint := tooltest.Need(t, "xmllint", "libxml2-utils")
-	// Debian's own Python, the one python3-junitparser installs into (a
-	// python3 first on PATH may be another installation).
-	python := "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		python = tooltest.Need(t, "python3", "python3")
-	}
-	if err := exec.Command(python, "-c", "import junitparser").Run(); err != nil {
-		tooltest.Missing(t, "python3's junitparser is not installed (apt-get install python3-junitparser)")
-	}
+	python := tooltest.Python(t, "junitparser", "python3-junitparser")
 	r := gateRun()
 	hostile := "\x00\x1b]0;title\x07 <tag> & \"quotes\" \xff\xfe ]]>"
 	r.Results[1].Observed, r.Results[1].Reason = hostile, hostile

@@ -57,6 +57,24 @@ type Run struct {
 	// Reports says where Write wrote the files; Write sets it and
 	// Summary prints it. It is not part of the JSON report.
 	Reports Paths
+
+	// Properties and Checks are more of the run for its JUnit: properties
+	// of the run's testsuite, and testcases of its own beside the rules'
+	// (a load run's ineffective share, its generator). Other reports do
+	// not show them.
+	Properties []Property
+	Checks     []RunCheck
+}
+
+// Property is a name and a value, as plain text.
+type Property struct{ Name, Value string }
+
+// RunCheck is a check of the run itself: a testcase of the run's testsuite
+// in the JUnit, failing when Failure is not "".
+type RunCheck struct {
+	Name    string // e.g. "imsconform/load/ineffective: at most 1 % ineffective registration attempts"
+	Failure string // why it fails; "" when it passes
+	Detail  string // its system-out
 }
 
 // TableInfo describes one table of the scenario.

@@ -88,14 +88,55 @@ func Write(dir string, r *Run, o WriteOptions) (Paths, error) {
 			reportFile{name: DiffHTMLFile, path: &p.DiffHTML, write: writerTo(func(w io.Writer) error { return WriteDiffHTML(w, r.Diff) })})
 	}
 
+	dir, err := writeSet(dir, files, started)
+	p.Dir = dir
+	r.Reports = p
+	return p, err
+}
+
+// File is one file of a set WriteSet writes.
+type File struct {
+	Name  string
+	Write func(io.Writer) error
+}
+
+// WriteSet writes files into dir as one set, as Write writes a run's
+// reports: temporary names first, renamed together under a lock of dir;
+// another run's set written there meanwhile kept whole (this one goes
+// beside it); a dir that cannot be used replaced by a temporary one; a
+// file that fails left out. started is when the run began. It returns the
+// directory the set went to and the path of each file written, by name;
+// the error says what is missing or where the set went instead.
+func WriteSet(dir string, files []File, started time.Time) (string, map[string]string, error) {
+	if dir == "" {
+		return "", nil, errors.New("reports: WriteSet: expected a directory, got an empty path")
+	}
+	paths := make([]string, len(files))
+	rf := make([]reportFile, len(files))
+	for i, f := range files {
+		rf[i] = reportFile{name: f.Name, path: &paths[i], write: writerTo(f.Write)}
+	}
+	dir, err := writeSet(dir, rf, started)
+	out := map[string]string{}
+	for i, f := range files {
+		if paths[i] != "" {
+			out[f.Name] = paths[i]
+		}
+	}
+	return dir, out, err
+}
+
+// writeSet writes files into dir as one set (see Write) and returns the
+// directory they went to.
+func writeSet(dir string, files []reportFile, started time.Time) (string, error) {
 	var moved error
 	if err := usableDir(dir); err != nil {
 		alt, aerr := os.MkdirTemp("", "imsconform-reports-")
 		if aerr != nil {
-			return p, fmt.Errorf("reports: cannot write into %s (%v), nor into a temporary directory: %w", dir, err, aerr)
+			return dir, fmt.Errorf("reports: cannot write into %s (%v), nor into a temporary directory: %w", dir, err, aerr)
 		}
 		moved = &MovedError{Dir: dir, Err: err, Moved: alt}
-		dir, p.Dir = alt, alt
+		dir = alt
 	}
 	errs := stage(dir, files)
 
@@ -112,11 +153,11 @@ func Write(dir string, r *Run, o WriteOptions) (Paths, error) {
 		if aerr != nil {
 			unlock()
 			discard(files)
-			return p, fmt.Errorf("reports: %s was written by another run (%s) while this one ran, and no directory for this run's reports could be made beside it: %w", dir, prev, aerr)
+			return dir, fmt.Errorf("reports: %s was written by another run (%s) while this one ran, and no directory for this run's reports could be made beside it: %w", dir, prev, aerr)
 		}
 		conflict = &ConflictError{Dir: dir, Other: prev.String(), Moved: alt}
 		unlock()
-		dir, p.Dir, unlock = alt, alt, func() {}
+		dir, unlock = alt, func() {}
 	}
 	errs = append(errs, commit(dir, files)...)
 	if conflict == nil {
@@ -126,14 +167,13 @@ func Write(dir string, r *Run, o WriteOptions) (Paths, error) {
 		}
 	}
 	unlock()
-	r.Reports = p
 	if conflict != nil {
 		errs = append([]error{conflict}, errs...)
 	}
 	if moved != nil {
 		errs = append([]error{moved}, errs...)
 	}
-	return p, errors.Join(errs...)
+	return dir, errors.Join(errs...)
 }
 
 // ConflictError says that another run wrote the report directory while this

@@ -119,3 +119,19 @@ func parseCx(s string, parts []string, value string, hasValue bool) (Deviation, 
 	}
 	return d, nil
 }
+
+// Flag collects repeated -deviate STEP/ACTION[/HEADER[/PARAM]][=VALUE]
+// flags (Parse); it is a flag.Value.
+type Flag []Deviation
+
+func (f *Flag) String() string { return fmt.Sprint([]Deviation(*f)) }
+
+// Set parses one deviation and adds it.
+func (f *Flag) Set(v string) error {
+	d, err := Parse(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, d)
+	return nil
+}

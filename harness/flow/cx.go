@@ -15,6 +15,7 @@ import (
 	"imsconform/harness/diameter"
 	"imsconform/harness/hss"
 	"imsconform/harness/lab"
+	"imsconform/harness/subscribers"
 	"imsconform/harness/trace"
 	"imsconform/harness/ue"
 )
@@ -34,13 +35,44 @@ type hssRun struct {
 }
 
 // startHSS starts the HSS emulator for the lab subscriber at listen,
-// recording its messages into res's trace, and sets the Cx vars: for the
-// embedded core (lab == false) with the HSSHost identity on port 0, for a
-// lab with the identity and the peers of its hss section. With a stale-sqn
-// deviation of step 5 its first vector carries an SQN behind the UE's; with
-// the value replay-rand the vector after the re-synchronisation repeats its
-// RAND.
+// recording its messages into res's trace, and sets the Cx vars (StartHSS).
 func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, ds []deviation.Deviation, log *slog.Logger) (*hssRun, error) {
+	h, addr, vars, err := StartHSS(l, listen, forLab, HSSOptions{Deviations: ds, Observer: hss.TraceObserver(res.Trace), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range vars {
+		res.Vars[k] = v
+	}
+	return &hssRun{h: h, addr: addr}, nil
+}
+
+// HSSOptions are what a run gives the HSS emulator it plays, besides the
+// lab.
+type HSSOptions struct {
+	// Deviations: a stale-sqn deviation of step 5 has its first vector
+	// carry an SQN behind the UE's; with the value replay-rand the vector
+	// after the re-synchronisation repeats its RAND.
+	Deviations []deviation.Deviation
+	// Observer gets every Diameter message (hss.Config.Observer).
+	Observer func(diameter.Capture)
+	// Population is the load run's population it holds besides the lab's
+	// subscriber; nil means the lab's (subscribers.count).
+	Population *subscribers.Set
+	Logger     *slog.Logger
+}
+
+// StartHSS starts the HSS emulator a run plays at listen: for the embedded
+// core (forLab false) with the HSSHost identity, for a lab with the
+// identity and the peers of its hss section. It returns the HSS, the
+// address it listens on and the Cx vars the rules read of it: hss_realm
+// and hss_host, and for a lab the Origin-Hosts of its CSCFs
+// (icscf_diameter_host, scscf_diameter_host) and scscf_uri.
+func StartHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, o HSSOptions) (*hss.HSS, netip.AddrPort, map[string]string, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	p := *l
 	if p.Subscriber.AMF == "" {
 		p.Subscriber.AMF = "8000"
@@ -56,9 +88,12 @@ func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, d
 		cfg, err = hss.ConfigFromProfile(&p, HSSHost(l), l.HomeDomain)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flow: HSS emulator: %w", err)
+		return nil, netip.AddrPort{}, nil, fmt.Errorf("flow: HSS emulator: %w", err)
 	}
-	if d, ok := deviation.Find(deviation.For(ds, "5"), deviation.StaleSQN); ok {
+	if o.Population != nil {
+		cfg.Population = o.Population
+	}
+	if d, ok := deviation.Find(deviation.For(o.Deviations, "5"), deviation.StaleSQN); ok {
 		var random io.Reader
 		if d.Value == deviation.ReplayRAND {
 			// The vector after the re-synchronisation repeats the RAND the
@@ -66,22 +101,22 @@ func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, d
 			rand := [16]byte{0x52, 0x41, 0x4e, 0x44, 0x2d, 0x72, 0x65, 0x70, 0x6c, 0x61, 0x79, 0x65, 0x64, 0x2d, 0x31, 0x36}
 			random = hss.FixedRAND(rand)
 			if cfg.Vectors, err = hss.VectorsFromProfile(p.Subscriber, hss.FixedRAND(rand)); err != nil {
-				return nil, fmt.Errorf("flow: HSS emulator: %w", err)
+				return nil, netip.AddrPort{}, nil, fmt.Errorf("flow: HSS emulator: %w", err)
 			}
 		}
 		if cfg.Vectors, err = hss.StaleFirstRAND(p.Subscriber, cfg.Vectors, random); err != nil {
-			return nil, fmt.Errorf("flow: HSS emulator: %w", err)
+			return nil, netip.AddrPort{}, nil, fmt.Errorf("flow: HSS emulator: %w", err)
 		}
 	}
-	cfg.Observer = hss.TraceObserver(res.Trace)
+	cfg.Observer = o.Observer
 	cfg.Logf = func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }
 	h, err := hss.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("flow: HSS emulator: %w", err)
+		return nil, netip.AddrPort{}, nil, fmt.Errorf("flow: HSS emulator: %w", err)
 	}
 	ln, err := net.Listen("tcp", listen.String())
 	if err != nil {
-		return nil, fmt.Errorf("flow: HSS emulator: expected to listen on TCP %s (hss.listen), got: %w", listen, err)
+		return nil, netip.AddrPort{}, nil, fmt.Errorf("flow: HSS emulator: expected to listen on TCP %s (hss.listen), got: %w", listen, err)
 	}
 	go func() {
 		if err := h.Serve(ln); err != nil && !errors.Is(err, diameter.ErrServerClosed) {
@@ -89,14 +124,13 @@ func startHSS(l *lab.Profile, listen netip.AddrPort, forLab bool, res *Result, d
 		}
 	}()
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
-	res.Vars["hss_realm"] = cfg.OriginRealm
-	res.Vars["hss_host"] = cfg.OriginHost
+	vars := map[string]string{"hss_realm": cfg.OriginRealm, "hss_host": cfg.OriginHost}
 	if forLab {
-		res.Vars["icscf_diameter_host"] = l.HSS.ICSCFPeer
-		res.Vars["scscf_diameter_host"] = l.HSS.SCSCFPeer
-		res.Vars["scscf_uri"] = l.HSSServerName()
+		vars["icscf_diameter_host"] = l.HSS.ICSCFPeer
+		vars["scscf_diameter_host"] = l.HSS.SCSCFPeer
+		vars["scscf_uri"] = l.HSSServerName()
 	}
-	return &hssRun{h: h, addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}, nil
+	return h, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), vars, nil
 }
 
 // waitPeers waits up to the lab's hss.peer_timeout for the I-CSCF and the
@@ -122,12 +156,15 @@ func waitPeers(ctx context.Context, l *lab.Profile, h *hssRun, res *Result) {
 	}
 }
 
-// cxSteps picks the Cx requests of steps 3, 8 and 9 out of the trace.
+// cxSteps picks the Cx requests of steps 3, 8 and 9 out of the messages
+// captured (the run's trace; a load run's registration's own): the first
+// UAR, the first MAR, the first UAR after the REGISTER of step 7 went
+// out, the first SAR.
 //
 // A Cx request comes before the SIP answer to the REGISTER that causes it,
 // so when that answer has come the request is in the trace or will not come:
 // the flow waits for nothing more here.
-func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.Duration, played bool) {
+func cxSteps(res *Result, captured []trace.Message, reg *ue.Registration, step time.Duration, played, interrupted bool) {
 	if !played {
 		for _, s := range CxSteps {
 			res.Missing[s] = notPlayed
@@ -135,7 +172,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 		return
 	}
 	var uars, mars, sars []trace.Message
-	for _, m := range res.Trace.Messages() {
+	for _, m := range captured {
 		if m.Proto != trace.Diameter || m.Role != "HSS" || m.Dir != trace.Received {
 			continue
 		}
@@ -160,7 +197,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	}
 	if reg.Authorized != nil {
 		for _, m := range uars {
-			if m.Seq > reg.Authorized.Seq {
+			if m.Time.After(reg.Authorized.Time) {
 				res.Messages[deviation.StepUAR8] = m
 				break
 			}
@@ -180,7 +217,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	}
 	why := func(trigger, answer *trace.Message, notSent string, stepID string) string {
 		switch {
-		case ctx.Err() != nil:
+		case interrupted:
 			return "interrupted"
 		case trigger == nil:
 			return notSent
@@ -192,7 +229,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	for _, s := range []string{deviation.StepUAR3, deviation.StepMAR3} {
 		if _, ok := res.Messages[s]; !ok {
 			res.Missing[s] = why(reg.Initial, initialAnswer, "not due: the REGISTER of step 2 was not sent", "2")
-			if reg.Initial == nil && ctx.Err() == nil {
+			if reg.Initial == nil && !interrupted {
 				res.NotDue[s] = res.Missing[s]
 			}
 		}
@@ -200,7 +237,7 @@ func cxSteps(ctx context.Context, res *Result, reg *ue.Registration, step time.D
 	for _, s := range []string{deviation.StepUAR8, deviation.StepSAR9} {
 		if _, ok := res.Messages[s]; !ok {
 			res.Missing[s] = why(reg.Authorized, reg.Final, "not due: no REGISTER with a challenge response was sent (step 7 "+res.Missing["7"]+")", "7")
-			if reg.Authorized == nil && ctx.Err() == nil {
+			if reg.Authorized == nil && !interrupted {
 				res.NotDue[s] = res.Missing[s]
 			}
 		}

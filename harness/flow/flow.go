@@ -278,30 +278,17 @@ func Run(ctx context.Context, opts Options) *Result {
 		ex = &e
 	default:
 	}
-	if ex == nil {
-		switch {
-		case ctx.Err() != nil:
-			res.Missing["11"] = "interrupted"
-		case reg.Authorized == nil || !reg.Registered():
+	if ex == nil && ctx.Err() == nil {
+		wait := step
+		if !Due11(reg) {
 			// No registration was made: no third-party REGISTER is due. A
 			// SUT that sends one anyway gets a short chance to show it.
-			ex = waitExchange(ctx, exCh, 0)
-			if ex == nil {
-				res.notDue("11", "not due: "+notRegistered(res, reg))
-			}
-		default:
-			ex = waitExchange(ctx, exCh, step)
-			if ex == nil {
-				if ctx.Err() != nil {
-					res.Missing["11"] = "interrupted"
-				} else {
-					res.Missing["11"] = fmt.Sprintf("not received within %s", step)
-				}
-			}
+			wait = 0
 		}
+		ex = waitExchange(ctx, exCh, wait)
 	}
-	vccSteps(res, ex, l)
-	cxSteps(ctx, res, reg, step, playsHSS)
+	exchangeSteps(res, reg, ex, ctx.Err() != nil, step, l)
+	cxSteps(res, res.Trace.Messages(), reg, step, playsHSS, ctx.Err() != nil)
 	if reg.Registered() && ctx.Err() == nil {
 		deregister(ctx, res, u, reg, ex != nil, exCh, step)
 	}
@@ -331,7 +318,7 @@ func resolvePCSCF(ctx context.Context, l *lab.Profile, host netip.Addr, res *Res
 		res.diagnose(DiagUnresolved, why)
 		res.Target = "lab P-CSCF " + l.SUT.PCSCF + " (not resolved)"
 		unreached(res, why)
-		cxSteps(ctx, res, &ue.Registration{}, 0, l.HSS.Plays())
+		cxSteps(res, nil, &ue.Registration{}, 0, l.HSS.Plays(), ctx.Err() != nil)
 		return netip.AddrPort{}, host, false
 	}
 	pcscf := d.Chosen()
@@ -348,7 +335,7 @@ func resolvePCSCF(ctx context.Context, l *lab.Profile, host netip.Addr, res *Res
 		why := fmt.Sprintf("the UE at %s cannot reach the P-CSCF %s: %v", host, pcscf, err)
 		res.diagnose(DiagUnreachable, why)
 		unreached(res, why)
-		cxSteps(ctx, res, &ue.Registration{}, 0, l.HSS.Plays())
+		cxSteps(res, nil, &ue.Registration{}, 0, l.HSS.Plays(), ctx.Err() != nil)
 		return netip.AddrPort{}, host, false
 	}
 	log.Debug("flow: P-CSCF resolved", "pcscf", pcscf, "steps", len(d.Steps))

@@ -30,6 +30,7 @@ import (
 
 	"imsconform/harness/diameter"
 	"imsconform/harness/lab"
+	"imsconform/harness/subscribers"
 	"imsconform/harness/trace"
 )
 
@@ -76,6 +77,10 @@ type Config struct {
 	// InitialFilterCriteria in the user profile; empty means no iFC.
 	ASURI      string
 	Subscriber Subscriber
+	// Population, when not nil, is a load run's population the HSS holds
+	// besides Subscriber (harness/subscribers): its vectors come from its
+	// own authentication centre, not from Vectors.
+	Population *subscribers.Set
 	Vectors    VectorSource
 	// Observer, when set, gets every Diameter message received and sent,
 	// with its raw bytes, endpoints and time (see TraceObserver).
@@ -107,12 +112,17 @@ func ConfigFromProfile(p *lab.Profile, originHost, originRealm string) (Config, 
 	if err != nil {
 		return Config{}, err
 	}
+	pop, err := p.Population(0)
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{
 		OriginHost:  originHost,
 		OriginRealm: originRealm,
 		ServerName:  p.HSSServerName(),
 		ASURI:       p.VCCApp.URI,
 		Subscriber:  Subscriber{IMPI: p.Subscriber.IMPI, IMPUs: append([]string(nil), p.Subscriber.IMPUs...)},
+		Population:  pop,
 		Vectors:     vs,
 	}, nil
 }
@@ -150,11 +160,12 @@ type HSS struct {
 	cfg Config
 	srv *diameter.Server
 
-	mu         sync.Mutex
-	assigned   string // S-CSCF name stored by SAR; "" = none
-	registered bool
-	open       map[string]int // Origin-Host -> open connections
-	changed    chan struct{}  // closed and replaced when open changes
+	mu      sync.Mutex
+	open    map[string]int // Origin-Host -> open connections
+	changed chan struct{}  // closed and replaced when open changes
+
+	own userState   // what SAR stored for the subscriber
+	pop *population // the population (population.go); nil for none
 }
 
 // New checks cfg and returns an HSS ready to Serve.
@@ -182,6 +193,10 @@ func New(cfg Config) (*HSS, error) {
 		return nil, fmt.Errorf("hss: expected a config with %s, got none", strings.Join(missing, ", "))
 	}
 	h := &HSS{cfg: cfg, open: map[string]int{}, changed: make(chan struct{})}
+	if cfg.Population != nil {
+		h.pop = newPopulation(cfg.Population)
+		h.cfg.Vectors = h.pop.vectors(cfg.Vectors)
+	}
 	h.srv = &diameter.Server{
 		OriginHost:     cfg.OriginHost,
 		OriginRealm:    cfg.OriginRealm,
@@ -257,7 +272,7 @@ func (h *HSS) Config() Config { return h.cfg }
 func (h *HSS) AssignedServer() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.assigned
+	return h.own.assigned
 }
 
 func (h *HSS) logf(format string, args ...any) {
@@ -338,6 +353,13 @@ func (h *HSS) identities(req *diameter.Message, needIMPI bool) (impi, impu strin
 			knownIMPU = true
 		}
 	}
+	if h.pop.holds(impi, hasIMPI, impu) {
+		return impi, impu, nil
+	}
+	if _, member := h.pop.member(impi, ""); member && hasIMPI {
+		h.logf("hss: command %d: IMPU %q does not belong to IMPI %q", req.Code, impu, impi)
+		return "", "", h.answer(req, ExperimentalResult(diameter.CxErrorIdentitiesDontMatch))
+	}
 	if hasIMPI && impi != h.cfg.Subscriber.IMPI || !hasIMPI && !knownIMPU {
 		h.logf("hss: command %d: user unknown: IMPI %q IMPU %q", req.Code, impi, impu)
 		return "", "", h.answer(req, ExperimentalResult(diameter.CxErrorUserUnknown))
@@ -372,7 +394,7 @@ func (h *HSS) ServeDiameter(req *diameter.Message, _ diameter.Peer) *diameter.Me
 // stored, SUBSEQUENT_REGISTRATION when one is, with Server-Name either way;
 // DE_REGISTRATION gets DIAMETER_SUCCESS with Server-Name.
 func (h *HSS) uar(req *diameter.Message) *diameter.Message {
-	_, impu, errAns := h.identities(req, true)
+	impi, impu, errAns := h.identities(req, true)
 	if errAns != nil {
 		return errAns
 	}
@@ -383,7 +405,7 @@ func (h *HSS) uar(req *diameter.Message) *diameter.Message {
 		}
 	}
 	h.mu.Lock()
-	assigned := h.assigned
+	assigned := h.state(impi, impu).assigned
 	h.mu.Unlock()
 	var res diameter.AVP
 	switch {
@@ -482,7 +504,7 @@ func (h *HSS) sar(req *diameter.Message) *diameter.Message {
 		return errAns
 	}
 	if impi == "" {
-		impi = h.cfg.Subscriber.IMPI
+		impi = h.impiOf(impu)
 	}
 	satAVP, ok := req.Find(diameter.AVPServerAssignmentType, diameter.Vendor3GPP)
 	if !ok {
@@ -501,22 +523,23 @@ func (h *HSS) sar(req *diameter.Message) *diameter.Message {
 	}
 	sendProfile := false
 	h.mu.Lock()
+	st := h.state(impi, impu)
 	switch sat {
 	case SATRegistration, SATReRegistration, SATUnregisteredUser:
 		if !hasName {
 			h.mu.Unlock()
 			return h.missing(req, "Server-Name", cx(diameter.AVPServerName, ""))
 		}
-		h.assigned = serverName
-		h.registered = sat != SATUnregisteredUser
+		st.assigned = serverName
+		st.registered = sat != SATUnregisteredUser
 		sendProfile = !dataAvailable
 	case SATNoAssignment, SATAAAUserDataRequest:
 		sendProfile = true
 	case SATTimeoutDeregistration, SATUserDeregistration, SATAdministrativeDereg,
 		SATAuthenticationFailure, SATAuthenticationTimeout, SATDeregistrationTooMuchData:
-		h.assigned, h.registered = "", false
+		st.assigned, st.registered = "", false
 	case SATTimeoutDeregStoreName, SATUserDeregStoreName:
-		h.registered = false
+		st.registered = false
 	default:
 		h.mu.Unlock()
 		h.logf("hss: SAR for %q: unknown Server-Assignment-Type %d", impu, sat)
@@ -527,7 +550,7 @@ func (h *HSS) sar(req *diameter.Message) *diameter.Message {
 	a := h.answer(req, ResultCode(diameter.ResultSuccess)).Add(
 		diameter.UTF8String(diameter.AVPUserName, 0, diameter.AVPFlagMandatory, impi))
 	if sendProfile {
-		xml, err := UserProfile(impi, h.cfg.Subscriber.IMPUs, h.cfg.ASURI)
+		xml, err := UserProfile(impi, h.impusOf(impi), h.cfg.ASURI)
 		if err != nil {
 			h.logf("hss: SAR for %q: user profile: %v", impu, err)
 			return h.answer(req, ResultCode(diameter.ResultUnableToComply))
@@ -546,7 +569,8 @@ func (h *HSS) lir(req *diameter.Message) *diameter.Message {
 		return errAns
 	}
 	h.mu.Lock()
-	name, registered := h.assigned, h.registered
+	st := h.state("", impu)
+	name, registered := st.assigned, st.registered
 	h.mu.Unlock()
 	if name == "" {
 		name = h.cfg.ServerName

@@ -41,6 +41,9 @@ type Profile struct {
 	Core       Core       `yaml:"core"`
 	Timeouts   Timeouts   `yaml:"timeouts"`
 
+	// Subscribers is the population of a load run (see Subscribers).
+	Subscribers Subscribers `yaml:"subscribers"`
+
 	// src maps a field's YAML path ("sut.pcscf", "subscriber.impus[1]") to
 	// where its value came from: "lab.yaml:12", "default", "environment
 	// IMSCONFORM_SUT_PCSCF", "flag -set sut.pcscf". Errors name it.
@@ -288,6 +291,7 @@ func DefaultFor(ip string) *Profile {
 			AMF: defaultAMF,
 			SQN: defaultSQN,
 		},
+		Subscribers: defaultSubscribers(),
 		UE: UE{
 			Address:           ip,
 			SPIC:              23456789,
@@ -351,6 +355,7 @@ func (p *Profile) Redacted() Profile {
 func (p *Profile) clone() *Profile {
 	c := *p
 	c.Subscriber.IMPUs = slices.Clone(p.Subscriber.IMPUs)
+	c.Subscribers.IMPUs = slices.Clone(p.Subscribers.IMPUs)
 	c.UE.SecAlgorithms = slices.Clone(p.UE.SecAlgorithms)
 	c.VCCApp.AcceptFrom = slices.Clone(p.VCCApp.AcceptFrom)
 	c.Core.PCSCFNames = slices.Clone(p.Core.PCSCFNames)

@@ -73,6 +73,7 @@ import (
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/sipmsg"
+	"imsconform/harness/subscribers"
 	"imsconform/harness/transport"
 )
 
@@ -107,6 +108,16 @@ type Config struct {
 	// retransmissions under loss come every second, not every 4); the
 	// S-CSCF's, whose step 11 goes to the VCC Application, is the RFC's 4 s.
 	Timers transport.Timers
+	// ShardVCCApps, when not empty, split the population into
+	// len(ShardVCCApps) slices (subscribers.Shard.Slice) and send the
+	// REGISTER of step 11 of the i-th slice's subscribers to
+	// ShardVCCApps[i], as an iFC per slice would: a load run split into
+	// shards, each playing its own VCC Application. Others go to VCCApp.
+	ShardVCCApps []netip.AddrPort
+	// Population is the population of a load run the in-memory HSS serves
+	// besides the lab's subscriber; nil means the lab's (subscribers.count),
+	// none when that is 0. Over Cx the HSS the core queries must hold it.
+	Population *subscribers.Set
 	// HSS is the Diameter Cx address (TCP, loopback) of the HSS that the
 	// I-CSCF and the S-CSCF query, each as a client peer; the zero value
 	// means the in-memory HSS (no Diameter). Over Cx the HSS owns the SQN:
@@ -144,6 +155,11 @@ type Core struct {
 	hss     *hss
 	cx      *cxPeers    // nil: the in-memory HSS answers the Cx queries
 	sec     *pcscfIPsec // nil without sut.ipsec
+
+	// The population besides the lab's subscriber (population.go), nil
+	// for none, and its authentication centre.
+	pop *subscribers.Set
+	auc *subscribers.AuC
 
 	// The tables, bounded by Config.Limits, each entry expiring: a
 	// challenge after reg-await-auth, the others with their registration.
@@ -221,8 +237,10 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("refcore: Host: expected a loopback IP (\"::1\" or \"127.0.0.1\"), got %q", cfg.Host)
 	}
 	ha = ha.Unmap()
-	if cfg.VCCApp.IsValid() && !cfg.VCCApp.Addr().IsLoopback() {
-		return nil, fmt.Errorf("refcore: VCCApp: expected a loopback address, got %s", cfg.VCCApp)
+	for _, v := range append([]netip.AddrPort{cfg.VCCApp}, cfg.ShardVCCApps...) {
+		if v.IsValid() && !v.Addr().IsLoopback() {
+			return nil, fmt.Errorf("refcore: VCCApp: expected a loopback address, got %s", v)
+		}
 	}
 	entry := netip.AddrPortFrom(ha, 0)
 	if cfg.EntryAddr != "" {
@@ -242,6 +260,10 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	pop, err := population(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("refcore: %w", err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -252,10 +274,13 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	cctx, cancel := context.WithCancel(context.Background())
 	lim := cfg.Limits.withDefaults()
 	c := &Core{
-		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h,
+		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h, pop: pop,
 		nonces: newTable[*nonceRec](lim.MaxChallenges), routes: newTable[string](lim.MaxRegistrations),
 		regs: newTable[int](lim.MaxRegistrations), impus: newTable[[]string](lim.MaxRegistrations),
 		relayed200: make(chan struct{}, 1), ready: make(chan struct{}),
+	}
+	if pop != nil {
+		c.auc = subscribers.NewAuC(pop, nil)
 	}
 	if cfg.HSS.IsValid() {
 		if err := c.startCx(ctx, ha); err != nil {
@@ -721,7 +746,7 @@ func (c *Core) icscf(in *transport.Incoming) {
 		return
 	}
 	// Cx user-registration-status query (UAR/UAA), in memory.
-	if !c.hss.knows(impi, uriOf(m.Get("To"))) {
+	if !c.knows(impi, uriOf(m.Get("To"))) {
 		c.log.Info("I-CSCF: user unknown to the HSS", "impu", uriOf(m.Get("To")))
 		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return

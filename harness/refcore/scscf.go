@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -55,14 +56,14 @@ func (c *Core) scscf(in *transport.Incoming) {
 func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 	impu := uriOf(m.Get("To"))
 	d, hasAuth := digestParams(m.Get("Authorization"))
-	impi := c.hss.impi
+	impi := c.defaultIMPI(impu)
 	if c.cx != nil {
 		impi = impiOf(impu)
 	}
 	if hasAuth && d["username"] != "" {
 		impi = d["username"]
 	}
-	if c.cx == nil && !c.hss.knows(impi, impu) {
+	if c.cx == nil && !c.knows(impi, impu) {
 		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
@@ -96,7 +97,7 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 			c.challenge(m, tx, impi, impu, append(append([]byte{}, rec.v.RAND[:]...), b...))
 			return
 		}
-		if err := c.hss.resync(rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
+		if err := c.resync(rec.impi, rec.v.RAND, [aka.AUTSLen]byte(b)); err != nil {
 			c.log.Info("S-CSCF: AUTS rejected", "reason", err)
 			c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 			return
@@ -121,7 +122,7 @@ func (c *Core) scscfRegister(m *sipmsg.Message, tx *transport.ServerTx) {
 		c.reply(tx, respond(m, 403, "Forbidden").Bytes())
 		return
 	}
-	impus := c.hss.impus
+	impus := c.impusOf(impi)
 	if c.cx != nil && deviation.Has(c.devs(deviation.StepSAR9), deviation.Late) {
 		// Deviation 9.SAR/late: the 200 OK first, with the profile known
 		// before; the SAR once the P-CSCF has relayed the 200 OK to the UE.
@@ -214,7 +215,7 @@ func (c *Core) challenge(m *sipmsg.Message, tx *transport.ServerTx, impi, impu s
 			}
 		}
 	} else {
-		v = c.hss.vector(stale, badMAC)
+		v = c.vector(impi, stale, badMAC)
 		xres = append([]byte(nil), v.XRES[:]...)
 		if lateMAR {
 			c.log.Info("deviation 3.MAR/late: challenging with the core's own vector; the MAR follows the UE's answer")
@@ -328,15 +329,16 @@ func (c *Core) register(m *sipmsg.Message, tx *transport.ServerTx, impu string, 
 	}
 	c.mu.Unlock()
 	c.reply(tx, r.Bytes())
-	if c.cfg.VCCApp.IsValid() || beforeStep11 != nil {
+	vcc := c.vccFor(impu)
+	if vcc.IsValid() || beforeStep11 != nil {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
 			if beforeStep11 != nil {
 				beforeStep11()
 			}
-			if c.cfg.VCCApp.IsValid() {
-				c.thirdParty(m, impu, exp)
+			if vcc.IsValid() {
+				c.thirdParty(m, impu, exp, vcc)
 			}
 		}()
 	}
@@ -345,7 +347,7 @@ func (c *Core) register(m *sipmsg.Message, tx *transport.ServerTx, impu string, 
 // thirdParty sends the REGISTER of step 11 from the S-CSCF in a client
 // transaction: retransmitted over UDP until a final response (step 13) or
 // Timer F.
-func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
+func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int, vcc netip.AddrPort) {
 	names := c.lab.Core
 	var r *sipmsg.Message
 	if !deviation.Has(c.devs("11"), deviation.AsTable) {
@@ -358,7 +360,7 @@ func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
 		c.mu.Unlock()
 		uri := c.lab.VCCApp.URI
 		if uri == "" {
-			uri = "sip:" + c.cfg.VCCApp.String()
+			uri = "sip:" + vcc.String()
 		}
 		r = sipmsg.NewRequest("REGISTER", uri)
 		r.Append("Via", c.via(names.SCSCFName))
@@ -398,7 +400,7 @@ func (c *Core) thirdParty(m *sipmsg.Message, impu string, exp int) {
 	}
 	// The bytes as the step's deviations left them: RFC 3261 18.1.1 does not
 	// move them to another transport, so that step 11 keeps the Via it has.
-	_, err := c.s.RequestRaw(c.ctx, transport.Dest{Transport: c.tp, Addr: c.cfg.VCCApp}, raw, func(in *transport.Incoming, err error) {
+	_, err := c.s.RequestRaw(c.ctx, transport.Dest{Transport: c.tp, Addr: vcc}, raw, func(in *transport.Incoming, err error) {
 		if err != nil {
 			c.log.Info("S-CSCF: no final response to the third-party REGISTER", "error", err)
 			return

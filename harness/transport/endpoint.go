@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -211,5 +212,8 @@ func (e *Endpoint) send(ctx context.Context, dst Dest, c *conn, raw []byte, unre
 }
 
 func (e *Endpoint) debugSent(dst Dest, raw []byte) {
+	if !e.l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	e.l.log.Debug("transport: sent", "role", e.l.o.Role, "to", dst, "from", e.addr, "line", firstLine(raw))
 }

@@ -146,7 +146,8 @@ func TestCutShortTCPAnswerIsRecorded(t *testing.T) {
 func TestServerTxAnswersRetransmissionsFromCache(t *testing.T) {
 	clk := newFakeClock()
 	var calls atomic.Int32
-	e := listen(t, newLayer(t, Options{Clock: clk}), func(in *Incoming) {
+	l := newLayer(t, Options{Clock: clk})
+	e := listen(t, l, func(in *Incoming) {
 		calls.Add(1)
 		if _, err := in.Tx.Respond(sipmsg.NewResponse(in.Parsed, 200, "OK", "srv").Bytes()); err != nil {
 			t.Error(err)
@@ -174,6 +175,9 @@ func TestServerTxAnswersRetransmissionsFromCache(t *testing.T) {
 	read()
 	if calls.Load() != 2 {
 		t.Errorf("after Timer J the request is new: handler called %d times, want 2", calls.Load())
+	}
+	if got := l.Repeats().Requests["REGISTER"]; got != 1 {
+		t.Errorf("Repeats: %d repeated REGISTERs counted, want the one answered from the cache", got)
 	}
 }
 
@@ -214,6 +218,13 @@ func TestSipgoRefusalIsOnlyANote(t *testing.T) {
 	in := next(t, got)
 	if in.Parsed == nil || in.Tx == nil || !strings.HasPrefix(in.Msg.Note, "sipgo's parser refuses it") || strings.Contains(in.Msg.Note, "not parse") {
 		t.Errorf("expected a usable message with a sipgo note, got parsed %v, note %q", in.Parsed != nil, in.Msg.Note)
+	}
+	// NoSecondOpinion: the same message, no sipgo parse, no note.
+	h2, got2 := collect()
+	e2 := listen(t, newLayer(t, Options{NoSecondOpinion: true}), h2)
+	c.WriteToUDPAddrPort([]byte(strings.Replace(raw, "z9hG4bKnote", "z9hG4bKnote2", 1)), e2.Addr())
+	if in := next(t, got2); in.Parsed == nil || in.Msg.Note != "" {
+		t.Errorf("NoSecondOpinion: expected the message with no note, got parsed %v, note %q", in.Parsed != nil, in.Msg.Note)
 	}
 }
 

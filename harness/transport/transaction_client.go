@@ -30,6 +30,7 @@ type ClientTx struct {
 	e    *Endpoint
 	key  string
 	name string // for errors: "REGISTER (branch ...)"
+	meth string // the CSeq method, "" for a request with no branch
 	dst  Dest
 	raw  []byte
 	then func(*Incoming, error)
@@ -112,6 +113,7 @@ func (e *Endpoint) request(ctx context.Context, d Dest, raw []byte, p *sipmsg.Me
 	} else {
 		t.key = clientKey(branch, method)
 		t.name = method + " (branch " + branch + ")"
+		t.meth = method
 		if _, dup := l.clients[t.key]; dup {
 			l.mu.Unlock()
 			return nil, fmt.Errorf("transport: expected a new branch for a new client transaction, got %s again", branch)
@@ -224,6 +226,7 @@ func (t *ClientTx) receive(in *Incoming) bool {
 		return true
 	case stCompleted:
 		t.mu.Unlock()
+		t.l.repeatedResponse(code)
 		return true // a retransmitted response: absorbed
 	}
 	t.mu.Unlock()
@@ -246,6 +249,7 @@ func (t *ClientTx) onTimerE() {
 	t.timerE = t.l.clock.AfterFunc(t.interval, t.onTimerE)
 	raw := t.raw
 	t.mu.Unlock()
+	t.l.retransmittedRequest(t.meth)
 	if _, err := t.e.send(t.l.ctx, t.dst, nil, raw, false); err != nil {
 		if _, ok := err.(*UnreachableError); ok {
 			t.terminate(nil, err)

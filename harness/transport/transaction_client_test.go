@@ -118,6 +118,9 @@ func TestTimerEDoublesToT2AndTimerFEndsAt64T1(t *testing.T) {
 	if n := len(sentTimes(tr, start)); n != len(want) {
 		t.Errorf("sent %d times in all, want %d: nothing after Timer F", n, len(want))
 	}
+	if got := l.Repeats().Retransmitted["REGISTER"]; got != int64(len(want)-1) {
+		t.Errorf("Repeats: %d REGISTER retransmissions counted, want %d", got, len(want)-1)
+	}
 }
 
 func itoaPort(e *Endpoint) string { return strconv.Itoa(int(e.Addr().Port())) }
@@ -235,6 +238,9 @@ func TestTimerKAbsorbsRetransmittedFinalResponses(t *testing.T) {
 	}
 	if n := len(sentTimes(tr, time.Time{})); n != 1 {
 		t.Errorf("sent %d times; want once: the final response stops Timer E", n)
+	}
+	if r := l.Repeats(); r.Responses["200"] != 1 || len(r.Retransmitted) != 0 {
+		t.Errorf("Repeats: %+v; want the one 200 absorbed within Timer K counted, and no retransmission", r)
 	}
 }
 

@@ -155,7 +155,7 @@ func (u *UE) run(ctx context.Context, r *Registration, protected, initial bool) 
 			return fmt.Errorf("ue: REGISTER CSeq %d not sent: %w", r.CSeq, err)
 		}
 		sent, res, err := u.exchange(ctx, ep, to, req, raw, r.CallID, r.CSeq)
-		if sent.Seq != 0 {
+		if sent.Raw != nil { // it was sent (and recorded, when the UE keeps a trace)
 			r.Requests = append(r.Requests, sent)
 			m := sent
 			if round == 0 {
@@ -435,7 +435,11 @@ func (u *UE) buildRegister(r *Registration, branch string, protected bool, auth 
 	}
 	m.Append("From", "<"+u.impu+">;tag="+r.FromTag)
 	m.Append("To", "<"+u.impu+">")
-	m.Append("Contact", "<sip:"+host+":"+itoa(port)+comp+">;expires="+itoa(r.Expires))
+	user := ""
+	if u.contactUser != "" {
+		user = u.contactUser + "@"
+	}
+	m.Append("Contact", "<sip:"+user+host+":"+itoa(port)+comp+">;expires="+itoa(r.Expires))
 	m.Append("Call-ID", r.CallID)
 	m.Append("Authorization", auth)
 	m.Append("Security-Client", u.securityClient())

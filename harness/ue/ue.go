@@ -93,8 +93,13 @@ type Options struct {
 	// Host is the UE's address; the zero value means Lab.UE.Address, then
 	// ::1.
 	Host netip.Addr
-	// Trace receives every message; nil means a new trace (see UE.Trace).
+	// Trace receives every message; nil means a new trace (see UE.Trace),
+	// unless Untraced.
 	Trace *trace.Trace
+	// Untraced records no message into any trace: a load run's UEs keep
+	// each registration's messages in their Registration only, for as
+	// long as it needs them (see Ports).
+	Untraced bool
 	// Deviations of the steps the UE sends: "2" and "7" (header edits,
 	// wrong-res, no-answer, malformed). Those of other steps are ignored.
 	// They apply to the first registration (Register) only.
@@ -110,6 +115,9 @@ type Options struct {
 	// Timers are the RFC 3261 timers of its transactions; zero fields mean
 	// the defaults (T1 500 ms, T2 4 s, T4 5 s).
 	Timers transport.Timers
+	// NoSecondOpinion skips sipgo's parse of every message received
+	// (transport.Options.NoSecondOpinion): a load run's UEs.
+	NoSecondOpinion bool
 	// ESP is the user-space ESP stack for the protected ports under
 	// Lab.SUT.IPsec; nil means the UE opens its own on its address and
 	// records its packets into Trace. A stack shared by many UEs is its
@@ -162,15 +170,24 @@ type UE struct {
 	tl                  *transport.Layer
 	plain, portC, portS *transport.Endpoint
 
+	waits     *waiters // the exchanges waiting, shared by the UEs on the same ports
 	offer     []secagree.Mechanism
 	ipsec     *ipsec // nil without sut.ipsec
 	recording atomic.Bool
 	saMu      sync.Mutex
 
-	pendingMu         sync.Mutex
-	pending           map[string]chan *transport.Incoming // Call-ID|CSeq -> exchange waiting
 	registrar         string
 	impi, impu, realm string
+	// contactUser is the user part of the Contact URI ("" for none): UEs
+	// behind one address and port (Ports) are bound apart by it.
+	contactUser string
+}
+
+// waiters are the exchanges waiting for a final response, by Call-ID and
+// CSeq, on one set of ports.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string]chan *transport.Incoming // Call-ID|CSeq -> exchange waiting
 }
 
 // New checks the options, binds the UE's sockets and starts receiving.
@@ -222,13 +239,13 @@ func New(o Options) (*UE, error) {
 		log:       o.Logger,
 		usim:      aka.NewUSIM(mil, aka.SQNFromUint64(o.SQNMS), 0),
 		expires:   l.UE.Expires,
-		pending:   map[string]chan *transport.Incoming{},
+		waits:     &waiters{m: map[string]chan *transport.Incoming{}},
 		registrar: l.Registrar,
 		impi:      l.Subscriber.IMPI,
 		impu:      l.Subscriber.IMPUs[0],
 		realm:     l.Realm,
 	}
-	if u.tr == nil {
+	if u.tr == nil && !o.Untraced {
 		u.tr = trace.New()
 	}
 	if u.timeout <= 0 {
@@ -262,7 +279,7 @@ func New(o Options) (*UE, error) {
 	// The UE takes no request in this flow: any that comes is unrelated
 	// traffic, counted and kept only in part (so is a response that
 	// matches none of its REGISTERs).
-	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log,
+	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log, NoSecondOpinion: o.NoSecondOpinion,
 		Takes: func(*sipmsg.Message) bool { return false }})
 	if l.SUT.IPsec {
 		if err := u.startESP(host, o.ESP, l.UE); err != nil {
@@ -365,9 +382,9 @@ func (u *UE) handle(in *transport.Incoming) {
 	if err != nil {
 		return
 	}
-	u.pendingMu.Lock()
-	ch := u.pending[p.Get("Call-ID")+"|"+itoa(n)]
-	u.pendingMu.Unlock()
+	u.waits.mu.Lock()
+	ch := u.waits.m[p.Get("Call-ID")+"|"+itoa(n)]
+	u.waits.mu.Unlock()
 	if ch != nil {
 		select {
 		case ch <- in:
@@ -395,13 +412,13 @@ var ErrInterrupted = errors.New("ue: interrupted")
 func (u *UE) exchange(ctx context.Context, ep *transport.Endpoint, to netip.AddrPort, m *sipmsg.Message, raw []byte, callID string, cseq uint32) (trace.Message, *transport.Incoming, error) {
 	key := callID + "|" + itoa(cseq)
 	fallback := make(chan *transport.Incoming, 1)
-	u.pendingMu.Lock()
-	u.pending[key] = fallback
-	u.pendingMu.Unlock()
+	u.waits.mu.Lock()
+	u.waits.m[key] = fallback
+	u.waits.mu.Unlock()
 	defer func() {
-		u.pendingMu.Lock()
-		delete(u.pending, key)
-		u.pendingMu.Unlock()
+		u.waits.mu.Lock()
+		delete(u.waits.m, key)
+		u.waits.mu.Unlock()
 	}()
 	wait, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()

@@ -80,6 +80,18 @@ type Options struct {
 	// Timers are the RFC 3261 timers of its server transactions (Timer J
 	// keeps an answer for retransmissions); zero fields mean the defaults.
 	Timers transport.Timers
+	// IMPUs, when set, gives the implicit registration set of the IMPU a
+	// REGISTER registers (its To), for the 200 OK's P-Associated-URI: a
+	// load run's population; nil, or a nil answer, means the lab
+	// subscriber's IMPUs.
+	IMPUs func(impu string) []string
+	// NoSecondOpinion skips sipgo's parse of every message received
+	// (transport.Options.NoSecondOpinion): a load run's VCC Application.
+	NoSecondOpinion bool
+	// NoStore keeps no record in the Store: a load run reads each exchange
+	// as it comes (OnRegister), and a record per IMPU of a population would
+	// only take memory.
+	NoStore bool
 }
 
 // Record is the registration information stored for one IMPU (step 12).
@@ -213,7 +225,7 @@ func Start(ctx context.Context, o Options) (*App, error) {
 	// The mock takes REGISTER only: other requests (answered 405), ACKs
 	// and stray responses are unrelated traffic, counted and kept only in
 	// part.
-	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log,
+	a.tl = transport.New(transport.Options{Role: Role, Trace: a.tr, Timers: o.Timers, Logger: a.log, NoSecondOpinion: o.NoSecondOpinion,
 		Takes: func(req *sipmsg.Message) bool { return req.Method == "REGISTER" }})
 	e, err := a.tl.Listen(ctx, laddr, a.handle)
 	if err != nil {
@@ -235,6 +247,11 @@ func (a *App) Store() *Store { return &a.store }
 
 // Trace returns the trace the mock records into.
 func (a *App) Trace() *trace.Trace { return a.tr }
+
+// Repeats are the messages the mock's transactions took in more than once:
+// a REGISTER the S-CSCF sent again, answered from the cache
+// (transport.Layer.Repeats).
+func (a *App) Repeats() transport.Repeats { return a.tl.Repeats() }
 
 // Close stops serving and waits for the receivers.
 func (a *App) Close() error {
@@ -272,7 +289,9 @@ func (a *App) handle(in *transport.Incoming) {
 	if raw == nil {
 		raw = res.Bytes()
 	}
-	a.store.put(rec)
+	if !a.o.NoStore {
+		a.store.put(rec)
+	}
 	ex := Exchange{Request: in.Msg, Record: rec}
 	if ok {
 		m, err := in.Tx.Respond(raw)
@@ -387,7 +406,17 @@ func (a *App) response(p *sipmsg.Message, code int, reason string, rec *Record) 
 		r.InsertBefore("CSeq", "Contact", c)
 	}
 	r.InsertBefore("Content-Length", "Date", a.o.Now().UTC().Format(http.TimeFormat))
-	r.InsertBefore("Content-Length", "P-Associated-URI", a.pau)
+	pau := a.pau
+	if a.o.IMPUs != nil {
+		if set := a.o.IMPUs(rec.IMPU); set != nil {
+			uris := make([]string, len(set))
+			for i, u := range set {
+				uris[i] = "<" + u + ">"
+			}
+			pau = strings.Join(uris, ", ")
+		}
+	}
+	r.InsertBefore("Content-Length", "P-Associated-URI", pau)
 	return r
 }
 

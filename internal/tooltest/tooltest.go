@@ -35,3 +35,18 @@ func Missing(t testing.TB, what string) {
 	}
 	t.Skipf("%s; IMSCONFORM_REQUIRE_TOOLS=1 makes this a failure", what)
 }
+
+// Python returns the Python that has module installed (Debian's own,
+// /usr/bin/python3, which Debian's python3-* packages install into, else
+// the first on PATH), or skips (fails under Required) naming the package.
+func Python(t testing.TB, module, debianPackage string) string {
+	t.Helper()
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		python = Need(t, "python3", "python3")
+	}
+	if err := exec.Command(python, "-c", "import "+module).Run(); err != nil {
+		Missing(t, "python3's "+module+" is not installed (apt-get install "+debianPackage+")")
+	}
+	return python
+}

@@ -28,7 +28,7 @@ var (
 	baseline     = flag.String("baseline", "", "report.json of an earlier run: compare every rule (diff.json, diff.html beside the reports); a regression at the gate's level fails the run")
 	maskVectors  = flag.Bool("mask-vectors", false, "overwrite the authentication vectors (RAND, AUTN, XRES/RES, CK, IK, AUTS) in every report, pcap and JUnit, for reports that leave the lab")
 	sets         = &setsFlag{s: lab.Settings{}}
-	deviations   deviateFlag
+	deviations   deviation.Flag
 )
 
 // started is when this process started: a run of the suite that wrote the
@@ -59,18 +59,6 @@ func (f *setsFlag) Set(v string) error {
 	if err := f.s.Set(v); err != nil {
 		f.errs = append(f.errs, err)
 	}
-	return nil
-}
-
-type deviateFlag []deviation.Deviation
-
-func (d *deviateFlag) String() string { return fmt.Sprint([]deviation.Deviation(*d)) }
-func (d *deviateFlag) Set(v string) error {
-	dv, err := deviation.Parse(v)
-	if err != nil {
-		return err
-	}
-	*d = append(*d, dv)
 	return nil
 }
 

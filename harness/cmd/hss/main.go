@@ -7,11 +7,14 @@
 //
 // The defaults come from the lab's hss section (listen, origin_host,
 // origin_realm, server_name, icscf_peer and scscf_peer), then from the
-// built-in values shown by -h. It binds any address of this host. Whatever a
-// peer does, its connection costs one goroutine and at most 64 KiB of
-// message buffer, for a bounded time: the watchdog (RFC 3539) drops a peer
-// silent for 3·Tw, a connection that sends no CER within Tw is closed, and
-// so is one that leaves a message half-sent past -message-timeout. It prints
+// built-in values shown by -h; IMSCONFORM_<PATH> environment variables
+// override the lab file as for the suite. Besides the lab's subscriber it
+// serves the lab's population (subscribers), for a load run. It binds any
+// address of this host. Whatever a peer does, its connection costs one
+// goroutine and at most 64 KiB of message buffer, for a bounded time: the
+// watchdog (RFC 3539) drops a peer silent for 3·Tw, a connection that sends
+// no CER within Tw is closed, and so is one that leaves a message half-sent
+// past -message-timeout. It prints
 // where it listens and stops on SIGINT or SIGTERM. It never prints K, OP,
 // OPc, XRES, CK or IK.
 package main
@@ -65,14 +68,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("expected only flags, got %q", fs.Args())
 	}
-	var p *lab.Profile
-	var err error
-	if *labFile != "" {
-		if p, err = lab.Load(*labFile); err != nil {
-			return err
-		}
-	} else {
-		p = lab.Default()
+	// The environment overrides the file as for the suite
+	// (IMSCONFORM_SUBSCRIBER_K, IMSCONFORM_SUBSCRIBERS_COUNT, ...).
+	p, err := lab.Resolve(*labFile, os.Environ(), nil)
+	if err != nil {
+		return err
 	}
 	addr := *listen
 	if addr == "" {

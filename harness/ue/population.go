@@ -1,0 +1,103 @@
+package ue
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+
+	"imsconform/harness/aka"
+	"imsconform/harness/transport"
+)
+
+// Ports are the three ports of a UE — unprotected, port-c and port-s, each
+// on UDP and TCP — on one transport, shared by many UEs: a load run's
+// population behind one address. The UEs made on them (Ports.UE) send from
+// and receive on the same sockets; their transactions are told apart by
+// their branches, their exchanges by Call-ID and CSeq, and the registrar
+// binds them apart by their identities and the user part of their Contact.
+// No UE made on them holds a socket or a goroutine of its own: a UE costs
+// its identity, its USIM and its SPIs, and a goroutine only while one of
+// its registrations is under way.
+//
+// Without IPsec a UE's protected ports are a port number in Security-Client
+// and a socket to listen on, so sharing them is what a NAT'd population
+// looks like to the P-CSCF. Over real SAs each UE needs its own protected
+// ports and SPIs; Ports do not provide that.
+type Ports struct {
+	base *UE // the ports' own UE: it bound the sockets; its identity is the lab subscriber's
+}
+
+// NewPorts binds the ports as New does, from the same options (Lab, PCSCF,
+// Transport, Host, Timeout, Logger, Timers, Trace or Untraced). Deviations
+// are refused: a load run breaks no stimulus on purpose.
+func NewPorts(o Options) (*Ports, error) {
+	if len(o.Deviations) > 0 {
+		return nil, errors.New("ue: ports: expected no deviations (they break one run's stimulus on purpose), got some")
+	}
+	u, err := New(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Ports{base: u}, nil
+}
+
+// Member is a UE of a population: its identities, its USIM and how it is
+// told apart behind shared ports.
+type Member struct {
+	IMPI, IMPU string
+	Milenage   *aka.Milenage
+	SQNMS      uint64 // the highest SQN its USIM has accepted at start
+	// ContactUser is the user part of its Contact URI, e.g. the IMPI's
+	// number: UEs behind one address and port are bound apart by it.
+	ContactUser string
+	// SPIC and SPIS are the SPIs it offers in Security-Client; 0 draws
+	// one at random (256 or more, RFC 4303 2.1).
+	SPIC, SPIS uint32
+}
+
+// UE returns a UE of identity m on the ports. It holds nothing the ports
+// must release: closing it closes nothing (close the Ports).
+func (p *Ports) UE(m Member) *UE {
+	b := p.base
+	a := b.addrs
+	a.SPIC, a.SPIS = m.SPIC, m.SPIS
+	if a.SPIC == 0 {
+		a.SPIC = rand.Uint32N(1<<31) + 256
+	}
+	for a.SPIS == 0 || a.SPIS == a.SPIC {
+		a.SPIS = rand.Uint32N(1<<31) + 256
+	}
+	return &UE{
+		lab: b.lab, pcscf: b.pcscf, transport: b.transport, addrs: a, tr: b.tr, timeout: b.timeout, log: b.log,
+		usim: aka.NewUSIM(m.Milenage, aka.SQNFromUint64(m.SQNMS), 0), expires: b.expires,
+		waits: b.waits, offer: b.offer, registrar: b.registrar, impi: m.IMPI, impu: m.IMPU, realm: b.realm, contactUser: m.ContactUser,
+		plain: b.plain, portC: b.portC, portS: b.portS, // tl stays nil: the member closes nothing
+	}
+}
+
+// Addrs returns the ports' addresses (the SPIs are each UE's).
+func (p *Ports) Addrs() Addrs { return p.base.addrs }
+
+// Close closes the sockets and waits for the receivers to stop: every
+// exchange still under way on them ends.
+func (p *Ports) Close() error { return p.base.Close() }
+
+// Repeats are the messages the ports' transactions sent or took in more
+// than once (transport.Layer.Repeats).
+func (p *Ports) Repeats() transport.Repeats { return p.base.tl.Repeats() }
+
+// Forget lets the registration's messages go and keeps what its next
+// exchange needs (Call-ID, CSeq, the digest state, the Security-Server
+// lines), in storage of its own: a value read out of a message keeps no
+// part of the message alive. A population keeps each UE's registration
+// between exchanges this way.
+func (r *Registration) Forget() {
+	r.Requests, r.Initial, r.Challenges, r.Challenge, r.Authorized, r.Final = nil, nil, nil, nil, nil, nil
+	r.realm, r.nonce, r.opaque, r.algorithm = strings.Clone(r.realm), strings.Clone(r.nonce), strings.Clone(r.opaque), strings.Clone(r.algorithm)
+	r.Why = strings.Clone(r.Why)
+	ss := make([]string, len(r.SecurityServer))
+	for i, s := range r.SecurityServer {
+		ss[i] = strings.Clone(s)
+	}
+	r.SecurityServer = ss
+}
