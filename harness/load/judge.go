@@ -1,8 +1,6 @@
 package load
 
 import (
-	"sync"
-
 	"imsconform/harness/check"
 	"imsconform/harness/scenario"
 )
@@ -25,43 +23,17 @@ var PerUE = []string{"impi", "impu", "impus", "tel_impu", "ue_spi_c", "ue_spi_s"
 	"ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "expires", "resync"}
 
 // NewJudge returns the judge of rules for a run whose vars (every var but
-// the per-UE ones) are vars: today check.Evaluate, with each Input's vars
-// laid over the run's.
+// the per-UE ones) are vars: the rules compiled (check.Compile) and bound
+// to the run's vars once, the per-UE ones filled from each Input's vars at
+// each judgement into storage the engine reuses (check.Plan).
 func NewJudge(rules []scenario.Rule, vars map[string]string) Judge {
-	base := make(map[string]string, len(vars))
-	for k, v := range vars {
-		base[k] = v
-	}
-	return &evaluator{rules: rules, vars: base}
+	return planJudge{check.Compile(rules).Bind(vars, PerUE...)}
 }
 
-// evaluator is the judge on check.Evaluate: it compiles nothing ahead, so
-// each registration pays for the rules' templates and parses in full.
-type evaluator struct {
-	rules []scenario.Rule
-	vars  map[string]string
-	pool  sync.Pool // map[string]string: the run's vars with one UE's on top
-}
+// planJudge is the judge on a compiled plan, which is safe for concurrent
+// use.
+type planJudge struct{ plan *check.Plan }
 
-func (e *evaluator) Judge(dst []check.Result, in check.Input) []check.Result {
-	vars, _ := e.pool.Get().(map[string]string)
-	if vars == nil {
-		vars = make(map[string]string, len(e.vars)+len(PerUE))
-		for k, v := range e.vars {
-			vars[k] = v
-		}
-	}
-	for _, k := range PerUE {
-		if v, ok := in.Vars[k]; ok {
-			vars[k] = v
-		} else if v, ok := e.vars[k]; ok {
-			vars[k] = v
-		} else {
-			delete(vars, k)
-		}
-	}
-	in.Vars = vars
-	dst = append(dst, check.Evaluate(e.rules, in)...)
-	e.pool.Put(vars)
-	return dst
+func (j planJudge) Judge(dst []check.Result, in check.Input) []check.Result {
+	return j.plan.AppendResults(dst, in)
 }

@@ -273,6 +273,11 @@ func Start(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	lim := cfg.Limits.withDefaults()
+	if pop != nil && cfg.Limits.MaxRegistrations <= 0 && pop.Len()+1 > lim.MaxRegistrations {
+		// A core provisioned with a population keeps every one of its
+		// subscribers registered at once (a load run holds them all).
+		lim.MaxRegistrations = pop.Len() + 1
+	}
 	c := &Core{
 		cfg: cfg, lab: cfg.Lab, profile: profile, tp: tp, log: log, ctx: cctx, cancel: cancel, hss: h, pop: pop,
 		nonces: newTable[*nonceRec](lim.MaxChallenges), routes: newTable[string](lim.MaxRegistrations),

@@ -33,7 +33,9 @@ type Limits struct {
 	MaxChallenges int
 	// MaxRegistrations bounds the registrations the core keeps (the
 	// P-CSCF's Service-Routes, the S-CSCF's bindings and user profiles; each
-	// also ends with its registration's expiry): DefaultMaxRegistrations.
+	// also ends with its registration's expiry): DefaultMaxRegistrations,
+	// or, when the HSS serves a population (Config.Population, the lab's
+	// subscribers), one per subscriber.
 	MaxRegistrations int
 }
 

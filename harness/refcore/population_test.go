@@ -78,3 +78,27 @@ func TestPopulationRegistersThroughTheCore(t *testing.T) {
 		t.Errorf("the lab subscriber: %v", err)
 	}
 }
+
+// A core whose HSS serves a population keeps a registration for each of
+// its subscribers at once (a load run holds them all registered); without
+// one, and with a limit set, the limits stay as given.
+func TestPopulationSizesTheRegistrations(t *testing.T) {
+	for _, c := range []struct {
+		count, limit, want int
+	}{{0, 0, DefaultMaxRegistrations}, {10000, 0, 10001}, {10000, 500, 500}, {100, 0, DefaultMaxRegistrations}} {
+		l := lab.DefaultFor("127.0.0.1")
+		l.Subscribers.Count = c.count
+		core, err := Start(context.Background(), Config{Lab: l, Host: "127.0.0.1", Transport: "udp", Limits: Limits{MaxRegistrations: c.limit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []int{core.regs.max, core.routes.max, core.impus.max}
+		core.Close()
+		for _, g := range got {
+			if g != c.want {
+				t.Errorf("population %d, MaxRegistrations %d: expected tables of %d registrations, got %v", c.count, c.limit, c.want, got)
+				break
+			}
+		}
+	}
+}

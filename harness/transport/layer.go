@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"log/slog"
@@ -66,9 +67,12 @@ type Options struct {
 	// bound. (Connections the endpoint opens itself are not counted.)
 	MaxConnections int
 	// MaxTransactions bounds the server transactions the Layer keeps at
-	// once: a new request beyond it opens none and is answered at once,
-	// statelessly, with 503 Service Unavailable and Retry-After (RFC 3261
-	// 21.5.4), so that a flood costs bounded memory. 0 means no bound.
+	// once, so that a flood costs bounded memory. A new request that finds
+	// the table full first ends the oldest Completed transactions (those
+	// only wait out Timer J to answer a retransmission with their final
+	// response, RFC 3261 17.2.2); when every one is still being answered it
+	// opens none and is answered at once, statelessly, with 503 Service
+	// Unavailable and Retry-After (RFC 3261 21.5.4). 0 means no bound.
 	MaxTransactions int
 	// Reach, when set, is asked before anything is sent: an error refuses
 	// the destination (the reference core keeps itself on loopback).
@@ -111,6 +115,7 @@ type Layer struct {
 	endpoints []*Endpoint
 	clients   map[string]*ClientTx
 	servers   map[string]*ServerTx
+	completed list.List // the Completed server transactions waiting out Timer J, oldest first (MaxTransactions)
 	seq       uint64
 
 	repeats repeats // repeats.go

@@ -113,3 +113,74 @@ func TestAcceptedConnectionsAreBounded(t *testing.T) {
 	}
 	next(t, pgot)
 }
+
+// TestFullTableEndsTheOldestCompleted: with MaxTransactions 3 and three
+// transactions answered (Completed, waiting out Timer J over UDP), a fourth
+// request opens a transaction, not a 503: the oldest Completed one ends to
+// make room. A retransmission of that oldest request is then a new request
+// for the handler; one of a Completed transaction still kept is answered
+// from the cache.
+func TestFullTableEndsTheOldestCompleted(t *testing.T) {
+	h, got := collect()
+	l := newLayer(t, Options{MaxTransactions: 3})
+	e := listen(t, l, h)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from := "SIP/2.0/UDP " + c.LocalAddr().String() + ";rport"
+	read := func() *sipmsg.Message {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 65535)
+		n, _, err := c.ReadFromUDPAddrPort(b)
+		if err != nil {
+			t.Fatalf("expected an answer, got %v", err)
+		}
+		m, err := sipmsg.Parse(b[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	reqs := make([][]byte, 4)
+	for i := range reqs {
+		reqs[i] = register("z9hG4bKdone"+strconv.Itoa(i), from).Bytes()
+	}
+	for i := range 4 {
+		c.WriteToUDPAddrPort(reqs[i], e.Addr())
+		in := next(t, got)
+		if in.Tx == nil {
+			t.Fatalf("request %d: expected a transaction (the oldest Completed one ends to make room), got none", i)
+		}
+		if _, err := in.Tx.Respond(sipmsg.NewResponse(in.Parsed, 200, "OK", "t"+strconv.Itoa(i)).Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if r := read(); r.StatusCode != 200 {
+			t.Fatalf("request %d: expected 200, got %q", i, r.StartLine)
+		}
+	}
+	l.mu.Lock()
+	n, k := len(l.servers), l.completed.Len()
+	l.mu.Unlock()
+	if n != 3 || k != 3 {
+		t.Errorf("expected 3 server transactions, all Completed, got %d (%d Completed)", n, k)
+	}
+	// The last request's transaction is kept: its retransmission is answered
+	// from the cache and does not reach the handler.
+	c.WriteToUDPAddrPort(reqs[3], e.Addr())
+	if r := read(); r.StatusCode != 200 {
+		t.Fatalf("expected the cached 200 to a retransmission, got %q", r.StartLine)
+	}
+	select {
+	case in := <-got:
+		t.Fatalf("a retransmission of a kept transaction reached the handler: %q", in.Msg.Raw)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The first one's ended: its retransmission is a new request.
+	c.WriteToUDPAddrPort(reqs[0], e.Addr())
+	if in := next(t, got); in.Tx == nil || !strings.Contains(string(in.Msg.Raw), "z9hG4bKdone0") {
+		t.Errorf("expected the first request again as a new transaction, got %v", in.Tx)
+	}
+}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -31,6 +32,8 @@ type ServerTx struct {
 	// unrelated: the request is not one the role takes part in, so its
 	// answers are recorded as unrelated traffic too.
 	unrelated bool
+
+	done *list.Element // in Layer.completed while Completed (l.mu guards it)
 
 	mu     sync.Mutex
 	req    *Incoming // until the final response: then only what answers retransmissions stays
@@ -73,7 +76,7 @@ func (l *Layer) serverFor(e *Endpoint, in *Incoming) (*ServerTx, bool) {
 		l.mu.Unlock()
 		return t, true
 	}
-	if max := l.o.MaxTransactions; max > 0 && len(l.servers) >= max {
+	if max := l.o.MaxTransactions; max > 0 && len(l.servers) >= max && !l.endCompletedLocked(len(l.servers)-max+1) {
 		l.mu.Unlock()
 		return nil, false
 	}
@@ -152,17 +155,25 @@ func (t *ServerTx) respond(d Dest, raw []byte) (trace.Message, error) {
 		return trace.Message{}, fmt.Errorf("transport: the transaction already has its final response")
 	}
 	t.last, t.dst = raw, d
+	waitJ := final && d.Transport == UDP
 	if final {
 		t.state = stCompleted
 		t.req = nil
 		stopTimers(t.timerJ)
-		if d.Transport == UDP {
+		if waitJ {
 			t.timerJ = t.l.clock.AfterFunc(t.l.t.F(), t.terminate)
 		}
 	} else {
 		t.state = stProceeding
 	}
 	t.mu.Unlock()
+	if waitJ && t.l.o.MaxTransactions > 0 {
+		t.l.mu.Lock()
+		if t.l.servers[t.key] == t && t.done == nil {
+			t.done = t.l.completed.PushBack(t)
+		}
+		t.l.mu.Unlock()
+	}
 	m, err := t.e.send(t.l.ctx, d, t.conn(), raw, t.unrelated)
 	if final && d.Transport != UDP {
 		t.terminate()
@@ -196,7 +207,34 @@ func (t *ServerTx) terminate() {
 	if t.l.servers[t.key] == t {
 		delete(t.l.servers, t.key)
 	}
+	if t.done != nil {
+		t.l.completed.Remove(t.done)
+		t.done = nil
+	}
 	t.l.mu.Unlock()
+}
+
+// endCompletedLocked ends up to n of the oldest Completed transactions, to
+// make room in a full table; it reports whether it ended n. A retransmission
+// of an ended one's request, should one still come, is then a new request.
+// l.mu is held.
+func (l *Layer) endCompletedLocked(n int) bool {
+	for ; n > 0; n-- {
+		front := l.completed.Front()
+		if front == nil {
+			return false
+		}
+		t := l.completed.Remove(front).(*ServerTx)
+		t.done = nil
+		if l.servers[t.key] == t {
+			delete(l.servers, t.key)
+		}
+		t.mu.Lock()
+		t.state = stTerminated
+		stopTimers(t.timerJ)
+		t.mu.Unlock()
+	}
+	return true
 }
 
 // provisional reports whether raw starts with a 1xx status line
