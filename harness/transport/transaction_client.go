@@ -215,10 +215,10 @@ func (t *ClientTx) receive(in *Incoming) bool {
 		t.state = stCompleted
 		stopTimers(t.timerE, t.timerF)
 		t.res, t.raw = in, nil
-		if t.dst.Transport == UDP {
-			t.timerK = t.l.clock.AfterFunc(t.l.t.T4, func() { t.terminate(nil, nil) })
-		}
 		t.mu.Unlock()
+		if t.dst.Transport == UDP {
+			t.waitK()
+		}
 		t.finish()
 		if t.dst.Transport != UDP {
 			t.terminate(nil, nil)
@@ -231,6 +231,25 @@ func (t *ClientTx) receive(in *Incoming) bool {
 	}
 	t.mu.Unlock()
 	return false
+}
+
+// waitK hands the transaction's place in the table to a Completed
+// transaction of its own that holds no message, for Timer K (T4 over UDP,
+// RFC 3261 17.1.2.2): it absorbs the retransmissions of the final response,
+// while the response itself stays only with whoever holds t. A relay under
+// load thus keeps no response for T4 after it has passed it on.
+func (t *ClientTx) waitK() {
+	k := &ClientTx{l: t.l, e: t.e, key: t.key, name: t.name, meth: t.meth, dst: t.dst, state: stCompleted}
+	k.mu.Lock()
+	k.timerK = t.l.clock.AfterFunc(t.l.t.T4, func() { k.terminate(nil, nil) })
+	k.mu.Unlock()
+	t.l.mu.Lock()
+	if t.l.clients[t.key] == t {
+		t.l.clients[t.key] = k
+	} else {
+		stopTimers(k.timerK)
+	}
+	t.l.mu.Unlock()
 }
 
 // onTimerE retransmits: the interval doubles up to T2 while Trying, and is

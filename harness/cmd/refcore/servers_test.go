@@ -156,10 +156,15 @@ func flood(t *testing.T, pcscf netip.AddrPort, n int) map[int]int {
 
 // TestFloodOfRegisters: 20,000 REGISTERs (the subscriber's, unknown
 // users', a scanner's, mutated ones) to the standalone core with Cx to an
-// HSS. While they come the core holds a bounded number of transactions
-// (beyond them it answers 503), so its RSS stays bounded; once Timer J has
-// passed its heap and goroutines are back near where they started; and it
-// still registers the UE.
+// HSS. The core answers every one of them (a full transaction table ends
+// its oldest Completed transactions first, and answers 503 only when all
+// are still being answered); what it holds meanwhile is bounded by its
+// tables and by what passes through its hops within T4 (the relays'
+// Completed client transactions, which hold no message), so its RSS stays
+// below 180 MB; once Timer J has passed its goroutines are back where they
+// started and its heap within 16 MB of it (the challenges' table, full at
+// its 4096 entries, stays for reg-await-auth); and it still registers the
+// UE.
 func TestFloodOfRegisters(t *testing.T) {
 	t.Parallel()
 	core, pcscf := startCore(t, true)
@@ -170,14 +175,14 @@ func TestFloodOfRegisters(t *testing.T) {
 	// Timer J (64·T1) ends the completed transactions; the table of
 	// challenges stays (reg-await-auth), bounded.
 	after, ok := core.Until(64*500*time.Millisecond+15*time.Second, func(s stats.Sample) bool {
-		return s.Goroutines <= before.Goroutines+4 && s.HeapInuse < before.HeapInuse+8<<20
+		return s.Goroutines <= before.Goroutines+4 && s.HeapInuse < before.HeapInuse+16<<20
 	})
 	t.Logf("core before: %s; peak: %s; after: %s", before, peak, after)
 	if !ok {
-		t.Errorf("expected the core back to at most %d goroutines and %.1f MB of heap in use after Timer J, got %s", before.Goroutines+4, float64(before.HeapInuse+8<<20)/1e6, after)
+		t.Errorf("expected the core back to at most %d goroutines and %.1f MB of heap in use after Timer J, got %s", before.Goroutines+4, float64(before.HeapInuse+16<<20)/1e6, after)
 	}
-	if peak.RSS > 120<<20 {
-		t.Errorf("expected the core's RSS to stay below 120 MB during the flood, peaked at %.1f MB", float64(peak.RSS)/1e6)
+	if peak.RSS > 180<<20 {
+		t.Errorf("expected the core's RSS to stay below 180 MB during the flood, peaked at %.1f MB", float64(peak.RSS)/1e6)
 	}
 	if peak.Goroutines > before.Goroutines+4200 {
 		t.Errorf("expected at most %d goroutines during the flood, peaked at %d", before.Goroutines+4200, peak.Goroutines)
@@ -303,14 +308,14 @@ func TestConnectionChurn(t *testing.T) {
 		})
 	})
 	after, ok := core.Until(64*500*time.Millisecond+15*time.Second, func(s stats.Sample) bool {
-		return s.Goroutines <= before.Goroutines+2 && s.HeapInuse < before.HeapInuse+8<<20
+		return s.Goroutines <= before.Goroutines+2 && s.HeapInuse < before.HeapInuse+16<<20
 	})
 	t.Logf("%d connections (%d could not be made); core before: %s; peak: %s; after: %s", n, failed.Load(), before, peak, after)
 	if failed.Load() > 0 {
 		t.Errorf("expected every connection made, %d were not", failed.Load())
 	}
 	if !ok {
-		t.Errorf("expected the core back to %d goroutines and %.1f MB of heap once the connections are gone, got %s", before.Goroutines+2, float64(before.HeapInuse+8<<20)/1e6, after)
+		t.Errorf("expected the core back to %d goroutines and %.1f MB of heap once the connections are gone, got %s", before.Goroutines+2, float64(before.HeapInuse+16<<20)/1e6, after)
 	}
 	if peak.Goroutines > before.Goroutines+1024+100 {
 		t.Errorf("expected at most one goroutine per live connection, peaked at %d", peak.Goroutines)
