@@ -28,7 +28,10 @@
 #
 # Both generators register the same population (bench/lab.yaml's patterns,
 # exported by imsload subscribers for SIPp's injection file) with the same
-# keys, which SIPp takes as raw text. The SUT's HSS draws no RAND whose RES
+# keys, which SIPp takes as raw text. Each run registers a slice of the
+# population no run before it registered (subscribers.first moves on), so
+# that every registration is an initial one for the SUT, whichever
+# generator and rate came before. The SUT's HSS draws no RAND whose RES
 # holds a zero byte (subscribers.avoid_zero_res): SIPp 3.6.1 cuts such a RES
 # short and fails about 3 % of its registrations otherwise, which is SIPp's
 # fault, not the SUT's. Against Kamailio the load run applies
@@ -110,12 +113,14 @@ wait_line() {
   echo "load-vs-sipp: waited $3 s for \"$2\" in $1:" >&2; cat "$1" >&2; return 1
 }
 
-max_rate() { local m=0; for r in $1; do [ "$r" -gt "$m" ] && m=$r; done; echo "$m"; }
+# population RATES: the subscribers all runs at RATES register, each its own.
+population() { local t=0; for r in $1; do t=$(( t + 2 * r * seconds )); done; echo "$t"; }
 
-# sipp_inf LAB N FILE: SIPp's injection file of the population's first N.
+# sipp_inf LAB FIRST N FILE: SIPp's injection file of N subscribers of the
+# population from number FIRST.
 sipp_inf() {
-  "$bin/imsload" subscribers -lab "$1" -ues "$2" -csv "$work/subs.csv" >/dev/null
-  python3 - "$work/subs.csv" "$3" <<'PY'
+  "$bin/imsload" subscribers -lab "$1" -set "subscribers.first=$2" -ues "$3" -csv "$work/subs.csv" >/dev/null
+  python3 - "$work/subs.csv" "$4" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 with open(sys.argv[2], "w") as f:
@@ -169,11 +174,11 @@ print("%d %.2f %.2f %.1f" % (ended, 100.0 * bad / ended if ended else 100.0, p99
 PY
 }
 
-# One load run: load_run NAME LAB RATE N EXTRA... → "attempts ineffective% p99ms cpu_us engine%"
+# One load run: load_run NAME LAB FIRST RATE N EXTRA... → "attempts ineffective% p99ms cpu_us engine%"
 load_run() {
-  local name=$1 lab=$2 rate=$3 n=$4; shift 4
+  local name=$1 lab=$2 first=$3 rate=$4 n=$5; shift 5
   local d="$work/imsload-$name"
-  "$bin/imsload" run -lab "$lab" -ues "$n" -rate "$rate" -quiet -max-ineffective 100 -report-dir "$d" "$@" >"$d.out" 2>&1 || true
+  "$bin/imsload" run -lab "$lab" -set "subscribers.first=$first" -ues "$n" -rate "$rate" -quiet -max-ineffective 100 -report-dir "$d" "$@" >"$d.out" 2>&1 || true
   [ -s "$d/load.json" ] || { echo "load-vs-sipp: the load run wrote no load.json:" >&2; cat "$d.out" >&2; return 1; }
   python3 - "$d/load.json" <<'PY'
 import json, sys
@@ -191,22 +196,23 @@ results=$work/results.txt
 # bench LABEL SUTNAME LAB PCSCF UE_IP VCC_IP VCC_PORT SCENARIO RATES EXTRA...
 bench() {
   local label=$1 sut=$2 lab=$3 pcscf=$4 ueip=$5 vccip=$6 vccport=$7 sc=$8 rates=$9; shift 9
-  local nmax
-  nmax=$(( $(max_rate "$rates") * seconds ))
-  sipp_inf "$lab" "$nmax" "$work/users-$sut.csv"
+  local first=1
   echo
   echo "== $label: $seconds s per rate, each UE registering once"
   printf '%-12s %8s %9s %12s %10s %16s\n' generator rate/s attempts ineffective "p99 RRD" "CPU/registration"
   for r in $rates; do
     local n=$(( r * seconds ))
     local s l
-    s=$(sipp_run "$sut-$r" "$pcscf" "$ueip" "$vccip" "$vccport" "$sc" "$work/users-$sut.csv" "$r" "$n")
+    sipp_inf "$lab" "$first" "$n" "$work/users-$sut-$r.csv"
+    first=$(( first + n ))
+    s=$(sipp_run "$sut-$r" "$pcscf" "$ueip" "$vccip" "$vccport" "$sc" "$work/users-$sut-$r.csv" "$r" "$n")
     read -r sa si sp sc_ <<<"$s"
     [ "${sa:-0}" -gt 0 ] || { echo "load-vs-sipp: SIPp ended no call at $r/s (see $work/sipp-$sut-$r)" >&2; keep=1; return 1; }
     printf '%-12s %8s %9s %11s%% %7s ms %13s µs\n' "SIPp 3.6.1" "$r" "$sa" "$si" "$sp" "$sc_"
     echo "$sut sipp $r $s" >>"$results"
     sleep 1
-    l=$(load_run "$sut-$r" "$lab" "$r" "$n" "$@")
+    l=$(load_run "$sut-$r" "$lab" "$first" "$r" "$n" "$@")
+    first=$(( first + n ))
     read -r la li lp lc le <<<"$l"
     [ "${la:-0}" -gt 0 ] || { echo "load-vs-sipp: the load run ended no registration at $r/s (see $work/imsload-$sut-$r.out)" >&2; keep=1; return 1; }
     printf '%-12s %8s %9s %11s%% %7s ms %13s µs  (check engine %s %%)\n' "imsload" "$r" "$la" "$li" "$lp" "$lc" "$le"
@@ -243,7 +249,7 @@ for sut in "${sut_list[@]}"; do
   refcore)
     p=$(free_port); v=$(free_port)
     lab=$work/refcore-lab.yaml
-    nmax=$(( $(max_rate "$rates_refcore") * seconds ))
+    nmax=$(population "$rates_refcore")
     sed -e "s/@PCSCF@/127.0.0.1:$p/" -e "s/@VCC@/127.0.0.1:$v/" -e "s/@COUNT@/$nmax/" bench/lab.yaml >"$lab"
     "$bin/refcore" -lab "$lab" -listen "127.0.0.1:$p" -vcc "127.0.0.1:$v" >"$work/refcore.log" 2>&1 &
     pids+=($!)
@@ -257,7 +263,7 @@ for sut in "${sut_list[@]}"; do
     "$bin/kamailiolab" -serve -lab-out "$work/kamailio-lab.yaml" -report-dir "$work/kamailio" >"$work/kamailio.log" 2>&1 &
     pids+=($!)
     wait_line "$work/kamailio.log" "^ready" 60
-    nmax=$(( $(max_rate "$rates_kamailio") * seconds ))
+    nmax=$(population "$rates_kamailio")
     # SIPp's keys (raw text), the population and its HSS, for both generators.
     export IMSCONFORM_SUBSCRIBER_K=494d53434f4e464f524d746573744b31 IMSCONFORM_SUBSCRIBER_OP=494d53434f4e464f524d746573744f50 \
       IMSCONFORM_SUBSCRIBER_AMF=4142 IMSCONFORM_SUBSCRIBERS_COUNT=$nmax IMSCONFORM_SUBSCRIBERS_AVOID_ZERO_RES=true

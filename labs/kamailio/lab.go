@@ -271,13 +271,20 @@ func (l *Lab) checkPortsFree() error {
 	return nil
 }
 
+// SharedMemoryMB is each Kamailio node's shared memory, in MB.
+const SharedMemoryMB = 512
+
 func (l *Lab) startNode(n *node) error {
 	f, err := os.Create(n.logPath)
 	if err != nil {
 		return fmt.Errorf("kamailio: %s log: %w", n.role, err)
 	}
 	n.logFile = f
-	cmd := exec.Command(l.bin, "-DD", "-E", "-w", l.dir, "-f", filepath.Join(l.dir, n.file+".cfg"))
+	// Shared memory (-m, MB): Kamailio's default of 64 MB holds about 2,000
+	// registrations in the S-CSCF (their vectors, user data and
+	// transactions); a load run beside SIPp registers many more. The pages
+	// are used as they are touched.
+	cmd := exec.Command(l.bin, "-DD", "-E", "-m", strconv.Itoa(SharedMemoryMB), "-w", l.dir, "-f", filepath.Join(l.dir, n.file+".cfg"))
 	cmd.Dir = l.dir
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group, so that Stop reaches every child; SIGTERM when
