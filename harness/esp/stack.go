@@ -188,6 +188,14 @@ func (s *Stack) SAs() []SAInfo {
 	return out
 }
 
+// Leases counts the stack's leases not released yet: a caller that gives
+// each UE's back when it is done finds none left at its end.
+func (s *Stack) Leases() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.leases)
+}
+
 func (s *Stack) forgetLease(l *Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -416,7 +416,8 @@ func (r *runner) memberUE(k int) *ue.UE {
 	m := &r.members[k]
 	if m.ue == nil {
 		i := r.lo + k
-		m.ue = r.ports[k%len(r.ports)].UE(ue.Member{IMPI: r.set.IMPI(i), IMPU: r.set.IMPU(i), Milenage: r.set.Milenage(i),
+		// Without IPsec a member leases nothing and cannot fail.
+		m.ue, _ = r.ports[k%len(r.ports)].UE(ue.Member{IMPI: r.set.IMPI(i), IMPU: r.set.IMPU(i), Milenage: r.set.Milenage(i),
 			ContactUser: "ue" + strconv.Itoa(r.set.Number(i))})
 	}
 	return m.ue
