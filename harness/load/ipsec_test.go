@@ -1,10 +1,12 @@
 package load
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +51,7 @@ func TestOverIPsec(t *testing.T) {
 		t.Run(tp, func(t *testing.T) {
 			const n = 200
 			l := ipsecLab(t, tp)
-			rep := run(t, Options{Lab: l, UEs: n, Rate: 400, Reregister: 300 * time.Millisecond, Hold: time.Second, Deregister: true})
+			rep := run(t, Options{Lab: l, UEs: n, Rate: 400, Reregister: 300 * time.Millisecond, Hold: 3 * time.Second, Deregister: true})
 			in := rep.Initial
 			if in.Attempted != n || in.Succeeded != n || in.Ineffective != 0 || rep.Judged != n || !rep.Config.IPsec {
 				t.Fatalf("initial: %+v, judged %d, ipsec %v; want %d of %d succeeded and judged", in, rep.Judged, rep.Config.IPsec, n, n)
@@ -116,5 +118,46 @@ func TestIPsecDeviationsUnderLoad(t *testing.T) {
 				t.Errorf("%d protected ports still leased in the process after the run", got)
 			}
 		})
+	}
+}
+
+// cancelAfter is the engine's judge that interrupts the run once it has
+// judged n registrations.
+type cancelAfter struct {
+	next   Judge
+	n      atomic.Int64
+	at     int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Judge(dst []check.Result, in check.Input) []check.Result {
+	dst = c.next.Judge(dst, in)
+	if c.n.Add(1) == c.at {
+		c.cancel()
+	}
+	return dst
+}
+
+// A run over IPsec interrupted while UEs are registered, registering and
+// waiting to re-register still gives back every UE's SAs and lease: the
+// only error is the interruption.
+func TestIPsecInterruptedLeavesNothing(t *testing.T) {
+	l := ipsecLab(t, "udp")
+	l.Subscribers.Count = 300
+	sc, rules := scenarioRules(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The engine without the run's vars: its verdicts are beside the point.
+	j := &cancelAfter{next: NewJudge(rules, nil), at: 50, cancel: cancel}
+	rep := Run(ctx, Options{Lab: l, Rules: rules, Scenario: sc, Profile: "a322", Rate: 300, Reregister: 200 * time.Millisecond, Hold: time.Minute, Deregister: true,
+		Judge: j})
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "interrupted") {
+		t.Errorf("errors %q; want the interruption alone", rep.Errors)
+	}
+	if rep.Initial.Attempted < 50 || rep.Initial.Attempted == 300 && rep.Initial.Unfinished == 0 && rep.Reregister.Attempted == 0 {
+		t.Errorf("initial %+v, re-registrations %+v: the run was not interrupted under way", rep.Initial, rep.Reregister)
+	}
+	if got := esp.LeasedPorts(netip.MustParseAddr("127.0.0.1")); got != 0 {
+		t.Errorf("%d protected ports still leased in the process after the interrupted run", got)
 	}
 }
