@@ -15,8 +15,11 @@ const dialTimeout = 10 * time.Second
 // connTo returns the pooled connection to raddr, or opens one from the
 // endpoint's own port (so that the peer sees the port of the Via sent-by),
 // falling back to an ephemeral port when that port cannot be reused (e.g. a
-// connection to raddr from it still in TIME_WAIT). A refused connection is
-// an *UnreachableError.
+// connection to raddr from it still in TIME_WAIT). Two exchanges that dial
+// raddr at once from the port make the same connection: the kernel refuses
+// the second (EADDRNOTAVAIL, the four-tuple is taken), which then takes the
+// first's connection once pooled, or one from an ephemeral port. A refused
+// connection is an *UnreachableError.
 func (e *Endpoint) connTo(ctx context.Context, raddr netip.AddrPort) (*conn, error) {
 	e.mu.Lock()
 	c := e.conns[raddr]
@@ -32,7 +35,15 @@ func (e *Endpoint) connTo(ctx context.Context, raddr netip.AddrPort) (*conn, err
 	stop := context.AfterFunc(e.l.ctx, cancel)
 	defer stop()
 	nc, err := e.stack.Dial(dctx, e.addr, raddr)
-	if err != nil && errors.Is(err, syscall.EADDRINUSE) {
+	if err != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
+		e.mu.Lock()
+		c = e.conns[raddr]
+		e.mu.Unlock()
+		if c != nil && !c.isClosed() {
+			return c, nil
+		}
+	}
+	if err != nil && (errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)) {
 		nc, err = e.stack.Dial(dctx, netip.AddrPortFrom(e.addr.Addr(), 0), raddr)
 	}
 	if err != nil {
