@@ -450,11 +450,18 @@ func (r *runner) memberUE(k int) (*ue.UE, error) {
 }
 
 // startInitial starts the k-th UE's initial registration in a goroutine of
-// its own: the schedule never waits for it.
+// its own: the schedule never waits for it. It is under way (inflight)
+// until it has ended (ended), judged or not: the de-registrations at the
+// end start from the UEs it left registered.
 func (r *runner) startInitial(k int, due time.Time) {
 	r.inflight.Add(1)
 	go func() {
-		defer r.inflight.Done()
+		queued := false // then the judge ends it
+		defer func() {
+			if !queued {
+				r.inflight.Done()
+			}
+		}()
 		now := time.Now()
 		r.slip.Record(now.Sub(due))
 		c := &capture{k: k, due: due, judged: sampled(k, r.o.Sample), exCh: make(chan struct{})}
@@ -497,6 +504,7 @@ func (r *runner) startInitial(k int, due time.Time) {
 			r.ended(c, false)
 			return
 		}
+		queued = true
 		select {
 		case r.queue <- c:
 		default:
@@ -522,6 +530,7 @@ func (r *runner) judges() {
 		i := r.lo + c.k
 		gating := r.tally.add(r.set.Number(i), r.set.IMPI(i), c.due, res)
 		r.ended(c, gating)
+		r.inflight.Done()
 	}
 }
 
