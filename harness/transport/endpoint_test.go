@@ -418,9 +418,8 @@ func TestSameRequestOnTwoConnectionsIsAnsweredOnEach(t *testing.T) {
 
 // Many exchanges that open the first TCP connection from one endpoint to
 // one peer at the same moment (UEs sharing ports, a hop's first requests)
-// all get through: the kernel refuses each dial but one from the same
-// port (the four-tuple is taken), and those take the pooled connection or
-// one from an ephemeral port.
+// all get through, from the endpoint's own port, over one connection: the
+// kernel would refuse every dial of the four-tuple but one.
 func TestConcurrentFirstDialsToOnePeer(t *testing.T) {
 	const n = 64
 	h, got := collect()
@@ -445,7 +444,11 @@ func TestConcurrentFirstDialsToOnePeer(t *testing.T) {
 			sent++
 		}
 	}
+	src := map[netip.AddrPort]bool{}
 	for range sent {
-		next(t, got)
+		src[next(t, got).Msg.Src] = true
+	}
+	if len(src) != 1 || !src[e.Addr()] {
+		t.Errorf("the requests came from %v; want all from the endpoint's port %s, over one connection", src, e.Addr())
 	}
 }
