@@ -51,7 +51,10 @@ func TestOverIPsec(t *testing.T) {
 		t.Run(tp, func(t *testing.T) {
 			const n = 200
 			l := ipsecLab(t, tp)
-			rep := run(t, Options{Lab: l, UEs: n, Rate: 400, Reregister: 300 * time.Millisecond, Hold: 3 * time.Second, Deregister: true})
+			// Re-registrations every second: more would fill the core's
+			// server transactions (4096 per hop, each kept for Timer J,
+			// 32 s over UDP), which then answer 503 statelessly.
+			rep := run(t, Options{Lab: l, UEs: n, Rate: 400, Reregister: time.Second, Hold: 3 * time.Second, Deregister: true})
 			in := rep.Initial
 			if in.Attempted != n || in.Succeeded != n || in.Ineffective != 0 || rep.Judged != n || !rep.Config.IPsec {
 				t.Errorf("initial: %+v, judged %d, ipsec %v; want %d of %d succeeded and judged", in, rep.Judged, rep.Config.IPsec, n, n)
