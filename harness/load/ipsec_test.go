@@ -89,41 +89,43 @@ func TestOverIPsec(t *testing.T) {
 }
 
 // Each of the reference core's IPsec deviations makes exactly its rules
-// fail for every registration of a load run, as in a conformance run
+// fail for every registration of a load run, over UDP and TCP, as in a conformance run
 // (harness/selfproof): its own in table A.3.2.2-10 and its twin -14, or the
 // Security-Server's alg; each registration is ineffective for its fields;
 // every other rule keeps passing; and no lease is left behind.
 func TestIPsecDeviationsUnderLoad(t *testing.T) {
 	const n = 40
-	for _, c := range selfproof.ESPDeviations {
-		t.Run(strings.ReplaceAll(c.Dev, "/", "_"), func(t *testing.T) {
-			d, err := deviation.Parse(c.Dev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := ipsecLab(t, "udp")
-			// Room for the retransmission that makes good a refused packet.
-			l.Timeouts.Step = 3 * time.Second
-			rep := run(t, Options{Lab: l, UEs: n, Rate: 200, Deviations: []deviation.Deviation{d}})
-			if in := rep.Initial; in.Attempted != n || in.Ineffective != n || in.Causes[CauseFields] != n {
-				t.Errorf("initial: %+v; want all %d ineffective for their fields", in, n)
-			}
-			for _, id := range c.Fails {
-				r := rule(t, rep, id)
-				if r.Fail != n || (!strings.HasPrefix(id, "A.3.2.2-14/") && r.Gating != n) || len(r.First) == 0 || r.First[0].Verdict != check.Fail {
-					t.Fatalf("%s: %d fail, %d gating, %d pass; want %d failing", id, r.Fail, r.Gating, r.Pass, n)
+	for _, tp := range []string{"udp", "tcp"} {
+		for _, c := range selfproof.ESPDeviations {
+			t.Run(tp+"/"+strings.ReplaceAll(c.Dev, "/", "_"), func(t *testing.T) {
+				d, err := deviation.Parse(c.Dev)
+				if err != nil {
+					t.Fatal(err)
 				}
-				t.Logf("%s: first failure: expected %q, observed %q: %s", id, r.First[0].Expected, r.First[0].Observed, r.First[0].Reason)
-			}
-			for _, r := range rep.Rules {
-				if !slices.Contains(c.Fails, r.RuleID) && r.Level == "must" && r.Fail+r.Error > 0 {
-					t.Errorf("%s: %d fail, %d error under %s, which breaks other rules only: %+v", r.RuleID, r.Fail, r.Error, c.Dev, r.First)
+				l := ipsecLab(t, tp)
+				// Room for the retransmission that makes good a refused packet.
+				l.Timeouts.Step = 3 * time.Second
+				rep := run(t, Options{Lab: l, UEs: n, Rate: 200, Deviations: []deviation.Deviation{d}})
+				if in := rep.Initial; in.Attempted != n || in.Ineffective != n || in.Causes[CauseFields] != n {
+					t.Errorf("initial: %+v; want all %d ineffective for their fields", in, n)
 				}
-			}
-			if got := esp.LeasedPorts(netip.MustParseAddr("127.0.0.1")); got != 0 {
-				t.Errorf("%d protected ports still leased in the process after the run", got)
-			}
-		})
+				for _, id := range c.Fails {
+					r := rule(t, rep, id)
+					if r.Fail != n || (!strings.HasPrefix(id, "A.3.2.2-14/") && r.Gating != n) || len(r.First) == 0 || r.First[0].Verdict != check.Fail {
+						t.Fatalf("%s: %d fail, %d gating, %d pass; want %d failing", id, r.Fail, r.Gating, r.Pass, n)
+					}
+					t.Logf("%s: first failure: expected %q, observed %q: %s", id, r.First[0].Expected, r.First[0].Observed, r.First[0].Reason)
+				}
+				for _, r := range rep.Rules {
+					if !slices.Contains(c.Fails, r.RuleID) && r.Level == "must" && r.Fail+r.Error > 0 {
+						t.Errorf("%s: %d fail, %d error under %s, which breaks other rules only: %+v", r.RuleID, r.Fail, r.Error, c.Dev, r.First)
+					}
+				}
+				if got := esp.LeasedPorts(netip.MustParseAddr("127.0.0.1")); got != 0 {
+					t.Errorf("%d protected ports still leased in the process after the run", got)
+				}
+			})
+		}
 	}
 }
 
