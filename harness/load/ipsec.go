@@ -104,15 +104,14 @@ func (s *ipsecState) track(k int, a ue.Addrs) {
 }
 
 // closeMember removes the k-th UE's SAs and gives its protected ports and
-// SPIs back (under sut.ipsec; without, a member holds nothing). The member
-// is made again should it register again.
+// SPIs back (under sut.ipsec; without, a member holds nothing).
 func (r *runner) closeMember(k int) {
 	m := &r.members[k]
 	if r.ipsec.stack == nil || m.ue == nil {
 		return
 	}
 	m.ue.Close()
-	m.ue, m.registered = nil, false
+	m.ue, m.reg, m.registered = nil, nil, false // the registration holds its SAs' keys
 }
 
 // stopESP says what the UEs left on their stack once every one closed: a
