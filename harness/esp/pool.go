@@ -229,6 +229,14 @@ func (s *Stack) Claim(want Side) (*Lease, error) {
 	return l, nil
 }
 
+// LeasedPorts counts the protected ports leased on addr in the process,
+// by every stack: none once every lease is released.
+func LeasedPorts(addr netip.Addr) int {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return len(registry.ports[addr.Unmap()])
+}
+
 // kernelHolds reports whether a kernel UDP or TCP socket holds port on addr.
 func kernelHolds(addr netip.Addr, port uint16) bool {
 	ap := netip.AddrPortFrom(addr, port).String()

@@ -188,6 +188,14 @@ func (s *Stack) SAs() []SAInfo {
 	return out
 }
 
+// Leases counts the stack's leases not released yet: a caller that gives
+// each UE's back when it is done finds none left at its end.
+func (s *Stack) Leases() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.leases)
+}
+
 func (s *Stack) forgetLease(l *Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,13 +247,19 @@ func (s *Stack) ListenPacket(ctx context.Context, laddr netip.AddrPort) (net.Pac
 	if err != nil {
 		return nil, err
 	}
-	c, err := gonet.DialUDP(s.gv, &fa, nil, s.proto)
-	if err != nil {
-		return nil, fmt.Errorf("esp: ListenPacket %s: %w", laddr, err)
+	wq := new(waiter.Queue)
+	ep, e := s.gv.NewEndpoint(udp.ProtocolNumber, s.proto, wq)
+	if e != nil {
+		return nil, fmt.Errorf("esp: ListenPacket %s: %s", laddr, e)
 	}
+	if e := ep.Bind(fa); e != nil {
+		ep.Close()
+		return nil, fmt.Errorf("esp: ListenPacket %s: %w", laddr, errnoOf(e))
+	}
+	c := gonet.NewUDPConn(wq, ep)
 	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
 	s.usePort(port, 1)
-	return &udpConn{UDPConn: c, releaser: releaser{release: func() { s.usePort(port, -1) }}}, nil
+	return &udpConn{UDPConn: c, wq: wq, ep: ep, gone: make(chan struct{}), releaser: releaser{release: func() { s.usePort(port, -1) }}}, nil
 }
 
 // Listen opens a protected TCP port on the stack's address.
@@ -365,11 +379,47 @@ func (c *closed) wrap(op, network string, err error) error {
 
 type udpConn struct {
 	*gonet.UDPConn
+	wq   *waiter.Queue
+	ep   tcpip.Endpoint
+	gone chan struct{} // closed by Close
+	once sync.Once
 	releaser
 	closed
 }
 
-func (c *udpConn) Close() error { c.done(); c.close(); return c.UDPConn.Close() }
+func (c *udpConn) Close() error {
+	c.done()
+	c.close()
+	c.once.Do(func() { close(c.gone) })
+	return c.UDPConn.Close()
+}
+
+// ReadPacket waits for a datagram and returns a copy of it and its source
+// (transport.PacketReader): it holds no buffer while it waits, so that
+// thousands of idle protected ports cost no read buffer each.
+func (c *udpConn) ReadPacket() ([]byte, netip.AddrPort, error) {
+	entry, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
+	c.wq.EventRegister(&entry)
+	defer c.wq.EventUnregister(&entry)
+	for c.ep.Readiness(waiter.ReadableEvents) == 0 {
+		select {
+		case <-ready:
+		case <-c.gone:
+			return nil, netip.AddrPort{}, c.wrap("read", "udp", net.ErrClosed)
+		}
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	n, a, err := c.ReadFrom(*bp)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	var src netip.AddrPort
+	if u, ok := a.(*net.UDPAddr); ok {
+		src = u.AddrPort()
+	}
+	return append([]byte(nil), (*bp)[:n]...), src, nil
+}
 
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, a, err := c.UDPConn.ReadFrom(b)

@@ -84,6 +84,10 @@ func LabVars(l *lab.Profile, transport string, host netip.Addr) map[string]strin
 // UEVars sets in v the vars of the UE's bound addresses, as Run does.
 func UEVars(v map[string]string, a ue.Addrs) { ueVars(v, a) }
 
+// SAVars sets in v the vars of a registration's security agreement
+// (sut.ipsec; a nil one empties them), as Run does.
+func SAVars(v map[string]string, a *ue.Agreement) { saVars(v, a) }
+
 // Resolve finds a lab's P-CSCF as Run does (harness/discovery, RFC 3263 for
 // a domain) and the UE's address that reaches it (host, or, when the lab
 // left ue.address out, the address this host reaches the P-CSCF from). The

@@ -17,7 +17,10 @@
 //   - each UE's registration: the initial registration (steps 2 to 14,
 //     judged field by field), optionally re-registrations at an interval
 //     and a de-registration at the end (measured, not judged: the tables
-//     of A.3.2.2 describe the initial registration);
+//     of A.3.2.2 describe the initial registration); under sut.ipsec over
+//     SAs of the UE's own, on protected ports and SPIs it leases from one
+//     shared user-space ESP stack, the ESP rules judged on its packets
+//     (ipsec.go);
 //   - the judge (judge.go): the one seam to the check engine;
 //   - the measurements a capacity engineer reads (metrics.go): attempts
 //     and completions per second, RFC 6076 Registration Request Delay

@@ -15,12 +15,15 @@ type Judge interface {
 }
 
 // PerUE are the vars that differ from one UE (or one registration) to the
-// next: the identities, the SPIs, the ports of the UE's port group, and
-// what the registration itself decides (the expiry it asked for, whether
-// an SQN re-synchronisation happened). A Judge is given the run's other
-// vars once (NewJudge); each Input's Vars hold these.
+// next: the identities, the SPIs, the ports of the UE's port group (under
+// sut.ipsec its own protected ports), what the registration itself decides
+// (the expiry it asked for, whether an SQN re-synchronisation happened)
+// and, under sut.ipsec, its security agreement (the P-CSCF's protected
+// ports and SPIs, the algorithms). A Judge is given the run's other vars
+// once (NewJudge); each Input's Vars hold these.
 var PerUE = []string{"impi", "impu", "impus", "tel_impu", "ue_spi_c", "ue_spi_s",
-	"ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "expires", "resync"}
+	"ue_ip", "ue_host", "ue_port", "ue_port_c", "ue_port_s", "expires", "resync",
+	"pcscf_port_c", "pcscf_port_s", "pcscf_spi_c", "pcscf_spi_s", "sa_alg", "sa_ealg"}
 
 // NewJudge returns the judge of rules for a run whose vars (every var but
 // the per-UE ones) are vars: the rules compiled (check.Compile) and bound

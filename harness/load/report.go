@@ -89,6 +89,9 @@ type Config struct {
 	Gate       string  `json:"gate"`   // the level whose failures gate: must, should or table
 	IMPI       string  `json:"impi_pattern"`
 	Keys       string  `json:"keys"`
+	// IPsec says the UEs ran the security agreement of TS 33.203 over
+	// real SAs (sut.ipsec), each with its own protected ports and SPIs.
+	IPsec bool `json:"ipsec,omitempty"`
 }
 
 // ShardInfo is one shard of a run.

@@ -148,6 +148,9 @@ func (r *runner) startRenewal(k int, phase *Phase, dereg bool) {
 		r.pmu.Unlock()
 		m.registered = !dereg && reg.Registered()
 		reg.Forget()
+		if !m.registered {
+			r.closeMember(k)
+		}
 		if m.registered && !dereg && !r.stopping.Load() {
 			r.rq.push(reregItem{at: time.Now().Add(r.o.Reregister), k: k})
 		}

@@ -56,7 +56,9 @@ type Options struct {
 	Reregister, Hold time.Duration
 	Deregister       bool
 	// Ports is the number of port groups the UEs share (each an
-	// unprotected port, port-c and port-s); 0 means 2.
+	// unprotected port, port-c and port-s; under sut.ipsec the unprotected
+	// port alone, each UE leasing its own port-c, port-s and SPIs, see
+	// ipsec.go); 0 means 2.
 	Ports int
 	// Sample is the share of the initial registrations judged field by
 	// field (0 < Sample ≤ 1); 0 means 1, every one.
@@ -104,6 +106,7 @@ type capture struct {
 	ex   *vccapp.Exchange
 	exCh chan struct{} // closed when ex came
 	cx   []trace.Message
+	pkts []trace.Packet // under sut.ipsec: the ESP packets of the UE's SAs while it ran (ipsec.go)
 }
 
 type runner struct {
@@ -153,6 +156,8 @@ type runner struct {
 
 	calMu  sync.Mutex
 	calIns []check.Input // the first judged registrations, judged again after the run (calibrate)
+
+	ipsec ipsecState // under sut.ipsec (ipsec.go)
 }
 
 // Run runs the load and returns its report; it never returns nil. A
@@ -187,14 +192,18 @@ func Run(ctx context.Context, o Options) *Report {
 	cpuUser0, cpuSys0 := processCPU()
 	gc0 := gcCPU()
 	if err := r.start(ctx); err != nil {
-		r.stop()
+		if left := r.stop(); left != nil {
+			rep.Errors = append(rep.Errors, left.Error())
+		}
 		return fail(err)
 	}
 	rep.Target = r.env.target
 	rep.Generator.Roles = r.env.roles
 	rep.Warnings = append(rep.Warnings, r.env.warnings...)
 	r.run()
-	r.stop()
+	if left := r.stop(); left != nil {
+		rep.Errors = append(rep.Errors, left.Error())
+	}
 	cpuUser1, cpuSys1 := processCPU()
 	gc1 := gcCPU()
 	perJudged := r.calibrate()
@@ -244,8 +253,8 @@ func prepare(ctx context.Context, o Options) (*runner, error) {
 			return nil, fmt.Errorf("load: deviation %s: a load run breaks the SUT's steps only, not the harness's own (2, 7, 13)", d)
 		}
 	}
-	if o.Lab.SUT.IPsec {
-		return nil, errors.New("load: the lab says sut.ipsec: the UEs of a load run share their protected ports, which is right without security associations only; a load run over real SAs needs each UE's own protected ports and SPIs, which it does not have yet")
+	if o.Lab.SUT.IPsec && (o.Lab.UE.PortC != 0 || o.Lab.UE.PortS != 0) {
+		return nil, fmt.Errorf("load: the lab says sut.ipsec and fixes ue.port_c %d and ue.port_s %d: over real SAs each UE of a population leases protected ports of its own (TS 33.203 7.1), so they cannot be fixed; leave them out of the lab", o.Lab.UE.PortC, o.Lab.UE.PortS)
 	}
 	if o.Rate <= 0 {
 		return nil, fmt.Errorf("load: expected a rate of initial registrations above 0 per second, got %g", o.Rate)
@@ -307,7 +316,7 @@ func prepare(ctx context.Context, o Options) (*runner, error) {
 
 func (r *runner) config() Config {
 	c := Config{UEs: r.set.Len(), Rate: r.o.Rate, Transport: r.tp, Deregister: r.o.Deregister, Ports: r.o.Ports,
-		Sample: r.o.Sample, Gate: string(r.o.Gate.Level), IMPI: r.o.Lab.Subscribers.IMPI, Keys: r.o.Lab.Subscribers.Keys}
+		Sample: r.o.Sample, Gate: string(r.o.Gate.Level), IMPI: r.o.Lab.Subscribers.IMPI, Keys: r.o.Lab.Subscribers.Keys, IPsec: r.o.Lab.SUT.IPsec}
 	if c.Gate == "" {
 		c.Gate = string(scenario.LevelMust)
 	}
@@ -335,8 +344,12 @@ func (r *runner) start(ctx context.Context) error {
 	if r.env, err = startEnvironment(ctx, r); err != nil {
 		return err
 	}
+	if err := r.startESP(); err != nil {
+		return err
+	}
 	for range r.o.Ports {
-		p, err := ue.NewPorts(ue.Options{Lab: r.o.Lab, PCSCF: r.env.pcscf, Transport: r.tp, Host: r.host, Untraced: true, NoSecondOpinion: true, Timeout: r.step, Logger: r.log})
+		p, err := ue.NewPorts(ue.Options{Lab: r.o.Lab, PCSCF: r.env.pcscf, Transport: r.tp, Host: r.host, Untraced: true, NoSecondOpinion: true, Timeout: r.step, Logger: r.log,
+			ESP: r.ipsec.stack})
 		if err != nil {
 			return fmt.Errorf("load: binding the UEs' ports: %w", err)
 		}
@@ -359,18 +372,26 @@ func (r *runner) start(ctx context.Context) error {
 	return nil
 }
 
-// stop waits for the judges and closes everything the run started.
-func (r *runner) stop() {
+// stop waits for the judges and closes everything the run started: the
+// UEs (their SAs and leases, under sut.ipsec), their ports, their ESP,
+// what the run plays besides. It returns what it found left behind.
+func (r *runner) stop() error {
 	if r.queue != nil {
 		close(r.queue)
 		r.judgesWG.Wait()
 	}
+	for k := range r.members {
+		r.closeMember(k)
+	}
+	left := r.stopESP()
 	for _, p := range r.ports {
 		p.Close()
 	}
+	r.ipsec.close()
 	if r.env != nil {
 		r.env.close()
 	}
+	return left
 }
 
 // run drives the schedule, the hold and the de-registrations, and waits
@@ -411,27 +432,49 @@ func (r *runner) run() {
 	r.pmu.Unlock()
 }
 
-// memberUE returns the k-th UE of the slice, made on first use.
-func (r *runner) memberUE(k int) *ue.UE {
+// memberUE returns the k-th UE of the slice, made on first use (under
+// sut.ipsec with protected ports and SPIs of its own, which can fail).
+func (r *runner) memberUE(k int) (*ue.UE, error) {
 	m := &r.members[k]
 	if m.ue == nil {
 		i := r.lo + k
-		m.ue = r.ports[k%len(r.ports)].UE(ue.Member{IMPI: r.set.IMPI(i), IMPU: r.set.IMPU(i), Milenage: r.set.Milenage(i),
+		u, err := r.ports[k%len(r.ports)].UE(ue.Member{IMPI: r.set.IMPI(i), IMPU: r.set.IMPU(i), Milenage: r.set.Milenage(i),
 			ContactUser: "ue" + strconv.Itoa(r.set.Number(i))})
+		if err != nil {
+			return nil, fmt.Errorf("load: UE %d: %w", r.set.Number(i), err)
+		}
+		m.ue = u
+		r.ipsec.track(k, u.Addrs())
 	}
-	return m.ue
+	return m.ue, nil
 }
 
 // startInitial starts the k-th UE's initial registration in a goroutine of
-// its own: the schedule never waits for it.
+// its own: the schedule never waits for it. It is under way (inflight)
+// until it has ended (ended), judged or not: the de-registrations at the
+// end start from the UEs it left registered.
 func (r *runner) startInitial(k int, due time.Time) {
 	r.inflight.Add(1)
 	go func() {
-		defer r.inflight.Done()
+		queued := false // then the judge ends it
+		defer func() {
+			if !queued {
+				r.inflight.Done()
+			}
+		}()
 		now := time.Now()
 		r.slip.Record(now.Sub(due))
 		c := &capture{k: k, due: due, judged: sampled(k, r.o.Sample), exCh: make(chan struct{})}
-		u := r.memberUE(k)
+		u, err := r.memberUE(k)
+		if err != nil {
+			r.pmu.Lock()
+			r.initial.Attempted++
+			r.pmu.Unlock()
+			r.series.attempted(now)
+			c.reg, c.err, c.judged = &ue.Registration{Why: err.Error()}, err, false
+			r.ended(c, false)
+			return
+		}
 		r.mu.Lock()
 		r.open[k] = c
 		r.mu.Unlock()
@@ -451,6 +494,9 @@ func (r *runner) startInitial(k int, due time.Time) {
 			}
 			t.Stop()
 		}
+		if c.judged {
+			r.settleESP()
+		}
 		r.mu.Lock()
 		delete(r.open, k)
 		r.mu.Unlock()
@@ -458,6 +504,7 @@ func (r *runner) startInitial(k int, due time.Time) {
 			r.ended(c, false)
 			return
 		}
+		queued = true
 		select {
 		case r.queue <- c:
 		default:
@@ -483,6 +530,7 @@ func (r *runner) judges() {
 		i := r.lo + c.k
 		gating := r.tally.add(r.set.Number(i), r.set.IMPI(i), c.due, res)
 		r.ended(c, gating)
+		r.inflight.Done()
 	}
 }
 
@@ -494,7 +542,10 @@ func (r *runner) input(c *capture) check.Input {
 	c.mu.Unlock()
 	st := flow.StepsOf(flow.Capture{Lab: r.o.Lab, Reg: c.reg, Exchange: ex, Waited: r.step, Cx: cx, PlaysHSS: r.env.playsHSS,
 		Interrupted: r.ctx.Err() != nil})
-	number(st.Messages, c.reg, ex, cx)
+	c.mu.Lock()
+	pkts := c.pkts
+	c.mu.Unlock()
+	number(st.Messages, c.reg, ex, cx, pkts)
 	i := r.lo + c.k
 	u := r.members[c.k].ue
 	vars := map[string]string{}
@@ -508,10 +559,13 @@ func (r *runner) input(c *capture) check.Input {
 		}
 	}
 	flow.UEVars(vars, u.Addrs())
+	if r.o.Lab.SUT.IPsec {
+		flow.SAVars(vars, c.reg.SA)
+	}
 	for k, v := range st.Vars {
 		vars[k] = v
 	}
-	return check.Input{Messages: st.Messages, Missing: st.Missing, NotDue: st.NotDue, Facts: st.Facts, Vars: vars}
+	return check.Input{Messages: st.Messages, Missing: st.Missing, NotDue: st.NotDue, Facts: st.Facts, Vars: vars, Packets: pkts}
 }
 
 // ended accounts for a finished initial registration: its phase, its
@@ -549,6 +603,9 @@ func (r *runner) ended(c *capture, gating bool) {
 	m := &r.members[c.k]
 	m.reg, m.registered = reg, reg.Registered()
 	reg.Forget()
+	if !m.registered {
+		r.closeMember(c.k)
+	}
 	if m.registered && r.o.Reregister > 0 && !r.stopping.Load() {
 		r.rq.push(reregItem{at: now.Add(r.o.Reregister), k: c.k})
 	}
@@ -629,8 +686,9 @@ func (r *runner) capture(i int, impu string) *capture {
 // a run's trace numbers its messages (trace.Message.Seq): a load run keeps
 // no trace, and the rules that compare the order of two messages (kind
 // after) read it. Steps that are one message on the wire (10 and 14) get
-// one number.
-func number(steps map[string]trace.Message, reg *ue.Registration, ex *vccapp.Exchange, cx []trace.Message) {
+// one number. Under sut.ipsec it links each message to the ESP packets of
+// pkts that carried it (trace.Link), as a run's trace does.
+func number(steps map[string]trace.Message, reg *ue.Registration, ex *vccapp.Exchange, cx []trace.Message, pkts []trace.Packet) {
 	var all []trace.Message
 	all = append(all, reg.Requests...)
 	all = append(all, reg.Challenges...)
@@ -645,15 +703,20 @@ func number(steps map[string]trace.Message, reg *ue.Registration, ex *vccapp.Exc
 	}
 	all = append(all, cx...)
 	slices.SortStableFunc(all, func(a, b trace.Message) int { return a.Time.Compare(b.Time) })
-	seq := make(map[*byte]int, len(all))
+	if len(pkts) > 0 {
+		trace.Link(all, pkts)
+	}
+	at := make(map[*byte]int, len(all))
 	for i, m := range all {
 		if len(m.Raw) > 0 {
-			seq[&m.Raw[0]] = i + 1
+			at[&m.Raw[0]] = i
 		}
 	}
 	for step, m := range steps {
 		if len(m.Raw) > 0 {
-			m.Seq = seq[&m.Raw[0]]
+			if i, ok := at[&m.Raw[0]]; ok {
+				m.Seq, m.ESP = i+1, all[i].ESP
+			}
 			steps[step] = m
 		}
 	}

@@ -226,7 +226,11 @@ func TestRefusesWhatItCannotRun(t *testing.T) {
 	}{
 		{"no population", Options{Rate: 10}, "expected a population"},
 		{"no rate", Options{UEs: 5}, "expected a rate"},
-		{"ipsec", Options{UEs: 5, Rate: 10, Lab: func() *lab.Profile { l := testLab(); l.SUT.IPsec = true; return l }()}, "sut.ipsec"},
+		{"ipsec with fixed protected ports", Options{UEs: 5, Rate: 10, Lab: func() *lab.Profile {
+			l := testLab()
+			l.SUT.IPsec, l.UE.PortC, l.UE.PortS = true, 15100, 15101
+			return l
+		}()}, "leases protected ports of its own"},
 		{"deviation with a lab", Options{UEs: 5, Rate: 10, Lab: func() *lab.Profile { l := testLab(); l.SUT.PCSCF = "127.0.0.1:5060"; return l }(),
 			Deviations: []deviation.Deviation{{Step: "10", Action: deviation.DropHeader, Header: "Date"}}}, "deviations break the embedded reference core"},
 		{"deviation of the harness's own step", Options{UEs: 5, Rate: 10, Deviations: []deviation.Deviation{{Step: "7", Action: deviation.DropHeader, Header: "Date"}}}, "not the harness's own"},

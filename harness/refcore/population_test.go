@@ -37,7 +37,10 @@ func TestPopulationRegistersThroughTheCore(t *testing.T) {
 	defer ports.Close()
 	ctx := context.Background()
 	for _, i := range []int{0, 1, 29} {
-		u := ports.UE(ue.Member{IMPI: set.IMPI(i), IMPU: set.IMPU(i), Milenage: set.Milenage(i), ContactUser: "u" + set.IMPI(i)[4:10]})
+		u, err := ports.UE(ue.Member{IMPI: set.IMPI(i), IMPU: set.IMPU(i), Milenage: set.Milenage(i), ContactUser: "u" + set.IMPI(i)[4:10]})
+		if err != nil {
+			t.Fatal(err)
+		}
 		reg, err := u.Register(ctx)
 		if err != nil {
 			t.Fatalf("member %d: %v (%v)", i, err, reg)
@@ -60,11 +63,17 @@ func TestPopulationRegistersThroughTheCore(t *testing.T) {
 		}
 	}
 	// Past the population, and a member with another's keys.
-	past := ports.UE(ue.Member{IMPI: "user000031_private@home1.net", IMPU: "sip:user000031_public1@home1.net", Milenage: set.Milenage(0)})
+	past, err := ports.UE(ue.Member{IMPI: "user000031_private@home1.net", IMPU: "sip:user000031_public1@home1.net", Milenage: set.Milenage(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if reg, err := past.Register(ctx); err == nil || reg.Status != 403 {
 		t.Errorf("an identity past the population: %v, status %d; want 403 Forbidden", err, reg.Status)
 	}
-	wrong := ports.UE(ue.Member{IMPI: set.IMPI(2), IMPU: set.IMPU(2), Milenage: set.Milenage(3)})
+	wrong, err := ports.UE(ue.Member{IMPI: set.IMPI(2), IMPU: set.IMPU(2), Milenage: set.Milenage(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if reg, err := wrong.Register(ctx); err == nil || reg.AUTN != ue.AUTNBadMAC {
 		t.Errorf("member 2 with member 3's keys: %v, AUTN %q; want the UE to refuse the 401's AUTN", err, reg.AUTN)
 	}

@@ -19,20 +19,6 @@ import (
 	"imsconform/scenarios"
 )
 
-// espDeviations are the deviations that break the security associations
-// and, for each, the only rules it may make fail: its own, in the table of
-// the 200 OK and in its twin -14, or the Security-Server's alg.
-var espDeviations = []struct {
-	dev   string
-	fails []string
-}{
-	{"10/bad-icv", []string{"A.3.2.2-10/ESP/icv", "A.3.2.2-14/ESP/icv"}},
-	{"10/wrong-spi", []string{"A.3.2.2-10/ESP/spi", "A.3.2.2-14/ESP/spi"}},
-	{"10/replay", []string{"A.3.2.2-10/ESP/sequence", "A.3.2.2-14/ESP/sequence"}},
-	{"10/in-clear", []string{"A.3.2.2-10/ESP/protected", "A.3.2.2-14/ESP/protected"}},
-	{"5/alg-not-offered", []string{"A.3.2.2-5/Security-Server/alg"}},
-}
-
 // Under sut.ipsec, over UDP and TCP, IPv6 and IPv4, the clean run passes
 // every rule that applies (the IPsec rules included: real SAs in user-space
 // ESP), and each ESP deviation makes exactly its rules fail: every other
@@ -103,13 +89,13 @@ func TestESPDeviationsBreakExactlyTheirRules(t *testing.T) {
 		if refused := refusedBy(cfr); refused != "" {
 			t.Errorf("%s clean: the UE refused ESP packets: %s", lc.name, refused)
 		}
-		for _, ed := range espDeviations {
+		for _, ed := range ESPDeviations {
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				d, err := deviation.Parse(ed.dev)
+				d, err := deviation.Parse(ed.Dev)
 				if err != nil {
 					t.Error(err)
 					return
@@ -121,7 +107,7 @@ func TestESPDeviationsBreakExactlyTheirRules(t *testing.T) {
 				var failed, changed []string
 				for i, r := range res {
 					want := clean[i].Verdict
-					if slices.Contains(ed.fails, r.RuleID) {
+					if slices.Contains(ed.Fails, r.RuleID) {
 						want = check.Fail
 					}
 					if r.Verdict == check.Fail {
@@ -133,9 +119,9 @@ func TestESPDeviationsBreakExactlyTheirRules(t *testing.T) {
 				}
 				sort.Strings(changed)
 				if len(changed) > 0 {
-					t.Errorf("%s %s: the rules that differ from what the deviation must do:\n  %s\nESP packets: %s", lc.name, ed.dev, strings.Join(changed, "\n  "), packetsLine(fr))
+					t.Errorf("%s %s: the rules that differ from what the deviation must do:\n  %s\nESP packets: %s", lc.name, ed.Dev, strings.Join(changed, "\n  "), packetsLine(fr))
 				}
-				t.Logf("%s %s: fail %v", lc.name, ed.dev, failed)
+				t.Logf("%s %s: fail %v", lc.name, ed.Dev, failed)
 			}()
 		}
 	}

@@ -32,6 +32,22 @@ import (
 // broken is the value the deviations put where a field should be.
 const broken = "broken-by-selfproof"
 
+// ESPDeviations are the deviations of the reference core that break the
+// security associations and, for each, the only rules it may make fail:
+// its own, in the table of the 200 OK and in its twin -14, or the
+// Security-Server's alg. A conformance run and a load run under sut.ipsec
+// are proven against them.
+var ESPDeviations = []struct {
+	Dev   string
+	Fails []string
+}{
+	{"10/bad-icv", []string{"A.3.2.2-10/ESP/icv", "A.3.2.2-14/ESP/icv"}},
+	{"10/wrong-spi", []string{"A.3.2.2-10/ESP/spi", "A.3.2.2-14/ESP/spi"}},
+	{"10/replay", []string{"A.3.2.2-10/ESP/sequence", "A.3.2.2-14/ESP/sequence"}},
+	{"10/in-clear", []string{"A.3.2.2-10/ESP/protected", "A.3.2.2-14/ESP/protected"}},
+	{"5/alg-not-offered", []string{"A.3.2.2-5/Security-Server/alg"}},
+}
+
 // Baselines are the clean runs a rule may be proven from, tried in order:
 // the reference core as it is; with step 11 passed on as table A.3.2.2-11
 // shows it (the forwarded reading, level table); with an HSS whose SQN is

@@ -24,7 +24,8 @@ type Endpoint struct {
 	handler Handler
 
 	mu      sync.Mutex
-	conns   map[netip.AddrPort]*conn // live TCP connections by remote address (the pool)
+	conns   map[netip.AddrPort]*conn         // live TCP connections by remote address (the pool)
+	dialing map[netip.AddrPort]chan struct{} // dials under way, closed when each ends (connTo)
 	all     map[*conn]bool
 	inbound int // how many of them were accepted
 	done    bool

@@ -415,3 +415,40 @@ func TestSameRequestOnTwoConnectionsIsAnsweredOnEach(t *testing.T) {
 		t.Errorf("handler called %d times, want 2", calls.Load())
 	}
 }
+
+// Many exchanges that open the first TCP connection from one endpoint to
+// one peer at the same moment (UEs sharing ports, a hop's first requests)
+// all get through, from the endpoint's own port, over one connection: the
+// kernel would refuse every dial of the four-tuple but one.
+func TestConcurrentFirstDialsToOnePeer(t *testing.T) {
+	const n = 64
+	h, got := collect()
+	peer := listen(t, newLayer(t, Options{}), h)
+	e := listen(t, newLayer(t, Options{}), nil)
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			<-start
+			raw := register("z9hG4bKdial"+strings.Repeat("x", i), "SIP/2.0/TCP "+e.Addr().String()).Bytes()
+			_, err := e.Send(context.Background(), Dest{Transport: TCP, Addr: peer.Addr()}, raw)
+			errs <- err
+		}()
+	}
+	close(start)
+	sent := 0
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("send: %v", err)
+		} else {
+			sent++
+		}
+	}
+	src := map[netip.AddrPort]bool{}
+	for range sent {
+		src[next(t, got).Msg.Src] = true
+	}
+	if len(src) != 1 || !src[e.Addr()] {
+		t.Errorf("the requests came from %v; want all from the endpoint's port %s, over one connection", src, e.Addr())
+	}
+}

@@ -93,10 +93,11 @@ func TracePacket(p esp.Packet, role string) trace.Packet {
 	return tp
 }
 
-// startESP opens the UE's ESP (its own stack on host, or shared) and
-// leases its protected ports and SPIs: those the lab fixes, the others
-// from the pool.
-func (u *UE) startESP(host netip.Addr, shared *esp.Stack, c lab.UE) error {
+// startESP opens the UE's ESP (its own stack on host, or shared) and,
+// with lease, leases its protected ports and SPIs (see leaseProtected).
+// The ports' own UE of a population (NewPorts) leases none: each member
+// leases its own.
+func (u *UE) startESP(host netip.Addr, shared *esp.Stack, c lab.UE, lease bool) error {
 	s := &ipsec{stack: shared}
 	if s.stack == nil {
 		st, err := esp.NewStack(esp.Config{Addr: host, OnPacket: func(p esp.Packet) {
@@ -111,6 +112,10 @@ func (u *UE) startESP(host netip.Addr, shared *esp.Stack, c lab.UE) error {
 	} else if shared.Addr() != host {
 		return fmt.Errorf("ue: options: expected the ESP stack on the UE's address %s, got one on %s", host, shared.Addr())
 	}
+	u.ipsec = s
+	if !lease {
+		return nil
+	}
 	want := esp.Side{PortC: uint16(c.PortC), PortS: uint16(c.PortS), SPIC: c.SPIC, SPIS: c.SPIS}
 	// The default SPIs are the seed's, the same for every UE: they are
 	// drawn from the pool instead, so that UEs of one process never share
@@ -121,18 +126,27 @@ func (u *UE) startESP(host netip.Addr, shared *esp.Stack, c lab.UE) error {
 	if u.lab.IsDefault("ue.spi_s") {
 		want.SPIS = 0
 	}
-	l, err := s.stack.Claim(want)
-	if err != nil {
+	if err := u.leaseProtected(want); err != nil {
+		u.ipsec = nil
 		if s.ownStack {
 			s.stack.Close()
 		}
+		return err
+	}
+	u.recording.Store(true)
+	return nil
+}
+
+// leaseProtected leases the UE's protected ports and SPIs from the pool of
+// its stack: those want fixes, the others drawn.
+func (u *UE) leaseProtected(want esp.Side) error {
+	l, err := u.ipsec.stack.Claim(want)
+	if err != nil {
 		return fmt.Errorf("ue: protected ports and SPIs: %w", err)
 	}
-	s.lease = l
+	u.ipsec.lease = l
 	side := l.Side()
 	u.addrs.PortC, u.addrs.PortS, u.addrs.SPIC, u.addrs.SPIS = side.PortC, side.PortS, side.SPIC, side.SPIS
-	u.ipsec = s
-	u.recording.Store(true)
 	return nil
 }
 
@@ -247,7 +261,9 @@ func (u *UE) closeESP() {
 	for _, b := range bundles {
 		b.Close()
 	}
-	s.lease.Release()
+	if s.lease != nil {
+		s.lease.Release()
+	}
 	if s.ownStack {
 		s.stack.Close()
 	}
@@ -256,3 +272,18 @@ func (u *UE) closeESP() {
 // keys keeps IK and CK of an AKA run for the SAs (key material: never
 // printed).
 func (r *Registration) keep(a aka.Auth) { r.ik, r.ck = a.IK, a.CK }
+
+// ownEndpoints are the endpoints a member of a population bound for
+// itself: its protected ports over ESP and the kernel's watch on them.
+func (u *UE) ownEndpoints() []*transport.Endpoint {
+	if u.ipsec == nil {
+		return nil
+	}
+	var out []*transport.Endpoint
+	for _, e := range []*transport.Endpoint{u.portC, u.portS, u.ipsec.clearC, u.ipsec.clearS} {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -410,3 +410,85 @@ func TestIPsecConcurrentUEs(t *testing.T) {
 	}
 	t.Logf("%d UEs registered at once over their own SAs (%d SAs at the UEs, as many at the P-CSCF) in %s", n, 4*n, took.Round(time.Millisecond))
 }
+
+// Members of shared Ports under IPsec: each leases its own protected ports
+// and SPIs from the shared stack, registers over SAs of its own (step 7
+// and the 200 OK inside ESP, from and to its own port-c), re-registers and
+// de-registers over them; its initial REGISTER leaves from the shared
+// unprotected port. Closing a member removes its SAs and gives back its
+// lease alone; once all are closed the stack, still open, holds none.
+func TestIPsecPortsMembers(t *testing.T) {
+	host := lab.Loopback()
+	l := ipsecLab(t, host, "udp")
+	l.Subscribers.Count = 3
+	c := startCore(t, l, host)
+	set, err := l.Population(0)
+	if err != nil || set == nil {
+		t.Fatalf("population: %v", err)
+	}
+	st, err := esp.NewStack(esp.Config{Addr: netip.MustParseAddr(host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ports, err := ue.NewPorts(ue.Options{Lab: l, PCSCF: c.PCSCF(), Untraced: true, ESP: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ports.Close()
+	if n := st.Leases(); n != 0 {
+		t.Fatalf("the ports hold %d leases, want none: each member leases its own", n)
+	}
+	ctx := context.Background()
+	var members []*ue.UE
+	var regs []*ue.Registration
+	seen := map[string]bool{}
+	for i := range set.Len() {
+		u, err := ports.UE(ue.Member{IMPI: set.IMPI(i), IMPU: set.IMPU(i), Milenage: set.Milenage(i), ContactUser: fmt.Sprint("u", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, u)
+		a := u.Addrs()
+		if a.Port != ports.Addrs().Port {
+			t.Errorf("member %d: unprotected port %d, want the shared %d", i, a.Port, ports.Addrs().Port)
+		}
+		for _, k := range []string{fmt.Sprint("port ", a.PortC), fmt.Sprint("port ", a.PortS), fmt.Sprint("spi ", a.SPIC), fmt.Sprint("spi ", a.SPIS)} {
+			if seen[k] {
+				t.Fatalf("member %d shares %s with another", i, k)
+			}
+			seen[k] = true
+		}
+		reg, err := u.Register(ctx)
+		if err != nil {
+			t.Fatalf("member %d: %v (%s)", i, err, reg.Why)
+		}
+		if reg.Initial.Src.Port() != a.Port || reg.Authorized.Src.Port() != a.PortC || reg.Final.Dst.Port() != a.PortC || reg.SA == nil || reg.SA.Local.SPIC != a.SPIC {
+			t.Errorf("member %d: step 2 from %s, step 7 from %s, 200 OK to %s, agreement %+v; want the shared port, then its own port-c %d and SPIs", i, reg.Initial.Src, reg.Authorized.Src, reg.Final.Dst, reg.SA, a.PortC)
+		}
+		reg.Forget()
+		if _, err := u.Reregister(ctx, reg); err != nil {
+			t.Errorf("member %d: re-registration over its SAs: %v", i, err)
+		}
+		if got := len(u.SAs()); got != 4 {
+			t.Errorf("member %d: %d SAs, want 4", i, got)
+		}
+		regs = append(regs, reg)
+	}
+	if reg, err := members[0].Deregister(ctx, regs[0]); err != nil || reg.Final == nil || reg.Final.Dst.Port() != members[0].Addrs().PortC {
+		t.Errorf("de-registration over the SAs: %v, %+v", err, reg)
+	}
+	members[0].Close()
+	if got, want := len(st.SAs()), 4*(len(members)-1); got != want || st.Leases() != len(members)-1 {
+		t.Errorf("after one member closed: %d SAs and %d leases, want %d and %d", got, st.Leases(), want, len(members)-1)
+	}
+	if got := len(members[1].SAs()); got != 4 {
+		t.Errorf("closing member 0 touched member 1's SAs: %d left", got)
+	}
+	for _, u := range members[1:] {
+		u.Close()
+	}
+	if n, sas := st.Leases(), len(st.SAs()); n != 0 || sas != 0 {
+		t.Errorf("after every member closed: %d leases and %d SAs on the stack, want none", n, sas)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"imsconform/harness/aka"
+	"imsconform/harness/esp"
 	"imsconform/harness/transport"
 )
 
@@ -21,20 +22,37 @@ import (
 //
 // Without IPsec a UE's protected ports are a port number in Security-Client
 // and a socket to listen on, so sharing them is what a NAT'd population
-// looks like to the P-CSCF. Over real SAs each UE needs its own protected
-// ports and SPIs; Ports do not provide that.
+// looks like to the P-CSCF.
+//
+// Over real SAs (sut.ipsec) each UE needs its own: TS 33.203 7.1 has each
+// UE choose the SPIs of its inbound SAs and its protected ports, and a
+// P-CSCF keys its SAs on them, so two UEs on one port-c would share SAs.
+// There Ports hold the transport, the unprotected port and the ESP stack
+// (Options.ESP, shared by every member), and each member (Ports.UE) leases
+// its own port-c, port-s and SPIs from the stack's pool and binds them on
+// the shared transport, over ESP and in the kernel (the watch for traffic
+// in clear), exactly as a UE of its own does (New); its SAs are its own.
+// Its unprotected initial REGISTER stays on the shared unprotected port:
+// that port carries only the REGISTER of step 2 and its 401, before any SA
+// exists, and nothing of the agreement names it, so sharing it changes
+// nothing the P-CSCF sees of the agreement; it is what a population behind
+// a NAT looks like. A member under IPsec costs four sockets on the user-space
+// stack, four in the kernel, their receivers (a goroutine each) and four
+// SAs while registered: Close it when it is done.
 type Ports struct {
 	base *UE // the ports' own UE: it bound the sockets; its identity is the lab subscriber's
 }
 
 // NewPorts binds the ports as New does, from the same options (Lab, PCSCF,
-// Transport, Host, Timeout, Logger, Timers, Trace or Untraced). Deviations
-// are refused: a load run breaks no stimulus on purpose.
+// Transport, Host, Timeout, Logger, Timers, Trace or Untraced, and under
+// IPsec ESP and Offer); under IPsec it binds the unprotected port alone and
+// leases nothing: each member does. Deviations are refused: a load run
+// breaks no stimulus on purpose.
 func NewPorts(o Options) (*Ports, error) {
 	if len(o.Deviations) > 0 {
 		return nil, errors.New("ue: ports: expected no deviations (they break one run's stimulus on purpose), got some")
 	}
-	u, err := New(o)
+	u, err := create(o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -51,35 +69,56 @@ type Member struct {
 	// number: UEs behind one address and port are bound apart by it.
 	ContactUser string
 	// SPIC and SPIS are the SPIs it offers in Security-Client; 0 draws
-	// one at random (256 or more, RFC 4303 2.1).
+	// one at random (256 or more, RFC 4303 2.1), under IPsec from the
+	// pool.
 	SPIC, SPIS uint32
 }
 
-// UE returns a UE of identity m on the ports. It holds nothing the ports
-// must release: closing it closes nothing (close the Ports).
-func (p *Ports) UE(m Member) *UE {
+// UE returns a UE of identity m on the ports. Without IPsec it holds
+// nothing the ports must release: closing it closes nothing (close the
+// Ports). Under IPsec it leases its own protected ports and SPIs and binds
+// them (see Ports); it fails when the pool has none left, and its Close
+// removes its SAs and gives its ports and SPIs back. Close every member
+// before the Ports.
+func (p *Ports) UE(m Member) (*UE, error) {
 	b := p.base
 	a := b.addrs
 	a.SPIC, a.SPIS = m.SPIC, m.SPIS
+	u := &UE{
+		lab: b.lab, pcscf: b.pcscf, transport: b.transport, tr: b.tr, timeout: b.timeout, log: b.log,
+		usim: aka.NewUSIM(m.Milenage, aka.SQNFromUint64(m.SQNMS), 0), expires: b.expires, offer: b.offer,
+		waits: b.waits, registrar: b.registrar, impi: m.IMPI, impu: m.IMPU, realm: b.realm, contactUser: m.ContactUser,
+		tl: b.tl, plain: b.plain, member: true,
+	}
+	if b.ipsec != nil {
+		u.addrs = a
+		u.ipsec = &ipsec{stack: b.ipsec.stack}
+		if err := u.leaseProtected(esp.Side{SPIC: m.SPIC, SPIS: m.SPIS}); err != nil {
+			return nil, err
+		}
+		if err := u.bindProtected(a.Host); err != nil {
+			u.Close()
+			return nil, err
+		}
+		return u, nil
+	}
 	if a.SPIC == 0 {
 		a.SPIC = rand.Uint32N(1<<31) + 256
 	}
 	for a.SPIS == 0 || a.SPIS == a.SPIC {
 		a.SPIS = rand.Uint32N(1<<31) + 256
 	}
-	return &UE{
-		lab: b.lab, pcscf: b.pcscf, transport: b.transport, addrs: a, tr: b.tr, timeout: b.timeout, log: b.log,
-		usim: aka.NewUSIM(m.Milenage, aka.SQNFromUint64(m.SQNMS), 0), expires: b.expires,
-		waits: b.waits, offer: b.offer, registrar: b.registrar, impi: m.IMPI, impu: m.IMPU, realm: b.realm, contactUser: m.ContactUser,
-		plain: b.plain, portC: b.portC, portS: b.portS, // tl stays nil: the member closes nothing
-	}
+	u.addrs, u.portC, u.portS = a, b.portC, b.portS
+	return u, nil
 }
 
 // Addrs returns the ports' addresses (the SPIs are each UE's).
 func (p *Ports) Addrs() Addrs { return p.base.addrs }
 
 // Close closes the sockets and waits for the receivers to stop: every
-// exchange still under way on them ends.
+// exchange still under way on them ends. Under IPsec it closes the ESP
+// stack when the ports opened it (Options.ESP nil); the members' SAs and
+// leases are theirs to remove (UE.Close).
 func (p *Ports) Close() error { return p.base.Close() }
 
 // Repeats are the messages the ports' transactions sent or took in more

@@ -181,6 +181,9 @@ type UE struct {
 	// contactUser is the user part of the Contact URI ("" for none): UEs
 	// behind one address and port (Ports) are bound apart by it.
 	contactUser string
+	// member says the UE was made on shared Ports: tl and plain are
+	// theirs, not its own.
+	member bool
 }
 
 // waiters are the exchanges waiting for a final response, by Call-ID and
@@ -191,7 +194,12 @@ type waiters struct {
 }
 
 // New checks the options, binds the UE's sockets and starts receiving.
-func New(o Options) (*UE, error) {
+func New(o Options) (*UE, error) { return create(o, true) }
+
+// create is New; without protected (the ports' own UE of a population,
+// NewPorts) it binds the unprotected port alone under IPsec, and its
+// members lease and bind their protected ports themselves (Ports.UE).
+func create(o Options, protected bool) (*UE, error) {
 	if o.Lab == nil {
 		return nil, errors.New("ue: options: expected a lab profile, got nil")
 	}
@@ -282,7 +290,7 @@ func New(o Options) (*UE, error) {
 	u.tl = transport.New(transport.Options{Role: Role, Trace: u.tr, Timers: o.Timers, Logger: u.log, NoSecondOpinion: o.NoSecondOpinion,
 		Takes: func(*sipmsg.Message) bool { return false }})
 	if l.SUT.IPsec {
-		if err := u.startESP(host, o.ESP, l.UE); err != nil {
+		if err := u.startESP(host, o.ESP, l.UE, protected); err != nil {
 			u.tl.Close()
 			return nil, err
 		}
@@ -330,6 +338,9 @@ func (u *UE) bind(host netip.Addr, c lab.UE) error {
 			return fmt.Errorf("ue: %w", err)
 		}
 		u.plain, u.addrs.Port = e, e.Addr().Port()
+		if u.ipsec.lease == nil {
+			return nil
+		}
 		return u.bindProtected(host)
 	}
 	for _, p := range []struct {
@@ -361,7 +372,14 @@ func (u *UE) Trace() *trace.Trace { return u.tr }
 // SPIs. It is idempotent.
 func (u *UE) Close() error {
 	u.recording.Store(false)
-	if u.tl != nil {
+	switch {
+	case u.member:
+		// A member of a population closes its own protected ports
+		// alone: the transport and the unprotected port are the Ports'.
+		for _, e := range u.ownEndpoints() {
+			e.Close()
+		}
+	case u.tl != nil:
 		u.tl.Close()
 	}
 	u.closeESP()

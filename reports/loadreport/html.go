@@ -125,7 +125,7 @@ func build(rep *load.Report, o Options) view {
 	}
 	c := rep.Config
 	v.Config = []kv{{"UEs", strconv.Itoa(c.UEs)}, {"rate", fmt.Sprintf("%g initial registrations/s", c.Rate)}, {"transport", c.Transport},
-		{"IMPI pattern", c.IMPI}, {"keys", c.Keys}, {"re-register every", dash(c.Reregister)}, {"hold", dash(c.Hold)},
+		{"over real SAs (sut.ipsec)", strconv.FormatBool(c.IPsec)}, {"IMPI pattern", c.IMPI}, {"keys", c.Keys}, {"re-register every", dash(c.Reregister)}, {"hold", dash(c.Hold)},
 		{"de-register at the end", strconv.FormatBool(c.Deregister)}, {"port groups", strconv.Itoa(c.Ports)},
 		{"judged field by field", fmt.Sprintf("%g of the initial registrations", c.Sample)}, {"gate", c.Gate}}
 	for _, ph := range []struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"imsconform/harness/lab"
 	"imsconform/harness/load"
 )
 
@@ -271,5 +273,45 @@ func TestExpectationsWaiveKnownResults(t *testing.T) {
 	out.Reset()
 	if code := runMain(context.Background(), args("-expect", stale), &out, &out); code != exitFailed || !strings.Contains(out.String(), "gate problem: "+stale+":8: A.3.2.2-5/Date/* is stale") {
 		t.Errorf("a stale expectation: exit %d:\n%s", code, out.String())
+	}
+}
+
+// Over real SAs from the command line: a clean run passes with the ESP
+// rules judged on every UE; the core's bad ICV fails the run, its rule
+// failing for every UE.
+func TestRunOverIPsec(t *testing.T) {
+	if err := lab.RawESP(netip.MustParseAddr("::1")); err != nil {
+		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
+		}
+		t.Skipf("sut.ipsec needs raw sockets (root or CAP_NET_RAW): %v", err)
+	}
+	for _, c := range []struct {
+		deviate string
+		code    int
+		pass    int64
+	}{{"", 0, 30}, {"10/bad-icv", 1, 0}} {
+		dir := t.TempDir()
+		args := []string{"run", "-set", "sut.ipsec=true", "-ues", "30", "-rate", "100", "-quiet", "-report-dir", dir}
+		if c.deviate != "" {
+			args = append(args, "-deviate", c.deviate)
+		}
+		var out, errb bytes.Buffer
+		code := runMain(context.Background(), args, &out, &errb)
+		if code != c.code {
+			t.Fatalf("%q: exit %d, want %d:\n%s%s", args, code, c.code, out.String(), errb.String())
+		}
+		rep, err := load.Read(filepath.Join(dir, "load.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Config.IPsec {
+			t.Errorf("%q: the report's config does not say the run was over SAs", args)
+		}
+		for _, r := range rep.Rules {
+			if r.RuleID == "A.3.2.2-10/ESP/icv" && (r.Pass != c.pass || r.Fail != 30-c.pass) {
+				t.Errorf("%q: %s: %d pass, %d fail; want %d pass", args, r.RuleID, r.Pass, r.Fail, c.pass)
+			}
+		}
 	}
 }
