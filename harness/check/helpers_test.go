@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -48,15 +49,28 @@ func helperCase(a, b string) []string {
 	if host, port, ok := strings.Cut(b, ":"); ok && port != "" && strings.Contains(a, host+":"+port) {
 		check("hostPort", hostPort(a, host, port), host+":"+port) // (sipmsg.URI).HostPort, Via.SentBy
 	}
+	res := helperRegexps()
 	for src, m := range matchers {
-		check("matcher "+src, m(a), regexp.MustCompile(src).MatchString(a))
+		check("matcher "+src, m(a), res[src].MatchString(a))
 	}
 	for _, src := range []string{`^z9hG4bK.+`, `^ab1.+`} {
-		re := regexp.MustCompile(src)
+		re := res[src]
 		check("matcher "+src, matcherFor(re)(a), re.MatchString(a))
 	}
 	return diffs
 }
+
+// helperRegexps are the regexps the matchers stand for, compiled once.
+var helperRegexps = sync.OnceValue(func() map[string]*regexp.Regexp {
+	res := map[string]*regexp.Regexp{}
+	for src := range matchers {
+		res[src] = regexp.MustCompile(src)
+	}
+	for _, src := range []string{`^z9hG4bK.+`, `^ab1.+`} {
+		res[src] = regexp.MustCompile(src)
+	}
+	return res
+})
 
 var helperTexts = []string{"", "0", "0068", "68", " 68 ", "18446744073709551615", "18446744073709551616", "000000000000000000000068",
 	"1.2.3.4", "[::1]", "::1", "::ffff:1.2.3.4", "fe80::1%eth0", "home1.net", "HOME1.NET.", "1.2.3", "1..2", "%",
