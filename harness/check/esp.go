@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,9 +48,9 @@ func (e *evaluator) espJudge(r *scenario.Rule, b *bound, m trace.Message) espOut
 		return espOutcome{v: Pass, expected: exp, observed: espSeen(m.ESP)}
 	}
 	pkts := e.fromPeer(m)
-	from := "the ESP packets " + m.Src.Addr().String() + " sent to " + m.Role
 	if len(pkts) == 0 {
-		return espOutcome{Inconc, from, "none", "no ESP packet came from " + m.Src.Addr().String() + " to the " + m.Role + " during the run"}
+		from := m.Src.Addr().String()
+		return espOutcome{Inconc, "the ESP packets " + from + " sent to " + m.Role, "none", "no ESP packet came from " + from + " to the " + m.Role + " during the run"}
 	}
 	switch r.Part {
 	case "packets.icv":
@@ -62,18 +63,23 @@ func (e *evaluator) espJudge(r *scenario.Rule, b *bound, m trace.Message) espOut
 		}
 		return espOutcome{Pass, exp, fmt.Sprintf("%d packets, every one verified", len(pkts)), ""}
 	case "packets.spi":
-		var want []string
+		var eb strings.Builder
+		eb.Grow(64 + 14*len(b.values))
+		eb.WriteString("each carries the SPI announced for the SA of its ports: ")
 		for i, v := range b.values {
 			if v.err != nil {
 				return espOutcome{v: Error, expected: r.Values[min(i, len(r.Values)-1)], reason: v.err.Error()}
 			}
-			want = append(want, v.s)
+			if i > 0 {
+				eb.WriteString(" or ")
+			}
+			eb.WriteString(v.s)
 		}
-		exp := "each carries the SPI announced for the SA of its ports: " + strings.Join(want, " or ")
+		exp := eb.String()
 		for _, p := range pkts {
 			known := false
-			for _, w := range want {
-				known = known || spiIs(p.SPI, w)
+			for i := range b.values {
+				known = known || spiIs(p.SPI, b.values[i].s)
 			}
 			switch {
 			case !known:
@@ -82,22 +88,37 @@ func (e *evaluator) espJudge(r *scenario.Rule, b *bound, m trace.Message) espOut
 				return espOutcome{Fail, exp, packetSeen(p), "an SPI of another SA than its ports': " + p.Err}
 			}
 		}
-		return espOutcome{Pass, exp, fmt.Sprintf("%d packets, SPIs %s", len(pkts), spiList(pkts)), ""}
+		var ob strings.Builder
+		ob.Grow(24 + 12*len(pkts))
+		var d [20]byte
+		ob.Write(strconv.AppendInt(d[:0], int64(len(pkts)), 10))
+		ob.Write(appendSPIList(d[:0], pkts))
+		return espOutcome{Pass, exp, ob.String(), ""}
 	case "packets.sequence":
 		exp := "per SA: the first sequence number 1, each one higher than the one before (RFC 4303 3.3.3)"
-		last := map[uint32]uint32{}
+		var lastArr [4]spiSeq
+		last := lastArr[:0] // per SA, the last sequence number: a few SAs, looked up in turn
 		for _, p := range pkts {
 			if p.Refusal == "no-sa" {
 				continue // another SA's, or none: packets.spi judges it
 			}
-			prev, seen := last[p.SPI]
+			k := slices.IndexFunc(last, func(x spiSeq) bool { return x.spi == p.SPI })
+			seen := k >= 0
+			var prev uint32
+			if seen {
+				prev = last[k].seq
+			}
 			switch {
 			case !seen && p.ESPSeq != 1:
 				return espOutcome{Fail, exp, packetSeen(p), fmt.Sprintf("the first packet of SPI %d carries sequence number %d", p.SPI, p.ESPSeq)}
 			case seen && p.ESPSeq <= prev:
 				return espOutcome{Fail, exp, packetSeen(p), fmt.Sprintf("sequence number %d after %d on SPI %d: sent again or going back (a replay, RFC 4303 3.4.3)", p.ESPSeq, prev, p.SPI)}
 			}
-			last[p.SPI] = p.ESPSeq
+			if seen {
+				last[k].seq = p.ESPSeq
+			} else {
+				last = append(last, spiSeq{p.SPI, p.ESPSeq})
+			}
 		}
 		return espOutcome{Pass, exp, fmt.Sprintf("%d packets on %d SAs, each from 1 up", len(pkts), len(last)), ""}
 	}
@@ -105,16 +126,21 @@ func (e *evaluator) espJudge(r *scenario.Rule, b *bound, m trace.Message) espOut
 }
 
 // fromPeer is the ESP packets m's role received from m's source address.
+// It is the evaluator's scratch storage, valid until the next call.
 func (e *evaluator) fromPeer(m trace.Message) []trace.Packet {
 	src := m.Src.Addr().Unmap()
-	var out []trace.Packet
+	out := e.pkts[:0]
 	for _, p := range e.in.Packets {
 		if p.Role == m.Role && p.Dir == trace.Received && p.Src.Unmap() == src {
 			out = append(out, p)
 		}
 	}
+	e.pkts = out
 	return out
 }
+
+// spiSeq is an SA's last sequence number seen.
+type spiSeq struct{ spi, seq uint32 }
 
 func spiIs(spi uint32, want string) bool {
 	n, err := strconv.ParseUint(strings.TrimSpace(want), 10, 32)
@@ -122,11 +148,19 @@ func spiIs(spi uint32, want string) bool {
 }
 
 func espSeen(x *trace.ESP) string {
-	seqs := make([]string, len(x.Seq))
+	var b strings.Builder
+	b.Grow(24 + 11*len(x.Seq))
+	b.WriteString("ESP SPI ")
+	b.WriteString(strconv.FormatUint(uint64(x.SPI), 10))
+	b.WriteString(" seq ")
+	var d [10]byte
 	for i, s := range x.Seq {
-		seqs[i] = strconv.FormatUint(uint64(s), 10)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(strconv.AppendUint(d[:0], uint64(s), 10))
 	}
-	return fmt.Sprintf("ESP SPI %d seq %s", x.SPI, strings.Join(seqs, ","))
+	return b.String()
 }
 
 func packetSeen(p trace.Packet) string {
@@ -147,14 +181,18 @@ func count(pkts []trace.Packet, refusal string) int {
 	return n
 }
 
-func spiList(pkts []trace.Packet) string {
-	seen := map[uint32]bool{}
-	var out []string
-	for _, p := range pkts {
-		if !seen[p.SPI] {
-			seen[p.SPI] = true
-			out = append(out, strconv.FormatUint(uint64(p.SPI), 10))
+// appendSPIList appends " packets, SPIs " and the packets' SPIs, each once,
+// in the order they first came.
+func appendSPIList(b []byte, pkts []trace.Packet) []byte {
+	b = append(b, " packets, SPIs "...)
+	for i, p := range pkts {
+		if slices.ContainsFunc(pkts[:i], func(q trace.Packet) bool { return q.SPI == p.SPI }) {
+			continue
 		}
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = strconv.AppendUint(b, uint64(p.SPI), 10)
 	}
-	return strings.Join(out, ", ")
+	return b
 }

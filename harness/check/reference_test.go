@@ -1779,3 +1779,16 @@ func refFromPeer(pkts []trace.Packet, m trace.Message) []trace.Packet {
 	}
 	return out
 }
+
+// spiList is the packets' SPIs, each once, in the order they first came.
+func spiList(pkts []trace.Packet) string {
+	seen := map[uint32]bool{}
+	var out []string
+	for _, p := range pkts {
+		if !seen[p.SPI] {
+			seen[p.SPI] = true
+			out = append(out, strconv.FormatUint(uint64(p.SPI), 10))
+		}
+	}
+	return strings.Join(out, ", ")
+}

@@ -29,9 +29,10 @@ type evaluator struct {
 	avps    []diameter.AVP
 	avpPool []*avpValues
 	navp    int
-	buf     []byte  // the text of the results (see txt)
-	spans   []span  // the results whose texts are in buf
-	open    []bound // the rules that read per-UE variables, bound to this evaluation's
+	buf     []byte         // the text of the results (see txt)
+	spans   []span         // the results whose texts are in buf
+	open    []bound        // the rules that read per-UE variables, bound to this evaluation's
+	pkts    []trace.Packet // scratch: the ESP packets one rule reads (fromPeer)
 	parses
 }
 
