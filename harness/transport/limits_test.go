@@ -30,20 +30,7 @@ func TestTransactionTableIsBounded(t *testing.T) {
 		c.WriteToUDPAddrPort(register("z9hG4bKfull"+strconv.Itoa(i), from).Bytes(), e.Addr())
 		txs = append(txs, next(t, got).Tx)
 	}
-	read := func() *sipmsg.Message {
-		t.Helper()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b := make([]byte, 65535)
-		n, _, err := c.ReadFromUDPAddrPort(b)
-		if err != nil {
-			t.Fatalf("expected an answer, got %v", err)
-		}
-		m, err := sipmsg.Parse(b[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	read := func() *sipmsg.Message { t.Helper(); return readAnswer(t, c) }
 	over := register("z9hG4bKover", from).Bytes()
 	var tags []string
 	for range 2 {
@@ -130,20 +117,7 @@ func TestFullTableEndsTheOldestCompleted(t *testing.T) {
 	}
 	defer c.Close()
 	from := "SIP/2.0/UDP " + c.LocalAddr().String() + ";rport"
-	read := func() *sipmsg.Message {
-		t.Helper()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b := make([]byte, 65535)
-		n, _, err := c.ReadFromUDPAddrPort(b)
-		if err != nil {
-			t.Fatalf("expected an answer, got %v", err)
-		}
-		m, err := sipmsg.Parse(b[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	read := func() *sipmsg.Message { t.Helper(); return readAnswer(t, c) }
 	reqs := make([][]byte, 4)
 	for i := range reqs {
 		reqs[i] = register("z9hG4bKdone"+strconv.Itoa(i), from).Bytes()
@@ -183,4 +157,20 @@ func TestFullTableEndsTheOldestCompleted(t *testing.T) {
 	if in := next(t, got); in.Tx == nil || !strings.Contains(string(in.Msg.Raw), "z9hG4bKdone0") {
 		t.Errorf("expected the first request again as a new transaction, got %v", in.Tx)
 	}
+}
+
+// readAnswer reads one SIP message from c within 5 s.
+func readAnswer(t *testing.T, c *net.UDPConn) *sipmsg.Message {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 65535)
+	n, _, err := c.ReadFromUDPAddrPort(b)
+	if err != nil {
+		t.Fatalf("expected an answer, got %v", err)
+	}
+	m, err := sipmsg.Parse(b[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
