@@ -14,7 +14,7 @@ import (
 func chromium(t *testing.T) string { return tooltest.Chromium(t) }
 
 func loadInChromium(t *testing.T, bin, file string) (dom string, console []string) {
-	return tooltest.LoadInChromium(t, bin, file)
+	return tooltest.LoadInChromium(t, bin, file, 90*time.Second)
 }
 
 func TestHTMLInChromium(t *testing.T) {

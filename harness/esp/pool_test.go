@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"imsconform/internal/tooltest"
 	"net"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,16 +16,7 @@ import (
 
 // poolUEs is how many UEs TestPoolThousandsOfUEs runs at once:
 // IMSCONFORM_ESP_UES overrides the default.
-func poolUEs(t *testing.T) int {
-	if s := os.Getenv("IMSCONFORM_ESP_UES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("IMSCONFORM_ESP_UES=%q: expected a positive number", s)
-		}
-		return n
-	}
-	return 3000
-}
+func poolUEs(t *testing.T) int { return tooltest.Count(t, "IMSCONFORM_ESP_UES", 3000) }
 
 // Thousands of UEs at once, each with its own lease (two protected ports
 // and two SPIs) at the UE and at the P-CSCF, drawn concurrently from one

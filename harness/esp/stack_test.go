@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"imsconform/internal/tooltest"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -25,11 +25,9 @@ func newTestStack(t testing.TB, addr string, rec *recorder) *Stack {
 	}
 	s, err := NewStack(cfg)
 	if errors.Is(err, ErrRawSocket) {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
-		}
-		t.Skipf("%v: run the tests as root or with CAP_NET_RAW (IMSCONFORM_REQUIRE_TOOLS=1 makes this a failure)", err)
+		tooltest.Missing(t, err.Error()+": run the tests as root or with CAP_NET_RAW")
 	}
+	tooltest.ESPAlone(t)
 	if err != nil {
 		t.Fatal(err)
 	}

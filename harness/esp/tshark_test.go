@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"imsconform/internal/tooltest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,19 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// needTshark finds tshark, or skips (fails under IMSCONFORM_REQUIRE_TOOLS=1).
-func needTshark(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("tshark not installed (apt-get install tshark) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("tshark not installed (apt-get install tshark)")
-	}
-	return p
-}
 
 // spiFilter is a capture filter for the ESP packets of these SPIs, IPv4
 // (after a header of any length) and IPv6 (right after the fixed header).
@@ -159,7 +147,7 @@ func dissect(t *testing.T, tshark, pcap string, env []string, opts ...string) []
 // good, decrypted, UDP or TCP inside. With a wrong key the same packets
 // show a bad ICV, so the check can fail.
 func TestTsharkDecodesESP(t *testing.T) {
-	tshark := needTshark(t)
+	tshark := tooltest.Need(t, "tshark", "tshark")
 	var pairs []*pair
 	var spis []uint32
 	for _, addr := range []string{"127.0.0.1", "::1"} {

@@ -3,24 +3,19 @@ package flow
 import (
 	"context"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
+	"imsconform/internal/tooltest"
 )
 
 func ipsecLab(t *testing.T) *lab.Profile {
 	t.Helper()
 	l := testLab(lab.Loopback(), "udp")
-	if err := lab.RawESP(netip.MustParseAddr(lab.Loopback())); err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("sut.ipsec needs raw sockets and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
-		}
-		t.Skipf("sut.ipsec needs raw sockets (root or CAP_NET_RAW): %v", err)
-	}
+	tooltest.NeedRawESP(t, lab.RawESP(netip.MustParseAddr(lab.Loopback())))
 	l.SUT.IPsec = true
 	return l
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"imsconform/internal/tooltest"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,13 +34,7 @@ func TestIPsecWithoutRawSocketsIsOneLoadError(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to drop CAP_NET_RAW for a child process")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("setpriv not installed (apt-get install util-linux) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("setpriv not installed (apt-get install util-linux)")
-	}
+	setpriv := tooltest.Need(t, "setpriv", "util-linux")
 	run := func(drop bool) (string, int) {
 		args := []string{os.Args[0], "-test.run=^$"}
 		cmd := exec.Command(args[0], args[1:]...)

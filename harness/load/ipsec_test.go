@@ -3,7 +3,6 @@ package load
 import (
 	"context"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"imsconform/harness/esp"
 	"imsconform/harness/lab"
 	"imsconform/harness/selfproof"
+	"imsconform/internal/tooltest"
 )
 
 // ipsecLab is the test lab under real IPsec, or skips without raw sockets
@@ -22,12 +22,7 @@ import (
 func ipsecLab(t *testing.T, transport string) *lab.Profile {
 	t.Helper()
 	l := testLab()
-	if err := lab.RawESP(netip.MustParseAddr("127.0.0.1")); err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
-		}
-		t.Skipf("sut.ipsec needs raw sockets (root or CAP_NET_RAW): %v", err)
-	}
+	tooltest.NeedRawESP(t, lab.RawESP(netip.MustParseAddr("127.0.0.1")))
 	l.SUT.IPsec, l.SUT.Transport = true, transport
 	l.Timeouts.Step = 10 * time.Second
 	return l

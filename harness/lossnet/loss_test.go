@@ -15,6 +15,7 @@ import (
 	"imsconform/harness/check"
 	"imsconform/harness/run"
 	"imsconform/harness/scenario"
+	"imsconform/internal/tooltest"
 )
 
 // The loss test: the conformance flow against the embedded reference core,
@@ -92,23 +93,13 @@ func child(v string) int {
 // lossRuns is how many runs each condition gets: 3, or
 // IMSCONFORM_LOSS_RUNS.
 func lossRuns(t *testing.T) int {
-	if v := os.Getenv("IMSCONFORM_LOSS_RUNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("IMSCONFORM_LOSS_RUNS: expected a count above 0, got %q", v)
-		}
-		return n
-	}
-	return 3
+	return tooltest.Count(t, "IMSCONFORM_LOSS_RUNS", 3)
 }
 
 func requireNamespaces(t *testing.T) {
 	t.Helper()
 	if why := Available(); why != "" {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal(why + " (IMSCONFORM_REQUIRE_TOOLS=1)")
-		}
-		t.Skip(why)
+		tooltest.Missing(t, why)
 	}
 	if gone, err := Sweep(netnsPrefix); err != nil || len(gone) > 0 {
 		t.Logf("namespaces left by a killed run, removed: %v %v", gone, err)

@@ -17,6 +17,7 @@ import (
 
 	"imsconform/harness/deviation"
 	"imsconform/harness/run"
+	"imsconform/internal/tooltest"
 	"imsconform/reports"
 )
 
@@ -205,7 +206,7 @@ func TestFloodOfUnrelatedDatagrams(t *testing.T) {
 func renderInChromium(t *testing.T, page string, limit time.Duration) {
 	t.Helper()
 	began := time.Now()
-	dom, _ := inChromium(t, page, limit)
+	dom, _ := tooltest.LoadInChromium(t, tooltest.Chromium(t), page, limit)
 	t.Logf("Chromium rendered the report in %s", time.Since(began).Round(time.Millisecond))
 	if !strings.Contains(dom, `id="overall"`) || !strings.Contains(dom, `id="unrelated"`) || !strings.Contains(dom, `id="lab"`) {
 		t.Errorf("the rendered page lacks the report's sections (overall verdict, unrelated traffic, lab): %d bytes", len(dom))

@@ -5,7 +5,6 @@ package run_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +22,7 @@ import (
 	"time"
 
 	"imsconform/harness/scenario"
+	"imsconform/internal/tooltest"
 	"imsconform/reports"
 	"imsconform/scenarios"
 )
@@ -571,43 +570,13 @@ func runSuiteIn(t *testing.T, bin, dir string, args ...string) (string, int) {
 // errors or when the hostile value became markup.
 func checkInChromium(t *testing.T, path string) {
 	t.Helper()
-	dom, stderr := inChromium(t, path, 90*time.Second)
-	for _, line := range strings.Split(stderr, "\n") {
-		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
-			t.Errorf("console error in the report: %s", line)
-		}
+	dom, console := tooltest.LoadInChromium(t, tooltest.Chromium(t), path, 90*time.Second)
+	for _, line := range console {
+		t.Errorf("console error in the report: %s", line)
 	}
 	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert(1)") {
 		t.Errorf("in the rendered DOM the hostile value is not plain text")
 	}
-}
-
-// inChromium renders page in headless Chromium within limit (or fails) and
-// returns the DOM it dumps and what it logged.
-func inChromium(t *testing.T, page string, limit time.Duration) (dom, stderr string) {
-	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("chromium not installed (apt-get install chromium) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+page)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("Chromium did not render %s within %s", page, limit)
-	}
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, tail(errb.String()))
-	}
-	return out.String(), errb.String()
 }
 
 // syncBuilder is a strings.Builder safe for the two output streams of a child.
@@ -664,10 +633,7 @@ func TestSuiteInParallel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Ginkgo's CLI and runs the suite in child processes; not in -short")
 	}
-	runs := 10
-	if n, err := strconv.Atoi(os.Getenv("IMSCONFORM_PARALLEL_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
+	runs := tooltest.Count(t, "IMSCONFORM_PARALLEL_RUNS", 10)
 	bin := suiteBinary(t)
 	ginkgo := filepath.Join(t.TempDir(), "ginkgo")
 	if out, err := exec.Command("go", "build", "-o", ginkgo, "github.com/onsi/ginkgo/v2/ginkgo").CombinedOutput(); err != nil {

@@ -18,31 +18,14 @@ import (
 	"testing"
 
 	"imsconform/harness/lab"
+	"imsconform/internal/tooltest"
 	"imsconform/reports"
 )
-
-// needTshark finds tshark, or skips (fails under IMSCONFORM_REQUIRE_TOOLS=1).
-func needTshark(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("tshark not installed (apt-get install tshark) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("tshark not installed (apt-get install tshark)")
-	}
-	return p
-}
 
 // needRawESP skips without raw sockets (fails under IMSCONFORM_REQUIRE_TOOLS=1).
 func needRawESP(t *testing.T, addr string) {
 	t.Helper()
-	if err := lab.RawESP(netip.MustParseAddr(addr)); err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
-		}
-		t.Skipf("sut.ipsec needs raw sockets (root or CAP_NET_RAW): %v", err)
-	}
+	tooltest.NeedRawESP(t, lab.RawESP(netip.MustParseAddr(addr)))
 }
 
 // wireRun is one run of the flow with its reports, console and debug log.
@@ -164,7 +147,7 @@ func espSALines(t *testing.T, dir string) []string {
 // — over UDP and TCP, IPv6 and IPv4, null, AES-CBC and 3DES-CBC. Without
 // sut.ipsec there is no esp_sa and no ESP.
 func TestRunPcapDissects(t *testing.T) {
-	tshark := needTshark(t)
+	tshark := tooltest.Need(t, "tshark", "tshark")
 	for _, c := range []struct {
 		host, transport string
 		ipsec           bool

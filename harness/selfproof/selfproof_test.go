@@ -3,7 +3,6 @@ package selfproof
 import (
 	"context"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"imsconform/harness/check"
 	"imsconform/harness/lab"
 	"imsconform/harness/scenario"
+	"imsconform/internal/tooltest"
 	"imsconform/scenarios"
 )
 
@@ -142,9 +142,10 @@ func rawESP(t *testing.T) bool {
 	t.Helper()
 	err := lab.RawESP(netip.MustParseAddr(lab.Loopback()))
 	if err == nil {
+		tooltest.ESPAlone(t)
 		return true
 	}
-	if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
+	if tooltest.Required() {
 		t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
 	}
 	t.Logf("sut.ipsec skipped: %v (run as root or with CAP_NET_RAW)", err)

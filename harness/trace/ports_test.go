@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"go/format"
+	"imsconform/internal/tooltest"
 	"os"
 	"os/exec"
 	"sort"
@@ -20,13 +21,7 @@ var update = flag.Bool("update", false, "rewrite wireshark_ports.go from the ins
 // dissects by UDP or TCP port number as a protocol other than SIP.
 func tsharkPorts(t *testing.T) []portRange {
 	t.Helper()
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("tshark not installed (apt-get install tshark) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("tshark not installed (apt-get install tshark)")
-	}
+	tshark := tooltest.Need(t, "tshark", "tshark")
 	out, err := exec.Command(tshark, "-G", "decodes").Output()
 	if err != nil {
 		t.Fatalf("tshark -G decodes: %v", err)

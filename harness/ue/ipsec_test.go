@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,18 +21,14 @@ import (
 	"imsconform/harness/trace"
 	"imsconform/harness/transport"
 	"imsconform/harness/ue"
+	"imsconform/internal/tooltest"
 )
 
 // ipsecLab is a lab with real IPsec on host, or skips without raw sockets
 // (fails under IMSCONFORM_REQUIRE_TOOLS=1).
 func ipsecLab(t testing.TB, host, transport string) *lab.Profile {
 	t.Helper()
-	if err := lab.RawESP(netip.MustParseAddr(host)); err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
-		}
-		t.Skipf("sut.ipsec needs raw sockets (root or CAP_NET_RAW): %v", err)
-	}
+	tooltest.NeedRawESP(t, lab.RawESP(netip.MustParseAddr(host)))
 	l := lab.DefaultFor(host)
 	l.SUT.IPsec, l.SUT.Transport = true, transport
 	l.Timeouts.Step = 5 * time.Second
@@ -323,16 +318,7 @@ func TestIPsecChoosesAmongWhatItOffered(t *testing.T) {
 
 // ipsecUEs is how many UEs TestIPsecConcurrentUEs registers at once;
 // IMSCONFORM_IPSEC_UES overrides it.
-func ipsecUEs(t *testing.T) int {
-	if s := os.Getenv("IMSCONFORM_IPSEC_UES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("IMSCONFORM_IPSEC_UES=%q: expected a positive number", s)
-		}
-		return n
-	}
-	return 200
-}
+func ipsecUEs(t *testing.T) int { return tooltest.Count(t, "IMSCONFORM_IPSEC_UES", 200) }
 
 // Many UEs at once, each with its own lease of protected ports and SPIs
 // from the process's pool, all on one stack, register against one P-CSCF,

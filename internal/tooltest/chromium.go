@@ -27,12 +27,13 @@ func Chromium(t testing.TB) string {
 	return ""
 }
 
-// LoadInChromium loads file in headless Chromium (bin), with no network and
-// a profile of its own, and returns the DOM it dumps and the console lines
-// it logged (console messages, uncaught exceptions, refused loads).
-func LoadInChromium(t testing.TB, bin, file string) (dom string, console []string) {
+// LoadInChromium loads file in headless Chromium (bin) within limit, with
+// no network and a profile of its own, and returns the DOM it dumps and the
+// console lines it logged (console messages, uncaught exceptions, refused
+// loads). Not rendering within limit fails the test.
+func LoadInChromium(t testing.TB, bin, file string, limit time.Duration) (dom string, console []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -40,7 +41,11 @@ func LoadInChromium(t testing.TB, bin, file string) (dom string, console []strin
 		"--dump-dom", "file://"+file)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("Chromium did not render %s within %s", file, limit)
+	}
+	if err != nil {
 		t.Fatalf("chromium --dump-dom %s: %v\n%s", file, err, stderr.String())
 	}
 	for _, l := range strings.Split(stderr.String(), "\n") {

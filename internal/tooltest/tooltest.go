@@ -1,8 +1,12 @@
 // Package tooltest finds the external programs the project's tests drive
-// (tshark, chromium, sipp, xmllint, python3 modules, ...). Locally a missing
+// (tshark, chromium, sipp, xmllint, python3 modules, ...) and raw ESP
+// sockets, and keeps the tests that put ESP on the wire apart. Locally a missing
 // tool skips its test with a message naming the Debian package to install;
 // with IMSCONFORM_REQUIRE_TOOLS=1 (as .ci/run sets it) it fails the test, so
 // that CI never passes by skipping.
+//
+// Count reads the sizes that long tests take from the environment (how
+// many UEs, how many runs), so that a script can run them at full size.
 //
 // It is for tests only; the harness itself needs none of these tools.
 package tooltest
@@ -10,6 +14,7 @@ package tooltest
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 )
 
@@ -49,4 +54,31 @@ func Python(t testing.TB, module, debianPackage string) string {
 		Missing(t, "python3's "+module+" is not installed (apt-get install "+debianPackage+")")
 	}
 	return python
+}
+
+// Count returns the count the environment variable name gives, or def when
+// it is not set; a value that is not a count above 0 fails the test.
+func Count(t testing.TB, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s: expected a count above 0, got %q", name, v)
+	}
+	return n
+}
+
+// NeedRawESP skips the test (fails it under Required) when err, what
+// lab.RawESP said of the address the test needs, is not nil: sut.ipsec
+// opens raw ESP sockets, which need root or CAP_NET_RAW. Otherwise the test
+// holds the ESP tests' lock (ESPAlone) until it ends.
+func NeedRawESP(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		Missing(t, "sut.ipsec needs raw sockets (root or CAP_NET_RAW): "+err.Error())
+	}
+	ESPAlone(t)
 }

@@ -14,6 +14,7 @@ import (
 	"imsconform/harness/flow"
 	"imsconform/harness/lab"
 	"imsconform/harness/trace"
+	"imsconform/internal/tooltest"
 )
 
 // requireKamailio skips the test when Kamailio is not installed, unless
@@ -23,10 +24,7 @@ func requireKamailio(t *testing.T) {
 	if Installed() {
 		return
 	}
-	if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-		t.Fatal("kamailio not installed (IMSCONFORM_REQUIRE_TOOLS=1): apt-get install kamailio kamailio-ims-modules kamailio-presence-modules")
-	}
-	t.Skip("kamailio not installed: apt-get install kamailio kamailio-ims-modules kamailio-presence-modules")
+	tooltest.Missing(t, "kamailio not installed (apt-get install kamailio kamailio-ims-modules kamailio-presence-modules)")
 }
 
 // processesIn lists the ids of live processes whose command line names dir

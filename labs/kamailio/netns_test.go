@@ -2,6 +2,7 @@ package kamailio
 
 import (
 	"bufio"
+	"imsconform/internal/tooltest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,10 +32,7 @@ func requireNetns(t *testing.T) {
 	if why == "" {
 		return
 	}
-	if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-		t.Fatal(why + " (IMSCONFORM_REQUIRE_TOOLS=1)")
-	}
-	t.Skip(why)
+	tooltest.Missing(t, why)
 }
 
 // namespacesOf lists the network namespaces of the script run pid.

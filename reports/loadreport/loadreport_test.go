@@ -147,7 +147,7 @@ func TestHTMLInChromium(t *testing.T) {
 	bin := tooltest.Chromium(t)
 	rep := testReport(t)
 	dir, _ := writeSet(t, rep)
-	dom, console := tooltest.LoadInChromium(t, bin, filepath.Join(dir, HTMLFile))
+	dom, console := tooltest.LoadInChromium(t, bin, filepath.Join(dir, HTMLFile), 90*time.Second)
 	if len(console) > 0 {
 		t.Errorf("load.html: expected no console messages, got:\n%s", strings.Join(console, "\n"))
 	}

@@ -19,6 +19,7 @@ import (
 
 	"imsconform/harness/lab"
 	"imsconform/harness/load"
+	"imsconform/internal/tooltest"
 )
 
 // build compiles a command of this module into dir.
@@ -280,12 +281,7 @@ func TestExpectationsWaiveKnownResults(t *testing.T) {
 // rules judged on every UE; the core's bad ICV fails the run, its rule
 // failing for every UE.
 func TestRunOverIPsec(t *testing.T) {
-	if err := lab.RawESP(netip.MustParseAddr("::1")); err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("sut.ipsec needs raw sockets (root or CAP_NET_RAW) and IMSCONFORM_REQUIRE_TOOLS=1: %v", err)
-		}
-		t.Skipf("sut.ipsec needs raw sockets (root or CAP_NET_RAW): %v", err)
-	}
+	tooltest.NeedRawESP(t, lab.RawESP(netip.MustParseAddr("::1")))
 	for _, c := range []struct {
 		deviate string
 		code    int

@@ -22,6 +22,7 @@ import (
 	"imsconform/harness/deviation"
 	"imsconform/harness/lab"
 	"imsconform/harness/refcore"
+	"imsconform/internal/tooltest"
 )
 
 // The cross-check of the reference core's AKA against an independent
@@ -38,14 +39,7 @@ const (
 // installed, unless IMSCONFORM_REQUIRE_TOOLS=1 asks for a failure instead.
 func sippBinary(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("IMSCONFORM_REQUIRE_TOOLS=1: expected sipp on the PATH (apt-get install sip-tester), got %v", err)
-		}
-		t.Skip("sipp not installed (apt-get install sip-tester)")
-	}
-	return p
+	return tooltest.Need(t, "sipp", "sip-tester")
 }
 
 // syncBuffer is an io.Writer safe for the core's goroutines.

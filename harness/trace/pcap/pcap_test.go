@@ -16,6 +16,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"imsconform/harness/trace"
+	"imsconform/internal/tooltest"
 )
 
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 123456789, time.UTC)
@@ -263,13 +264,7 @@ func TestWritePcapReportsWriteErrors(t *testing.T) {
 // TestTsharkDissectsPcapAsSIP needs tshark (apt-get install tshark); set
 // IMSCONFORM_REQUIRE_TOOLS=1 to make its absence a failure.
 func TestTsharkDissectsPcapAsSIP(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("IMSCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("tshark not installed (apt-get install tshark) and IMSCONFORM_REQUIRE_TOOLS=1")
-		}
-		t.Skip("tshark not installed (apt-get install tshark)")
-	}
+	tshark := tooltest.Need(t, "tshark", "tshark")
 	ue4, pcscf4 := netip.MustParseAddrPort("127.0.0.1:5060"), netip.MustParseAddrPort("127.0.0.2:5060")
 	ue6, pcscf6 := netip.MustParseAddrPort("[::1]:5060"), netip.MustParseAddrPort("[::2]:5060")
 	tr := trace.New()
